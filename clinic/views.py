@@ -1,0 +1,58 @@
+from django.db import connection
+from django.http import HttpResponse, HttpResponseServerError, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+
+from clinic.context_processors import clinic as clinic_context
+
+
+def privacy(request):
+    return render(request, "clinic/privacy.html")
+
+
+def accessibility(request):
+    return render(request, "clinic/accessibility.html")
+
+
+@never_cache
+def healthz(request):
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def _standalone(template_name: str) -> str:
+    # Rendered without the request: error pages must not need the database (sessions, user).
+    return render_to_string(template_name, clinic_context(None))
+
+
+def database_unavailable_response() -> HttpResponse:
+    response = HttpResponse(_standalone("503.html"), status=503)
+    response["Retry-After"] = "5"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def server_error(request):
+    return HttpResponseServerError(_standalone("500.html"))
+
+
+def robots_txt(request):
+    lines = [
+        "User-agent: *",
+        "Disallow: /staff/",
+        "Disallow: /admin/",
+        "Disallow: /book/",
+        "Disallow: /manage/",
+        f"Sitemap: {request.build_absolute_uri('/sitemap.xml')}",
+    ]
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain")
+
+
+def csrf_failure(request, reason=""):
+    return render(request, "403_csrf.html", status=403)

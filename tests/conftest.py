@@ -1,0 +1,112 @@
+"""Shared fixtures: the named people of our tests, and a browser that never leaves the machine.
+
+People: a patient (no account), Rita at reception, Dr Patel and Dr Okafor as
+practitioners, Mallory the stranger with an account but no group.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+# Playwright's sync API runs an event loop in the test thread; pytest-django's database
+# setup would otherwise refuse to run there (SynchronousOnlyOperation).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+import pytest  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    # In CI a browser test that did not run is a failure, not a skip.
+    if IN_CI and report.skipped and item.get_closest_marker("browser"):
+        report.outcome = "failed"
+        report.longrepr = f"Browser test skipped in CI: {report.longrepr}"
+
+
+def _make_user(django_user_model, username, group=None, **extra):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username=username, password="correct horse battery", **extra)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def rita(db, django_user_model):
+    return _make_user(django_user_model, "rita", "Reception", first_name="Rita")
+
+
+@pytest.fixture
+def mallory(db, django_user_model):
+    return _make_user(django_user_model, "mallory", first_name="Mallory")
+
+
+@pytest.fixture
+def dr_patel(db, django_user_model):
+    from bookings.models import Practitioner
+
+    user = _make_user(django_user_model, "dr.patel", "Practitioner", first_name="Priya", last_name="Patel")
+    return Practitioner.objects.create(
+        user=user, display_name="Priya Patel", title="Dr", profession="Physiotherapist", list_order=1
+    )
+
+
+@pytest.fixture
+def dr_okafor(db, django_user_model):
+    from bookings.models import Practitioner
+
+    user = _make_user(django_user_model, "dr.okafor", "Practitioner", first_name="Chidi", last_name="Okafor")
+    return Practitioner.objects.create(
+        user=user, display_name="Chidi Okafor", title="Dr", profession="Physiotherapist", list_order=2
+    )
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    if not CHROMIUM.exists():
+        message = "Debian's Chromium is not installed (apt-get install -y --no-install-recommends chromium)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium_browser, live_server):
+    """A fresh browser page. Any request to a host other than this machine fails the test."""
+    context = chromium_browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    outside_requests = []
+
+    def refuse_outside(route):
+        url = urlparse(route.request.url)
+        if url.scheme in {"http", "https", "ws", "wss"} and url.hostname not in {"127.0.0.1", "localhost", "::1"}:
+            outside_requests.append(route.request.url)
+            return route.abort()
+        return route.continue_()
+
+    page.route("**/*", refuse_outside)
+    yield page
+    context.close()
+    assert outside_requests == [], f"Requests left the machine: {outside_requests}"
