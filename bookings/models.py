@@ -164,6 +164,8 @@ class Slot(models.Model):
     class State(models.TextChoices):
         OPEN = "open", "Open"
         BLOCKED = "blocked", "Blocked by reception"
+        # No longer in working hours, but kept because a cancelled appointment points to it.
+        RETIRED = "retired", "No longer offered"
 
     practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="slots")
     starts_at = models.DateTimeField()
@@ -190,9 +192,10 @@ class Slot(models.Model):
                     (TsTzRange("starts_at", "ends_at", RangeBoundary()), RangeOperators.OVERLAPS),
                     ("practitioner", RangeOperators.EQUAL),
                 ],
+                condition=~Q(state="retired"),
             ),
             models.CheckConstraint(
-                condition=Q(state="open") | Q(state="blocked"),
+                condition=Q(state__in=["open", "blocked", "retired"]),
                 name="slot_state_valid",
             ),
         ]

@@ -1,0 +1,90 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from bookings.models import Appointment, AppointmentEvent, Practitioner, Slot, TimeOff, WorkingHours
+from bookings.schedule import slots_generate
+
+
+def _regenerate(request, practitioner=None):
+    report = slots_generate(now=timezone.now(), practitioner=practitioner)
+    messages.info(request, f"Slots updated: {report.created} created, {report.removed} removed.")
+    if report.conflicts:
+        messages.warning(
+            request,
+            f"{len(report.conflicts)} booked appointment(s) no longer fit the working hours or time off; "
+            "they were left in place: move or cancel them from the reception calendar.",
+        )
+
+
+class WorkingHoursInline(admin.TabularInline):
+    model = WorkingHours
+    extra = 1
+
+
+@admin.register(Practitioner)
+class PractitionerAdmin(admin.ModelAdmin):
+    list_display = ["full_name", "profession", "is_active", "offers_free_consultation", "list_order"]
+    list_editable = ["list_order"]
+    list_filter = ["is_active", "offers_free_consultation"]
+    search_fields = ["display_name", "profession"]
+    inlines = [WorkingHoursInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        _regenerate(request, form.instance)
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "practitioner", "starts_at", "ends_at", "reason"]
+    list_filter = ["practitioner"]
+    date_hierarchy = "starts_at"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        _regenerate(request, obj.practitioner)
+
+    def delete_model(self, request, obj):
+        practitioner = obj.practitioner
+        super().delete_model(request, obj)
+        _regenerate(request, practitioner)
+
+
+@admin.register(Slot)
+class SlotAdmin(admin.ModelAdmin):
+    list_display = ["practitioner", "starts_at", "ends_at", "state", "blocked_reason"]
+    list_filter = ["state", "practitioner"]
+    date_hierarchy = "starts_at"
+    list_select_related = ["practitioner"]
+    raw_id_fields = ["blocked_by"]
+
+
+class AppointmentEventInline(admin.TabularInline):
+    model = AppointmentEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "actor_label", "action", "from_value", "to_value", "detail"]
+    exclude = ["actor"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    """Read-only here: every change goes through the services, which keep the history."""
+
+    list_display = ["__str__", "slot", "status", "source", "created_at"]
+    list_filter = ["status", "source"]
+    list_select_related = ["slot__practitioner"]
+    search_fields = ["last_name", "email", "phone"]
+    inlines = [AppointmentEventInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,5 @@
+"""Messages caused by appointment changes. Called inside the service's transaction."""
+
+
+def appointment_changed(appointment, *, action: str, now) -> None:
+    """Record the messages this change causes (confirmation, moved, cancelled, reminders)."""
