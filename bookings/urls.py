@@ -7,4 +7,12 @@ urlpatterns = [
     path("contact/", views.contact, name="contact"),
     path("staff/", views.staff_home, name="staff_home"),
     path("book/", views.booking_start, name="booking_start"),
+    path("book/time/", views.booking_time, name="booking_time"),
+    path("book/details/", views.booking_details, name="booking_details"),
+    path("book/confirmed/", views.booking_confirmed, name="booking_confirmed"),
+    path("book/confirmed/consultation.ics", views.booking_confirmed_ics, name="booking_confirmed_ics"),
+    path("manage/<str:token>/", views.manage, name="manage"),
+    path("manage/<str:token>/cancel/", views.manage_cancel, name="manage_cancel"),
+    path("manage/<str:token>/move/", views.manage_move, name="manage_move"),
+    path("manage/<str:token>/consultation.ics", views.manage_ics, name="manage_ics"),
 ]

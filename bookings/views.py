@@ -1,7 +1,35 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from datetime import date, datetime, timedelta
 
-from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Practitioner
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from articles.models import Article
+from bookings.calendar import appointment_ics
+from bookings.forms import CancelForm, MoveForm, PatientDetailsForm, SafetyCheckForm
+from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Appointment, Practitioner, Slot
+from bookings.schedule import clinic_zone
+from bookings.services import (
+    ChangeNotAllowed,
+    PatientDetails,
+    SlotUnavailable,
+    appointment_book,
+    appointment_cancel,
+    appointment_move,
+)
+from clinic.ratelimit import rate_limited_post
+
+# What the patient chose so far (safety answers, source article), kept in the session
+# rather than in URLs: the answers are health information.
+BOOKING_STATE = "booking"
+BOOKING_CONFIRMATIONS = "booking_confirmations"
+# A manage link stops working this long after the appointment.
+MANAGE_LINK_LIFETIME = timedelta(days=30)
 
 
 def team(request):
@@ -23,5 +51,362 @@ def staff_home(request):
     )
 
 
+# -- Choosing a time ----------------------------------------------------------------------
+
+
+def _parse_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse_week(value) -> date | None:
+    try:
+        day = date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return day - timedelta(days=day.weekday())
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=clinic_zone())
+
+
+def _distinct_times(slots):
+    """For "any practitioner": one slot per start time, the first practitioner in list order."""
+    return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id").distinct("starts_at")
+
+
+def slot_picker_context(request, *, now: datetime) -> dict:
+    """A week of bookable times, grouped by local day, for the time page and the move page.
+
+    Queries: practitioners; the first bookable slot (only without ?week); the week's slots;
+    the next bookable slot after the week (only when the week is empty).
+    """
+    zone = clinic_zone()
+    practitioners = list(Practitioner.objects.offering_consultations())
+    practitioner_id = _parse_int(request.GET.get("practitioner"))
+    chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
+    this_week = _parse_week(now.astimezone(zone).date().isoformat())
+    last_week = _parse_week((now + timedelta(days=settings.BOOKING_HORIZON_DAYS)).astimezone(zone).date().isoformat())
+
+    week = _parse_week(request.GET.get("week"))
+    if week is None:
+        first = Slot.objects.bookable(now=now, practitioner=chosen).only("starts_at").first()
+        week = _parse_week(first.starts_at.astimezone(zone).date().isoformat()) if first else this_week
+    week = min(max(week, this_week), last_week)
+
+    week_start, week_end = _local_midnight(week), _local_midnight(week + timedelta(days=7))
+    bookable = Slot.objects.bookable(now=now, start=week_start, end=week_end, practitioner=chosen)
+    if chosen is None:
+        bookable = _distinct_times(bookable)
+    slots = list(bookable.select_related("practitioner"))
+
+    days: dict[date, list] = {}
+    for slot in slots:
+        slot.local_start = slot.starts_at.astimezone(zone)
+        days.setdefault(slot.local_start.date(), []).append(slot)
+
+    next_available = None
+    if not slots:
+        following = Slot.objects.bookable(now=now, start=week_end, practitioner=chosen).only("starts_at").first()
+        if following:
+            next_available = following.starts_at.astimezone(zone)
+
+    return {
+        "practitioners": practitioners,
+        "chosen_practitioner": chosen,
+        "week": week,
+        "week_end_day": week + timedelta(days=6),
+        "previous_week": week - timedelta(days=7) if week > this_week else None,
+        "next_week": week + timedelta(days=7) if week < last_week else None,
+        "next_available": next_available,
+        "next_available_week": _parse_week(next_available.date().isoformat()) if next_available else None,
+        "days": sorted(days.items()),
+        "zone_name": str(zone),
+        "zone_abbreviation": week_start.tzname(),
+    }
+
+
+def nearest_alternatives(*, now: datetime, around: datetime | None, limit: int = 5) -> list[Slot]:
+    """The bookable times nearest to the one a patient wanted (soonest first when unknown)."""
+    zone = clinic_zone()
+    target = around or now
+    later = list(_distinct_times(Slot.objects.bookable(now=now, start=target)).select_related("practitioner")[:limit])
+    earlier = list(
+        Slot.objects.bookable(now=now, end=target)
+        .order_by("-starts_at", "practitioner__list_order")
+        .select_related("practitioner")[:limit]
+    )
+    seen, candidates = set(), []
+    for slot in sorted(later + earlier, key=lambda s: abs((s.starts_at - target).total_seconds())):
+        if slot.starts_at not in seen:
+            seen.add(slot.starts_at)
+            candidates.append(slot)
+    chosen = sorted(candidates[:limit], key=lambda s: s.starts_at)
+    for slot in chosen:
+        slot.local_start = slot.starts_at.astimezone(zone)
+    return chosen
+
+
+# -- The booking flow ---------------------------------------------------------------------
+
+
+@never_cache
+@rate_limited_post("booking")
 def booking_start(request):
-    return redirect("home")
+    """Step 1: the safety check. Any "yes" stops here with urgent-care advice."""
+    initial = {"article": request.GET.get("article", "")[:200], "practitioner": request.GET.get("practitioner")}
+    form = SafetyCheckForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "bookings/safety_check.html", {"form": form}, status=400)
+        if form.any_red_flag():
+            request.session.pop(BOOKING_STATE, None)
+            return render(request, "bookings/urgent_care.html")
+        request.session[BOOKING_STATE] = {
+            "safety": form.answers(),
+            "article": form.cleaned_data["article"] or "",
+        }
+        url = reverse("booking_time")
+        if form.cleaned_data["practitioner"]:
+            url += f"?practitioner={form.cleaned_data['practitioner']}"
+        return redirect(url)
+    return render(request, "bookings/safety_check.html", {"form": form})
+
+
+def _booking_state_or_none(request):
+    state = request.session.get(BOOKING_STATE)
+    return state if state and state.get("safety") else None
+
+
+def _start_again(request):
+    messages.info(request, "Please answer the short safety check first: it takes a few seconds.")
+    return redirect("booking_start")
+
+
+@never_cache
+def booking_time(request):
+    """Step 2: the soonest bookable times, a week at a time; each time is a link to step 3."""
+    if _booking_state_or_none(request) is None:
+        return _start_again(request)
+    context = slot_picker_context(request, now=timezone.now())
+    return render(request, "bookings/pick_time.html", context)
+
+
+def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, headline=None):
+    alternatives = nearest_alternatives(now=now, around=wanted_start)
+    return render(
+        request,
+        "bookings/details.html",
+        {
+            "form": form,
+            "slot": None,
+            "alternatives": alternatives,
+            "headline": headline or "Sorry, that time has just been taken",
+        },
+        status=status,
+    )
+
+
+@never_cache
+@rate_limited_post("booking")
+def booking_details(request):
+    """Step 3 and 4: the patient's details, then the booking itself."""
+    state = _booking_state_or_none(request)
+    if state is None:
+        return _start_again(request)
+    now = timezone.now()
+    raw_slot = request.POST.get("slot") if request.method == "POST" else request.GET.get("slot")
+    slot_id = _parse_int(raw_slot)
+    any_slot = Slot.objects.filter(pk=slot_id).only("starts_at").first() if slot_id else None
+    if any_slot is None:
+        return render(request, "bookings/slot_not_found.html", status=404)
+    slot = Slot.objects.bookable(now=now).filter(pk=slot_id).select_related("practitioner").first()
+
+    if request.method == "GET":
+        form = PatientDetailsForm(initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key()})
+        if slot is None:
+            return _slot_unavailable_response(
+                request,
+                form=form,
+                wanted_start=any_slot.starts_at,
+                now=now,
+                headline="Sorry, that time is no longer available",
+            )
+        slot.local_start = slot.starts_at.astimezone(clinic_zone())
+        return render(request, "bookings/details.html", {"form": form, "slot": slot})
+
+    form = PatientDetailsForm(request.POST)
+    if not form.is_valid():
+        if slot is not None:
+            slot.local_start = slot.starts_at.astimezone(clinic_zone())
+            return render(request, "bookings/details.html", {"form": form, "slot": slot}, status=400)
+        return _slot_unavailable_response(
+            request,
+            form=form,
+            wanted_start=any_slot.starts_at,
+            now=now,
+            status=400,
+            headline="Sorry, that time is no longer available",
+        )
+
+    article = (
+        Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
+    )
+    data = form.cleaned_data
+    try:
+        result = appointment_book(
+            slot_id=slot_id,
+            patient=PatientDetails(
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                email=data["email"],
+                phone=data["phone"],
+                note=data["note"],
+            ),
+            now=now,
+            safety_answers=state["safety"],
+            privacy_notice_version=form.privacy_notice_version,
+            source_article=article,
+            submission_key=data["submission_key"],
+        )
+    except SlotUnavailable:
+        return _slot_unavailable_response(request, form=form, wanted_start=any_slot.starts_at, now=now)
+
+    confirmations = request.session.get(BOOKING_CONFIRMATIONS, {})
+    if result.manage_token:
+        confirmations[str(result.appointment.pk)] = result.manage_token
+    if str(result.appointment.pk) not in confirmations:
+        # A replay from another browser: never reveal the booking's details to it.
+        return render(request, "bookings/already_booked.html", status=409)
+    request.session[BOOKING_CONFIRMATIONS] = confirmations
+    request.session["booking_last"] = result.appointment.pk
+    request.session.pop(BOOKING_STATE, None)
+    return redirect("booking_confirmed")
+
+
+def _confirmed_appointment(request):
+    appointment_id = request.session.get("booking_last")
+    token = request.session.get(BOOKING_CONFIRMATIONS, {}).get(str(appointment_id))
+    if not token:
+        return None, None
+    appointment = Appointment.objects.by_manage_token(token).select_related("slot__practitioner").first()
+    return appointment, token
+
+
+@never_cache
+def booking_confirmed(request):
+    """Step 5: what, when, where, the calendar file and the manage link."""
+    appointment, token = _confirmed_appointment(request)
+    if appointment is None:
+        return redirect("booking_start")
+    return render(
+        request,
+        "bookings/confirmed.html",
+        {
+            "appointment": appointment,
+            "local_start": appointment.slot.starts_at.astimezone(clinic_zone()),
+            "manage_url": request.build_absolute_uri(reverse("manage", args=[token])),
+        },
+    )
+
+
+def _ics_response(appointment) -> HttpResponse:
+    response = HttpResponse(appointment_ics(appointment), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="consultation.ics"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def booking_confirmed_ics(request):
+    appointment, _ = _confirmed_appointment(request)
+    if appointment is None:
+        raise Http404
+    return _ics_response(appointment)
+
+
+# -- The manage link ----------------------------------------------------------------------
+
+
+def _appointment_for_token(token: str, *, now: datetime) -> Appointment:
+    """The appointment behind a manage link, or 404 for a wrong, tampered or expired link."""
+    appointment = Appointment.objects.by_manage_token(token).select_related("slot__practitioner").first()
+    if appointment is None or appointment.slot.starts_at < now - MANAGE_LINK_LIFETIME:
+        raise Http404
+    return appointment
+
+
+def _manage_context(appointment, *, now, token):
+    return {
+        "appointment": appointment,
+        "token": token,
+        "local_start": appointment.slot.starts_at.astimezone(clinic_zone()),
+        "can_change": appointment.patient_can_change(now=now),
+        "cutoff_hours": int(settings.MANAGE_CUTOFF.total_seconds() // 3600),
+    }
+
+
+@never_cache
+def manage(request, token):
+    """Opening the link only shows the booking: changes need a POST, so link scanners change nothing."""
+    now = timezone.now()
+    appointment = _appointment_for_token(token, now=now)
+    context = _manage_context(appointment, now=now, token=token)
+    context["cancel_form"] = CancelForm()
+    return render(request, "bookings/manage.html", context)
+
+
+@never_cache
+@rate_limited_post("manage")
+def manage_cancel(request, token):
+    now = timezone.now()
+    appointment = _appointment_for_token(token, now=now)
+    if request.method != "POST":
+        return redirect("manage", token=token)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        context = _manage_context(appointment, now=now, token=token) | {"cancel_form": form}
+        return render(request, "bookings/manage.html", context, status=400)
+    try:
+        appointment_cancel(appointment=appointment, now=now, reason=form.cleaned_data["reason"])
+    except ChangeNotAllowed:
+        context = _manage_context(appointment, now=now, token=token) | {"cancel_form": form, "change_refused": True}
+        return render(request, "bookings/manage.html", context, status=409)
+    messages.success(request, "Your consultation has been cancelled. We hope to see you another time.")
+    return redirect("manage", token=token)
+
+
+@never_cache
+@rate_limited_post("manage")
+def manage_move(request, token):
+    now = timezone.now()
+    appointment = _appointment_for_token(token, now=now)
+    context = _manage_context(appointment, now=now, token=token)
+    if not context["can_change"]:
+        context["cancel_form"] = CancelForm()
+        context["change_refused"] = request.method == "POST"
+        return render(request, "bookings/manage.html", context, status=409 if request.method == "POST" else 200)
+    if request.method == "POST":
+        form = MoveForm(request.POST)
+        if form.is_valid():
+            try:
+                appointment_move(appointment=appointment, new_slot_id=form.cleaned_data["slot"], now=now)
+            except SlotUnavailable:
+                messages.error(request, "Sorry, that time has just been taken. Please choose another.")
+                context |= slot_picker_context(request, now=now)
+                return render(request, "bookings/manage_move.html", context, status=409)
+            except ChangeNotAllowed:
+                return redirect("manage", token=token)
+            messages.success(request, "Your consultation has been moved. The new time is below.")
+            return redirect("manage", token=token)
+        context |= slot_picker_context(request, now=now) | {"move_form": form}
+        return render(request, "bookings/manage_move.html", context, status=400)
+    context |= slot_picker_context(request, now=now)
+    return render(request, "bookings/manage_move.html", context)
+
+
+def manage_ics(request, token):
+    appointment = _appointment_for_token(token, now=timezone.now())
+    return _ics_response(appointment)

@@ -12,6 +12,7 @@ def clinic(request):
             "directions": settings.CLINIC_DIRECTIONS,
             "emergency_guidance": settings.CLINIC_EMERGENCY_GUIDANCE,
             "consultation_minutes": settings.CONSULTATION_MINUTES,
+            "manage_cutoff_hours": int(settings.MANAGE_CUTOFF.total_seconds() // 3600),
         },
         "site_url": settings.SITE_URL,
     }

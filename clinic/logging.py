@@ -6,7 +6,7 @@ import re
 _REDACTIONS = [
     (re.compile(r"(/(?:manage|calendar-feed)/)[^/\s\"'?]+"), r"\1[redacted]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
-    (re.compile(r"(?<![\w/])\+?\d[\d ()-]{7,}\d"), "[number]"),
+    (re.compile(r"(?<![\w/])(?:\+|0)\d[\d ()-]{7,}\d"), "[number]"),
 ]
 
 

@@ -1,0 +1,126 @@
+import re
+import uuid
+
+from django import forms
+from django.conf import settings
+
+YES_NO = [("no", "No"), ("yes", "Yes")]
+
+# Red flags for back and hip pain: any "yes" means urgent medical help, not a booking.
+SAFETY_QUESTIONS = [
+    (
+        "bladder_bowel",
+        "Have you recently lost control of your bladder or bowel, or found it hard to pass urine?",
+    ),
+    (
+        "saddle_numbness",
+        "Do you have new numbness or tingling around your bottom, genitals or inner thighs (the 'saddle' area)?",
+    ),
+    ("leg_weakness", "Is weakness in one or both legs getting worse, or are you struggling to walk?"),
+    ("trauma", "Did the pain start after a fall, accident or other injury, and is it severe?"),
+    (
+        "systemic",
+        "Do you have a fever, feel generally unwell, or have you lost weight without trying, along with the pain?",
+    ),
+]
+SAFETY_QUESTIONS_VERSION = "2026-11"
+
+PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$")
+
+
+class SafetyCheckForm(forms.Form):
+    article = forms.SlugField(required=False, widget=forms.HiddenInput)
+    practitioner = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for key, question in SAFETY_QUESTIONS:
+            self.fields[key] = forms.ChoiceField(
+                label=question,
+                choices=YES_NO,
+                widget=forms.RadioSelect,
+                error_messages={"required": "Please answer yes or no."},
+            )
+
+    def question_fields(self):
+        return [self[key] for key, _ in SAFETY_QUESTIONS]
+
+    def answers(self) -> dict:
+        return {
+            "version": SAFETY_QUESTIONS_VERSION,
+            "answers": [
+                {"key": key, "question": question, "answer": self.cleaned_data[key]}
+                for key, question in SAFETY_QUESTIONS
+            ],
+        }
+
+    def any_red_flag(self) -> bool:
+        return any(self.cleaned_data[key] == "yes" for key, _ in SAFETY_QUESTIONS)
+
+
+def clean_phone(value: str) -> str:
+    value = value.strip()
+    if not PHONE_PATTERN.match(value) or sum(ch.isdigit() for ch in value) < 7:
+        raise forms.ValidationError("Please enter a phone number we can call, for example 07700 900123.")
+    return value
+
+
+class PatientDetailsForm(forms.Form):
+    slot = forms.IntegerField(widget=forms.HiddenInput)
+    submission_key = forms.UUIDField(widget=forms.HiddenInput)
+    first_name = forms.CharField(max_length=80, label="First name")
+    last_name = forms.CharField(max_length=80, label="Last name")
+    email = forms.EmailField(label="E-mail", help_text="We send your confirmation and a reminder here.")
+    phone = forms.CharField(max_length=32, label="Phone", help_text="In case we need to reach you on the day.")
+    note = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Anything the practitioner should know? (optional)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    consent = forms.BooleanField(
+        label="I have read the privacy notice and agree that the clinic keeps these details to arrange my visit.",
+        error_messages={"required": "Please tick to agree to the privacy notice, or call us to book."},
+    )
+    # A field people don't see (hidden by CSS and labelled for screen readers); bots fill it in.
+    website = forms.CharField(required=False, label="Leave this field empty", max_length=200)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["first_name"].widget.attrs["autocomplete"] = "given-name"
+        self.fields["last_name"].widget.attrs["autocomplete"] = "family-name"
+        self.fields["email"].widget.attrs["autocomplete"] = "email"
+        self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
+        self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
+
+    @staticmethod
+    def new_submission_key() -> uuid.UUID:
+        return uuid.uuid4()
+
+    def clean_first_name(self):
+        return self.cleaned_data["first_name"].strip()
+
+    def clean_last_name(self):
+        return self.cleaned_data["last_name"].strip()
+
+    def clean_phone(self):
+        return clean_phone(self.cleaned_data["phone"])
+
+    def clean_website(self):
+        if self.cleaned_data["website"]:
+            raise forms.ValidationError("Please leave this field empty.")
+        return ""
+
+    @property
+    def privacy_notice_version(self) -> str:
+        return settings.PRIVACY_NOTICE_VERSION
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        required=False, max_length=300, label="Reason (optional)", widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class MoveForm(forms.Form):
+    slot = forms.IntegerField(error_messages={"required": "Please choose a new time."})
