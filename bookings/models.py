@@ -322,3 +322,24 @@ class AppointmentEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.get_action_display()}"
+
+
+class CallbackRequest(models.Model):
+    """A "please call me back" from the Contact page, for reception to handle."""
+
+    name = models.CharField(max_length=120)
+    phone = models.CharField(max_length=32)
+    preferred_time = models.CharField(max_length=120, blank=True, help_text="For example: weekday mornings.")
+    message = models.TextField(blank=True, max_length=1000)
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["done_at", "-created_at"]
+        indexes = [models.Index(fields=["created_at"], condition=Q(done_at__isnull=True), name="callback_open_idx")]
+
+    def __str__(self):
+        return f"Call-back request {self.pk}"

@@ -46,7 +46,10 @@ class BookingResult:
     replayed: bool = False
 
 
-def _record_event(appointment, *, now, action, actor=None, from_value="", to_value="", detail=""):
+def _record_event(
+    appointment, *, now, action, actor=None, from_value="", to_value="", detail="", notify_patient: bool = True
+):
+    """Append to the appointment's history and record the messages the change causes, in the caller's transaction."""
     AppointmentEvent.objects.create(
         appointment=appointment,
         at=now,
@@ -59,7 +62,7 @@ def _record_event(appointment, *, now, action, actor=None, from_value="", to_val
     )
     from bookings import notifications
 
-    notifications.appointment_changed(appointment, action=action, now=now)
+    notifications.appointment_changed(appointment, action=action, now=now, notify_patient=notify_patient)
 
 
 def _describe_slot(slot: Slot) -> str:
@@ -169,7 +172,6 @@ def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str =
         locked.sequence += 1
         locked.updated_at = now
         locked.save(update_fields=["status", "cancelled_at", "cancel_reason", "sequence", "updated_at"])
-        locked._notify_patient = notify_patient
         _record_event(
             locked,
             now=now,
@@ -178,6 +180,7 @@ def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str =
             from_value=previous_status,
             to_value="Cancelled",
             detail=reason[:300],
+            notify_patient=notify_patient,
         )
     return locked
 
