@@ -14,8 +14,8 @@ unstoppable), coordinates only through ``XDG_RUNTIME_DIR``, and trusts a
    number of processes (runserver and its autoreloader child, a management command,
    the test suite, gunicorn workers) can call :func:`ensure_running` at once.
 2. "Running" means "a connection over the socket succeeds", never "a PID file exists".
-3. A ``postmaster.pid`` whose PID is dead, a zombie, or not our ``postgres`` binary is
-   stale: it and the socket lock file are removed before starting.
+3. A ``postmaster.pid`` whose PID is dead, a zombie, or not a ``postgres`` serving this
+   data folder is stale: it and the socket lock file are removed before starting.
 4. The server is started in its own session (``setsid``), so Ctrl-C or SIGTERM sent to
    the app's process group never reaches it.
 5. The socket lives in a short folder under the system temp dir, named by a hash of the
@@ -98,12 +98,12 @@ class EmbeddedServer:
     # -- status ------------------------------------------------------------------
 
     def postmaster_pid(self) -> int | None:
-        """The PID in postmaster.pid, if that process is a live (non-zombie) postgres."""
+        """The PID in postmaster.pid, if that process is a live (non-zombie) postmaster of this cluster."""
         try:
             pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
         except (FileNotFoundError, IndexError, ValueError):
             return None
-        return pid if _is_live_postgres(pid) else None
+        return pid if _is_live_postmaster_of(pid, self.pgdata) else None
 
     def accepts_connections(self, timeout: int = 2) -> bool:
         import psycopg2
@@ -296,21 +296,32 @@ class EmbeddedServer:
         return result
 
 
-def _is_live_postgres(pid: int) -> bool:
-    """True when PID is a running (not zombie) process of a postgres binary."""
+def _is_live_postmaster_of(pid: int, pgdata: Path) -> bool:
+    """True when PID is a running (not zombie) postgres serving PGDATA.
+
+    After a reboot the PID in a stale postmaster.pid may belong to anything, including
+    a postgres of another cluster, so the binary's name alone is not enough: its data
+    folder (the ``-D`` argument we start it with, else its working directory, which
+    postgres sets to the data folder) must be ours.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
     # The state letter follows the parenthesised command name, which may contain spaces.
     state = stat.rsplit(")", 1)[1].split()[0]
-    if state in {"Z", "X"}:
+    if state in {"Z", "X"} or os.path.basename(argv[0]) != b"postgres":
         return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return False
-    return os.path.basename(command).startswith(b"postgres")
+    if b"-D" in argv[:-1]:
+        data_folder = os.fsdecode(argv[argv.index(b"-D") + 1])
+    else:
+        try:
+            data_folder = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            # Cannot tell (another user's process): assume it is ours rather than start a second one.
+            return True
+    return Path(data_folder).resolve() == pgdata
 
 
 def _tail(path: Path, lines: int = 20) -> str:

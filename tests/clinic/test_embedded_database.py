@@ -1,0 +1,282 @@
+"""The embedded PostgreSQL helper treated as a local service: started once, shared, survives what a laptop does to it.
+
+Each test uses its own data folder under tmp_path (the `pgdata` fixture stops it afterwards).
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from clinic.embedded_db import PORT, SERVICE_USER, EmbeddedServer
+from tests.clinic.conftest import (
+    BASE_DIR,
+    PYTHON,
+    app_env,
+    embedded,
+    http_get,
+    kill_postgres_of,
+    postmaster_pids,
+    process_uid,
+    remove_socket_dir,
+    run_helper,
+    run_manage,
+    runserver_command,
+    stop_embedded,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.slow
+IS_ROOT = os.geteuid() == 0
+
+
+def noreload(port: int) -> list[str]:
+    return runserver_command(port, "--noreload")
+
+
+def _wait_until_reaped_or_zombie(pid: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state in {"Z", "X"}:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} did not die")
+
+
+def test_six_processes_starting_a_fresh_cluster_at_once_all_succeed_with_one_postmaster(pgdata):
+    assert not pgdata.exists()
+    command = [PYTHON, "-m", "clinic.embedded_db", "start", "--pgdata", str(pgdata)]
+    processes = [
+        subprocess.Popen(command, cwd=BASE_DIR, env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    results = [(process.wait(timeout=90), *process.communicate(timeout=5)) for process in processes]
+
+    assert [returncode for returncode, _, _ in results] == [0] * 6, results
+    assert len(postmaster_pids(pgdata)) == 1
+    assert embedded(pgdata).status() == "running"
+
+
+def test_a_second_start_reuses_the_running_server(pgdata):
+    assert run_helper("start", pgdata).returncode == 0
+    [postmaster] = postmaster_pids(pgdata)
+
+    started = time.monotonic()
+    assert run_helper("start", pgdata).returncode == 0
+    assert time.monotonic() - started < 3
+    assert postmaster_pids(pgdata) == [postmaster]
+
+
+def test_a_management_command_and_a_web_server_starting_at_once_share_one_server(pgdata, tmp_path, app_servers):
+    server = app_servers(noreload, app_env(pgdata), tmp_path / "web.log").start()
+    migrate = run_manage("migrate", "--noinput", env=app_env(pgdata))
+
+    assert migrate.returncode == 0, migrate.stderr
+    wait_for_status(f"{server.url}/healthz", 200, timeout=30, process=server.process)
+    assert len(postmaster_pids(pgdata)) == 1
+
+
+def test_stop_stops_the_server_and_status_then_reports_stopped(pgdata):
+    assert run_helper("start", pgdata).returncode == 0
+    status = run_helper("status", pgdata)
+    assert (status.returncode, "running") == (0, status.stdout.split()[1])
+
+    stop = run_helper("stop", pgdata)
+
+    assert stop.returncode == 0
+    assert "PostgreSQL stopped" in stop.stdout
+    assert postmaster_pids(pgdata) == []
+    status = run_helper("status", pgdata)
+    assert status.returncode == 3
+    assert "stopped" in status.stdout
+
+
+def test_stop_when_nothing_runs_says_so_and_succeeds(pgdata):
+    stop = run_helper("stop", pgdata)
+    assert stop.returncode == 0
+    assert "was not running" in stop.stdout
+
+
+def test_a_killed_postmaster_is_brought_back_by_the_next_ensure_running(pgdata):
+    server = embedded(pgdata)
+    server.ensure_running()
+    [postmaster] = postmaster_pids(pgdata)
+    os.kill(postmaster, signal.SIGKILL)
+    _wait_until_reaped_or_zombie(postmaster)
+    assert server.status() != "running"
+
+    server.ensure_running()
+
+    assert server.status() == "running"
+    [new_postmaster] = postmaster_pids(pgdata)
+    assert new_postmaster != postmaster
+
+
+def test_a_running_app_server_survives_a_killed_postmaster_on_its_next_request(pgdata, tmp_path, app_servers):
+    server = app_servers(noreload, app_env(pgdata), tmp_path / "web.log").start()
+    wait_for_status(f"{server.url}/healthz", 200, timeout=30, process=server.process)
+    [postmaster] = postmaster_pids(pgdata)
+    os.kill(postmaster, signal.SIGKILL)
+    _wait_until_reaped_or_zombie(postmaster)
+
+    # The very next request: its pooled connection fails the health check, the backend reconnects,
+    # that fails, and the backend starts the server once more before retrying.
+    answer = http_get(f"{server.url}/healthz", timeout=30)
+
+    assert answer.status == 200
+    assert len(postmaster_pids(pgdata)) == 1
+
+
+def _write_stale_lock_files(server: EmbeddedServer, live_pid: int, pid_file_text: str) -> None:
+    lines = pid_file_text.splitlines()
+    lines[0] = str(live_pid)
+    (server.pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
+    server.socket_dir.mkdir(exist_ok=True)
+    server.socket_lock_path.write_text(f"{live_pid}\n{server.pgdata}\n")
+
+
+def test_a_stale_pid_file_naming_a_live_unrelated_process_does_not_block_the_start(pgdata):
+    """After a reboot the PID in postmaster.pid (and in the socket lock file) may belong to anything."""
+    server = embedded(pgdata)
+    server.ensure_running()
+    pid_file_text = (pgdata / "postmaster.pid").read_text()
+    server.stop()
+    unrelated = subprocess.Popen(["sleep", "60"])
+    try:
+        _write_stale_lock_files(server, unrelated.pid, pid_file_text)
+
+        started = time.monotonic()
+        server.ensure_running()
+
+        assert server.status() == "running"
+        assert time.monotonic() - started < 10
+        assert unrelated.poll() is None
+    finally:
+        unrelated.kill()
+        unrelated.wait(timeout=5)
+
+
+def test_a_stale_pid_file_naming_the_postmaster_of_another_cluster_does_not_block_the_start(pgdata, server_tmp):
+    """The reused PID may even be another postgres: only a postmaster of this data folder counts."""
+    other = embedded(server_tmp / "other-pgdata")
+    server = embedded(pgdata)
+    try:
+        other.ensure_running()
+        [other_postmaster] = postmaster_pids(other.pgdata)
+        server.ensure_running()
+        pid_file_text = (pgdata / "postmaster.pid").read_text()
+        server.stop()
+        _write_stale_lock_files(server, other_postmaster, pid_file_text)
+
+        started = time.monotonic()
+        server.ensure_running()
+
+        assert server.status() == "running"
+        assert time.monotonic() - started < 10
+        assert postmaster_pids(other.pgdata) == [other_postmaster]
+    finally:
+        stop_embedded(other.pgdata)
+
+
+def test_a_data_folder_too_deep_for_a_unix_socket_still_starts(server_tmp):
+    deep = server_tmp
+    while len(str(deep)) <= 130:
+        deep = deep / "a-deeply-nested-checkout-folder"
+    pgdata = deep / "var" / "pgdata"
+    assert len(str(pgdata / f".s.PGSQL.{PORT}")) > 120
+    try:
+        assert run_helper("start", pgdata).returncode == 0
+
+        server = embedded(pgdata)
+        assert server.status() == "running"
+        assert len(str(server.socket_dir / f".s.PGSQL.{PORT}")) < 100
+    finally:
+        stop_embedded(pgdata)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root hands the server to the service user")
+def test_as_root_the_server_runs_as_the_service_user(pgdata):
+    server = embedded(pgdata)
+    server.ensure_running()
+
+    [postmaster] = postmaster_pids(pgdata)
+    assert process_uid(postmaster) == pwd.getpwnam(SERVICE_USER).pw_uid
+    assert pgdata.stat().st_uid == pwd.getpwnam(SERVICE_USER).pw_uid
+
+
+@pytest.fixture
+def normal_user():
+    """A throwaway unprivileged user (when we are root), or ourselves (when we are not)."""
+    if not IS_ROOT:
+        yield pwd.getpwuid(os.getuid()).pw_name
+        return
+    name = f"clinictest{uuid.uuid4().hex[:6]}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True, timeout=30)
+    try:
+        yield name
+    finally:
+        # Anything still running as this user was started by this test.
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False, timeout=10)
+        subprocess.run(["userdel", name], check=False, timeout=30)
+
+
+def _python_for(prefix: list[str], env: dict[str, str]) -> str:
+    """Our interpreter, or (when it lives in root's private home) the system one of the same version on our packages."""
+    if subprocess.run([*prefix, PYTHON, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
+        return PYTHON
+    system_python = shutil.which(f"python{sys.version_info.major}.{sys.version_info.minor}", path="/usr/bin")
+    if system_python is None:
+        pytest.skip(f"{prefix[2]} can run neither {PYTHON} nor a system Python {sys.version_info[:2]}")
+    env["PYTHONPATH"] = os.pathsep.join([sysconfig.get_path("purelib"), str(BASE_DIR)])
+    return system_python
+
+
+def test_a_normal_user_runs_the_server_as_themselves(normal_user):
+    user = pwd.getpwnam(normal_user)
+    home = Path(tempfile.mkdtemp(prefix="clinic-user-"))
+    os.chown(home, user.pw_uid, user.pw_gid)
+    pgdata = home / "pgdata"
+    prefix = ["runuser", "-u", normal_user, "--"] if IS_ROOT else []
+    env = app_env(HOME=str(home))
+    python = _python_for(prefix, env)
+
+    def helper(action):
+        command = [*prefix, python, "-m", "clinic.embedded_db", action, "--pgdata", str(pgdata)]
+        return subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=90)
+
+    try:
+        start = helper("start")
+        assert start.returncode == 0, start.stderr
+
+        [postmaster] = postmaster_pids(pgdata)
+        assert process_uid(postmaster) == user.pw_uid
+        assert helper("status").returncode == 0
+        assert helper("stop").returncode == 0
+        assert helper("status").returncode == 3
+    finally:
+        if postmaster_pids(pgdata):
+            helper("stop")
+        kill_postgres_of(pgdata)
+        remove_socket_dir(pgdata, uid=user.pw_uid)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_parallel_ensure_running_in_threads_of_one_process_is_safe(pgdata):
+    server = embedded(pgdata)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: server.ensure_running(), range(4)))
+    assert len(postmaster_pids(pgdata)) == 1
