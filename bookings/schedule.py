@@ -6,9 +6,10 @@ changes to hours or time off) and daily from cron (`manage.py generate_slots`).
 
 from __future__ import annotations
 
+import bisect
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -41,10 +42,44 @@ def local_datetime(day: date, wall_time: time, zone: zoneinfo.ZoneInfo) -> datet
     trip through UTC changed; in the repeated hour (fall back) we take the first one.
     """
     candidate = datetime.combine(day, wall_time, tzinfo=zone)
-    round_trip = candidate.astimezone(zoneinfo.ZoneInfo("UTC")).astimezone(zone)
+    round_trip = candidate.astimezone(UTC).astimezone(zone)
     if round_trip.replace(tzinfo=None) != candidate.replace(tzinfo=None):
         return None
     return candidate
+
+
+def _period_instant(day: date, wall_time: time, zone: zoneinfo.ZoneInfo) -> datetime:
+    """The real instant a period starts or ends: the first occurrence of a repeated time, and
+    the moment the clocks jump forward for a time they skip (01:30 on that night is 02:00)."""
+    wall = datetime.combine(day, wall_time)
+    aware = local_datetime(wall.date(), wall.time(), zone)
+    while aware is None:
+        wall = wall.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        aware = local_datetime(wall.date(), wall.time(), zone)
+    return aware.astimezone(UTC)
+
+
+def _working_intervals(
+    periods: list[WorkingHours], day: date, zone: zoneinfo.ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    """The real (UTC) intervals worked on one day. Overlapping periods merge into one, so that
+    two rows entered for the same morning lay out one run of slots, not two clashing ones;
+    periods that merely touch stay apart, so each one's slots start at its own start time."""
+    intervals = sorted(
+        (_period_instant(day, period.start_time, zone), _period_instant(day, period.end_time, zone))
+        for period in periods
+        if period.applies_on(day)
+    )
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in intervals:
+        if end <= start:
+            # A period that lies wholly in the hour the clocks skip.
+            continue
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def wanted_slot_starts(
@@ -52,27 +87,26 @@ def wanted_slot_starts(
 ) -> list[datetime]:
     """Start times (aware, UTC) the working pattern asks for between two local dates, minus time off.
 
-    Slots are laid out in local wall-clock time (09:00 stays 09:00 across DST) and their
-    length is real elapsed time, computed in UTC.
+    1. Each day's periods become real intervals (see `_working_intervals`), from their local
+       wall-clock times: 09:00 stays 09:00 across DST.
+    2. Slots follow each other in real time from the start of each interval, and end within it:
+       every slot lasts CONSULTATION_MINUTES of elapsed time, even across a clock change.
+    3. In the hour the clocks repeat, only its first occurrence is offered, so no local time
+       is shown twice; slots touching time off are left out.
     """
     zone = clinic_zone()
     length = timedelta(minutes=settings.CONSULTATION_MINUTES)
     starts = set()
     day = first_day
     while day <= last_day:
-        for period in working_hours:
-            if not period.applies_on(day):
-                continue
-            wall = datetime.combine(day, period.start_time)
-            period_end = datetime.combine(day, period.end_time)
-            while wall + length <= period_end:
-                start = local_datetime(day, wall.time(), zone)
-                if start is not None:
-                    start_utc = start.astimezone(zoneinfo.ZoneInfo("UTC"))
-                    end_utc = start_utc + length
-                    if not any(off.starts_at < end_utc and off.ends_at > start_utc for off in time_off):
-                        starts.add(start_utc)
-                wall += length
+        for interval_start, interval_end in _working_intervals(working_hours, day, zone):
+            start = interval_start
+            while start + length <= interval_end:
+                end = start + length
+                repeated = start.astimezone(zone).fold == 1
+                if not repeated and not any(off.starts_at < end and off.ends_at > start for off in time_off):
+                    starts.add(start)
+                start = end
         day += timedelta(days=1)
     return sorted(starts)
 
@@ -130,9 +164,21 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
             Appointment.objects.filter(slot__in=[slot.pk for slot in existing]).values_list("slot_id", flat=True)
         )
 
+        # Slots this run must not change but must not overlap either: the one in progress, and
+        # any beyond the window (left by an earlier run with a longer horizon).
+        fixed = (
+            Slot.objects.filter(practitioner=practitioner)
+            .exclude(state=Slot.State.RETIRED)
+            .filter(
+                Q(starts_at__lte=window_start, ends_at__gt=window_start)
+                | Q(starts_at__gte=window_end, starts_at__lt=window_end + length)
+            )
+            .values_list("starts_at", "ends_at")
+        )
+
         report = GenerationReport()
         kept: list[Slot] = []
-        to_delete, to_retire, to_reopen = [], [], []
+        to_delete, to_retire, retired_fitting = [], [], []
         for slot in existing:
             fits = slot.starts_at in wanted and slot.ends_at - slot.starts_at == length
             if slot.pk in booked_ids:
@@ -143,8 +189,7 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
                 kept.append(slot)
             elif slot.state == Slot.State.RETIRED:
                 if fits:
-                    to_reopen.append(slot)
-                    kept.append(slot)
+                    retired_fitting.append(slot)
             elif fits:
                 kept.append(slot)
             elif slot.pk in any_appointment_ids:
@@ -152,18 +197,35 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
             else:
                 to_delete.append(slot.pk)
 
+        taken = _TakenTimes([(slot.starts_at, slot.ends_at) for slot in kept] + list(fixed))
+        # A retired slot comes back only where nothing kept (a booking on another grid) is in the way.
+        to_reopen = [slot for slot in retired_fitting if taken.take(slot.starts_at, slot.ends_at)]
         Slot.objects.filter(pk__in=to_delete).delete()
         Slot.objects.filter(pk__in=to_retire).update(state=Slot.State.RETIRED)
         Slot.objects.filter(pk__in=[slot.pk for slot in to_reopen]).update(state=Slot.State.OPEN)
         report.removed = len(to_delete) + len(to_retire)
 
-        kept_intervals = sorted((slot.starts_at, slot.ends_at) for slot in kept)
-        new_slots = []
-        for start in sorted(wanted):
-            end = start + length
-            if any(kept_start < end and kept_end > start for kept_start, kept_end in kept_intervals):
-                continue
-            new_slots.append(Slot(practitioner=practitioner, starts_at=start, ends_at=end))
+        new_slots = [
+            Slot(practitioner=practitioner, starts_at=start, ends_at=start + length)
+            for start in sorted(wanted)
+            if taken.take(start, start + length)
+        ]
         Slot.objects.bulk_create(new_slots)
         report.created = len(new_slots) + len(to_reopen)
     return report
+
+
+class _TakenTimes:
+    """Non-overlapping [start, end) intervals, sorted by start, so that ends are sorted too:
+    only the last interval starting before a candidate ends can overlap it."""
+
+    def __init__(self, intervals: list[tuple[datetime, datetime]]):
+        self.intervals = sorted(intervals)
+
+    def take(self, start: datetime, end: datetime) -> bool:
+        """Add [start, end) if it overlaps nothing taken; say whether it did."""
+        index = bisect.bisect_left(self.intervals, (end,))
+        if index and self.intervals[index - 1][1] > start:
+            return False
+        self.intervals.insert(index, (start, end))
+        return True
