@@ -1,0 +1,82 @@
+"""Real threads, real PostgreSQL: the slot lock and the partial unique constraint hold."""
+
+import threading
+
+import pytest
+from django.db import IntegrityError, connection, connections, transaction
+from django.test import Client
+from django.utils import timezone
+
+from bookings.models import Appointment
+from bookings.services import PatientDetails, SlotUnavailable, appointment_book
+from tests.bookings.booking_helpers import details_form, local, make_slot, pass_safety_check
+
+PATIENTS = 20
+
+
+def _run_at_once(count, work):
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(index):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except Exception as exc:  # recorded, asserted by the caller
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_patients_confirm_the_same_slot_at_once_and_exactly_one_gets_it(dr_patel):
+    slot = make_slot(dr_patel, local(3, 10))
+    clients, forms = [], []
+    for index in range(PATIENTS):
+        client = Client()
+        pass_safety_check(client)
+        forms.append(details_form(client, slot) | {"first_name": f"Patient{index}"})
+        clients.append(client)
+
+    responses = _run_at_once(PATIENTS, lambda i: clients[i].post("/book/details/", forms[i]))
+
+    statuses = sorted(getattr(response, "status_code", repr(response)) for response in responses)
+    assert statuses == [302] + [409] * (PATIENTS - 1), statuses
+    losers = [response for response in responses if response.status_code == 409]
+    assert all(b"that time has just been taken" in response.content for response in losers)
+    assert Appointment.objects.live().filter(slot=slot).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_service_lets_one_of_twenty_threads_book_a_slot(dr_patel):
+    slot = make_slot(dr_patel, local(3, 11))
+    now = timezone.now()
+
+    def book(index):
+        return appointment_book(slot_id=slot.pk, patient=PatientDetails(f"P{index}", "X", "07700 900123"), now=now)
+
+    results = _run_at_once(PATIENTS, book)
+    assert sum(1 for result in results if not isinstance(result, Exception)) == 1
+    assert all(isinstance(result, SlotUnavailable) for result in results if isinstance(result, Exception))
+    assert Appointment.objects.filter(slot=slot).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_refuses_a_second_live_appointment_even_without_the_service(dr_patel):
+    slot = make_slot(dr_patel, local(3, 12))
+    appointment_book(slot_id=slot.pk, patient=PatientDetails("A", "B", "07700 900123"), now=timezone.now())
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bookings_appointment (slot_id, status, source, first_name, last_name, email, phone, note,"
+            " safety_answers, privacy_notice_version, manage_token_hash, sequence, created_at, updated_at,"
+            " cancel_reason)"
+            " VALUES (%s, 'booked', 'online', 'M', 'X', '', '1', '', '{}', '', 'h2', 0, now(), now(), '')",
+            [slot.pk],
+        )
