@@ -232,6 +232,10 @@ else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
     EMAIL_FILE_PATH = BASE_DIR / "var" / "mail"
 RECEPTION_NOTIFY_EMAIL = env_str("RECEPTION_NOTIFY_EMAIL")
+# Booking e-mails go through an outbox sent by `manage.py send_messages` (bookings/notifications.py).
+# 0 turns reminders off. A message that keeps failing is retried with backoff, then shown to staff.
+REMINDER_HOURS_BEFORE = env_int("REMINDER_HOURS_BEFORE", 24)
+MESSAGE_MAX_ATTEMPTS = env_int("MESSAGE_MAX_ATTEMPTS", 10, minimum=1)
 
 # -- The clinic -------------------------------------------------------------------------
 CLINIC_NAME = env_str("CLINIC_NAME", "Hip & Back Physiotherapy Clinic")
@@ -255,6 +259,8 @@ MANAGE_CUTOFF = timedelta(minutes=env_int("MANAGE_CUTOFF_MINUTES", 120))
 PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-11")
 RATE_LIMIT_PUBLIC_POSTS = env_int("RATE_LIMIT_PUBLIC_POSTS", 30, minimum=1)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 600, minimum=1)
+# Set when a proxy in front of the app sets X-Forwarded-For (the rate limit then counts the real client).
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
 # -- Forms ------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
