@@ -5,11 +5,20 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 logger = logging.getLogger(__name__)
 
 
+def is_database_unavailable(exception: BaseException | None) -> bool:
+    """True for errors that mean "cannot reach the database", as opposed to a bug in a query."""
+    return isinstance(exception, (OperationalError, InterfaceError)) or (
+        isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
+    )
+
+
 class DatabaseUnavailableMiddleware:
     """Answer 503 with Retry-After, not 500, while the database cannot be reached.
 
     Django closes the broken connection at the end of the request, so the next request
-    reconnects on its own once the database is back.
+    reconnects on its own once the database is back. This catches errors raised in views
+    (and while rendering their templates); the 500 handler, ``clinic.views.server_error``,
+    gives the same answer for one raised anywhere else, e.g. in another middleware.
     """
 
     def __init__(self, get_response):
@@ -19,9 +28,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (OperationalError, InterfaceError)) or (
-            isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
-        ):
+        if is_database_unavailable(exception):
             logger.warning("Database unavailable: %s", type(exception).__name__)
             from clinic.views import database_unavailable_response
 

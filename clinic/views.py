@@ -1,3 +1,5 @@
+import sys
+
 from django.db import connection
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
@@ -5,6 +7,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 
 from clinic.context_processors import clinic as clinic_context
+from clinic.middleware import is_database_unavailable
 
 
 def privacy(request):
@@ -39,6 +42,10 @@ def database_unavailable_response() -> HttpResponse:
 
 
 def server_error(request):
+    # Django calls this handler inside its `except` block. A database that went away while a
+    # middleware used it (sessions, the database cache) is still a 503 to retry, not a bug.
+    if is_database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response()
     return HttpResponseServerError(_standalone("500.html"))
 
 
