@@ -107,8 +107,7 @@ class Article(models.Model):
         self.body_html = rendered.html
         self.toc = rendered.toc
         self.reading_minutes = rendered.reading_minutes
-        if self.status == self.Status.PUBLISHED and self.published_at is None:
-            self.published_at = timezone.now()
+        self._date_if_publishing()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             # The derived fields always travel with the ones they derive from.
@@ -122,6 +121,14 @@ class Article(models.Model):
 
     def get_absolute_url(self):
         return reverse("articles:detail", args=[self.slug])
+
+    def clean(self):
+        # Before the constraint check, so the admin can publish with the date left empty.
+        self._date_if_publishing()
+
+    def _date_if_publishing(self):
+        if self.status == self.Status.PUBLISHED and self.published_at is None:
+            self.published_at = timezone.now()
 
     def is_published(self, *, now: datetime | None = None) -> bool:
         """The instance mirror of ArticleQuerySet.published(), for the admin and for staff previews."""
