@@ -107,6 +107,13 @@ def page(chromium_browser, live_server):
         return route.continue_()
 
     page.route("**/*", refuse_outside)
+    # A Content-Security-Policy violation means something on the page silently did not work.
+    policy_violations = []
+    page.on(
+        "console",
+        lambda message: policy_violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     yield page
     context.close()
     assert outside_requests == [], f"Requests left the machine: {outside_requests}"
+    assert policy_violations == [], f"Content-Security-Policy violations: {policy_violations}"
