@@ -31,8 +31,12 @@ MANAGE = str(BASE_DIR / "manage.py")
 
 
 def app_env(pgdata: Path | None = None, **extra: str) -> dict[str, str]:
-    """The environment of a development process on the embedded database in PGDATA."""
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "DJANGO_DEBUG"}}
+    """The environment of a development process on the embedded database in PGDATA.
+
+    Without this run's own settings, and without DJANGO_ALLOW_ASYNC_UNSAFE, which only the browser tests need.
+    """
+    leave_out = {"DATABASE_URL", "DJANGO_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {key: value for key, value in os.environ.items() if key not in leave_out}
     env["PYTHONUNBUFFERED"] = "1"
     if pgdata is not None:
         env["EMBEDDED_PGDATA"] = str(pgdata)
