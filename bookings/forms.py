@@ -25,12 +25,14 @@ SAFETY_QUESTIONS = [
 ]
 SAFETY_QUESTIONS_VERSION = "2026-11"
 
+# Ids beyond PostgreSQL's bigint would be a database error, not a clear "not found".
+DATABASE_ID_MAX = 2**63 - 1
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$")
 
 
 class SafetyCheckForm(forms.Form):
     article = forms.SlugField(required=False, widget=forms.HiddenInput)
-    practitioner = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    practitioner = forms.IntegerField(required=False, min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,7 +68,7 @@ def clean_phone(value: str) -> str:
 
 
 class PatientDetailsForm(forms.Form):
-    slot = forms.IntegerField(widget=forms.HiddenInput)
+    slot = forms.IntegerField(min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
     submission_key = forms.UUIDField(widget=forms.HiddenInput)
     first_name = forms.CharField(max_length=80, label="First name")
     last_name = forms.CharField(max_length=80, label="Last name")
@@ -123,4 +125,6 @@ class CancelForm(forms.Form):
 
 
 class MoveForm(forms.Form):
-    slot = forms.IntegerField(error_messages={"required": "Please choose a new time."})
+    slot = forms.IntegerField(
+        min_value=1, max_value=DATABASE_ID_MAX, error_messages={"required": "Please choose a new time."}
+    )
