@@ -132,7 +132,11 @@ class Article(models.Model):
 
     def is_published(self, *, now: datetime | None = None) -> bool:
         """The instance mirror of ArticleQuerySet.published(), for the admin and for staff previews."""
-        return self.status == self.Status.PUBLISHED and self.published_at <= (now or timezone.now())
+        return (
+            self.status == self.Status.PUBLISHED
+            and self.published_at is not None
+            and self.published_at <= (now or timezone.now())
+        )
 
     @property
     def body_parts(self) -> tuple[str, str]:

@@ -56,7 +56,7 @@ class ArticleDetailView(DetailView):
     def get_queryset(self):
         # Staff who edit articles preview drafts and scheduled ones on the public URL; anyone else gets a 404.
         articles = Article.objects.all() if _can_preview_drafts(self.request.user) else Article.objects.published()
-        return articles.select_related("author", "reviewer").prefetch_related("topics")
+        return articles.select_related("author", "reviewer").prefetch_related("topics").defer("search_vector")
 
     def get_context_data(self, **kwargs):
         article = self.object
