@@ -34,3 +34,25 @@ class DatabaseUnavailableMiddleware:
 
             return database_unavailable_response()
         return None
+
+
+class RejectNullBytesMiddleware:
+    """Answer 400 to a request with a NUL character in its path or parameters.
+
+    No person types one, PostgreSQL cannot store one in text, and a query with one raises
+    a ValueError deep in the driver: refusing it here keeps every view free of that case.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or self._has_null(request.GET) or self._has_null(request.POST):
+            from django.shortcuts import render
+
+            return render(request, "400.html", status=400)
+        return self.get_response(request)
+
+    @staticmethod
+    def _has_null(params) -> bool:
+        return any("\x00" in key or any("\x00" in value for value in params.getlist(key)) for key in params)
