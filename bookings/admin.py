@@ -1,7 +1,15 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from bookings.models import Appointment, AppointmentEvent, Practitioner, Slot, TimeOff, WorkingHours
+from bookings.models import (
+    Appointment,
+    AppointmentEvent,
+    OutboundMessage,
+    Practitioner,
+    Slot,
+    TimeOff,
+    WorkingHours,
+)
 from bookings.schedule import slots_generate
 
 
@@ -88,3 +96,47 @@ class AppointmentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(admin.ModelAdmin):
+    """The e-mail outbox, read-only: the worker owns every row. Staff can only ask for a retry."""
+
+    list_display = ["created_at", "kind", "appointment", "status", "attempts", "next_attempt_at", "sent_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["appointment"]
+    date_hierarchy = "created_at"
+    # Not the raw manage token: it is a password, shown to nobody.
+    fields = readonly_fields = [
+        "kind",
+        "appointment",
+        "recipient",
+        "slot",
+        "sequence",
+        "created_at",
+        "send_after",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "claimed_by",
+        "lease_expires_at",
+        "sent_at",
+        "last_error",
+    ]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Try again now (failed messages only)")
+    def retry_now(self, request, queryset):
+        count = queryset.filter(status=OutboundMessage.Status.FAILED).update(
+            status=OutboundMessage.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), claimed_by=""
+        )
+        messages.info(request, f"{count} message(s) will be sent again by the e-mail worker.")

@@ -343,3 +343,115 @@ class CallbackRequest(models.Model):
 
     def __str__(self):
         return f"Call-back request {self.pk}"
+
+
+class OutboundMessageQuerySet(models.QuerySet):
+    def due(self, *, now: datetime):
+        """What a worker may claim: pending and due, or claimed by a worker whose lease ran out (it died)."""
+        return self.filter(
+            Q(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now)
+            | Q(status=OutboundMessage.Status.SENDING, lease_expires_at__lte=now)
+        )
+
+    def needs_attention(self):
+        """For reception: given up on, or still failing after a few tries. Oldest first."""
+        return (
+            self.filter(
+                Q(status=OutboundMessage.Status.FAILED)
+                | Q(status=OutboundMessage.Status.PENDING, attempts__gte=OutboundMessage.ATTENTION_AFTER_ATTEMPTS)
+            )
+            .select_related("appointment", "slot__practitioner")
+            .order_by("created_at", "pk")
+        )
+
+
+class OutboundMessage(models.Model):
+    """One e-mail caused by an appointment change: the outbox (see bookings/notifications.py).
+
+    Recorded in the same transaction as the change; sent later by `manage.py send_messages`.
+    The message describes the appointment as it was at that change: `slot` and `sequence`.
+    """
+
+    # Reception's list shows a message that has failed this many times, before it is given up.
+    ATTENTION_AFTER_ATTEMPTS = 3
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Confirmation"
+        MOVED = "moved", "Moved"
+        CANCELLED = "cancelled", "Cancelled"
+        REMINDER = "reminder", "Reminder"
+        RECEPTION_BOOKED = "reception_booked", "Reception: new booking"
+        RECEPTION_MOVED = "reception_moved", "Reception: booking moved"
+        RECEPTION_CANCELLED = "reception_cancelled", "Reception: booking cancelled"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not needed any more"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="messages")
+    recipient = models.EmailField()
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="+")
+    sequence = models.PositiveIntegerField()
+    # The raw manage-link token of a confirmation: the appointment keeps only its hash.
+    # Blanked as soon as the message is sent or skipped.
+    manage_token = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField()
+    send_after = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_by = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OutboundMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The worker's claim query: pending messages that are due, and leases that ran out.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="outbound_pending_due_idx"),
+            models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="outbound_sending_lease_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sending", "sent", "failed", "skipped"]),
+                name="outbound_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=[
+                        "confirmation",
+                        "moved",
+                        "cancelled",
+                        "reminder",
+                        "reception_booked",
+                        "reception_moved",
+                        "reception_cancelled",
+                    ]
+                ),
+                name="outbound_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(lease_expires_at__isnull=False),
+                name="outbound_sending_has_lease",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                name="outbound_sent_has_time",
+            ),
+            # At most one reminder waits per appointment: a move skips the old one first.
+            models.UniqueConstraint(
+                fields=["appointment"],
+                condition=Q(kind="reminder", status="pending"),
+                name="outbound_one_pending_reminder",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for appointment {self.appointment_id} ({self.get_status_display()})"

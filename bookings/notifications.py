@@ -1,5 +1,439 @@
-"""Messages caused by appointment changes. Called inside the service's transaction."""
+"""E-mails caused by appointment changes, delivered exactly once through an outbox table.
+
+Recording happens inside the change's own transaction: `appointment_changed()` (called by
+`bookings.services._record_event`) inserts `OutboundMessage` rows, so a message exists if and
+only if the change committed. Nothing is sent there; no mail server is contacted.
+
+Sending happens in a separate worker process (`manage.py send_messages`), via
+`send_due_messages()`:
+
+1. Claim: in one short transaction, `SELECT ... FOR UPDATE SKIP LOCKED` the due rows (pending
+   and due, or `sending` with an expired lease), then mark them `sending` with this worker's
+   id, a lease and one more attempt. Two workers never claim the same row; a row whose worker
+   was killed becomes claimable again when its lease runs out.
+2. Send: outside any transaction, render each message and hand it to the mail backend.
+   Before each send the worker checks its lease still has room for a full SMTP exchange;
+   if not, it releases the rest instead of risking a second worker sending them too.
+3. Record: mark the row `sent` at once, with a compare-and-set on (status, attempts), so a
+   worker that lost its claim cannot overwrite another's result. A failure backs off
+   exponentially (1, 2, 4 ... 60 minutes) up to MESSAGE_MAX_ATTEMPTS, then the row is
+   `failed` and shows on the reception screen and in the admin.
+
+Why not django-tasks with its database backend: in django-tasks-db 0.13 a task that raises is
+marked FAILED for good (no retries, no backoff) and a task whose worker is killed stays RUNNING
+for ever (nothing re-claims it). Adding both on top means writing a lease and a retry schedule
+anyway, and reminders need a row we can find and skip when the appointment changes. This outbox
+is that row, with the lease and the schedule, in about the same amount of code.
+
+Reminders are rows with `send_after` = start - REMINDER_HOURS_BEFORE. A move or cancellation
+skips the waiting one in the same transaction (and a move records a new one), and the worker
+re-checks at send time that the appointment is still booked at the same slot and SEQUENCE.
+
+The manage link: only a confirmation carries it, because the raw token exists only at booking
+time (the appointment stores its hash). The row keeps the raw token until the message is sent
+or skipped, then blanks it. Moved, cancelled and reminder messages point to the link in the
+confirmation instead of issuing a new one: a new token would break the link the patient
+already has, including the manage page they may have just used to move the appointment.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import SafeMIMEText
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from bookings.calendar import appointment_ics
+from bookings.models import Appointment, AppointmentEvent, OutboundMessage
+from bookings.schedule import clinic_zone
+from clinic.logging import redact
+
+logger = logging.getLogger(__name__)
+
+Kind = OutboundMessage.Kind
+Status = OutboundMessage.Status
+
+# A claimed message belongs to its worker this long. It must comfortably exceed one SMTP
+# exchange (EMAIL_TIMEOUT bounds each step); a worker stops using a claim well before it ends.
+LEASE = timedelta(minutes=5)
+RETRY_FIRST_DELAY = timedelta(minutes=1)
+RETRY_MAX_DELAY = timedelta(hours=1)
+
+_PATIENT_KIND = {
+    AppointmentEvent.Action.BOOKED: Kind.CONFIRMATION,
+    AppointmentEvent.Action.MOVED: Kind.MOVED,
+    AppointmentEvent.Action.CANCELLED: Kind.CANCELLED,
+}
+_RECEPTION_KIND = {
+    AppointmentEvent.Action.BOOKED: Kind.RECEPTION_BOOKED,
+    AppointmentEvent.Action.MOVED: Kind.RECEPTION_MOVED,
+    AppointmentEvent.Action.CANCELLED: Kind.RECEPTION_CANCELLED,
+}
+# The .ics METHOD attached to each patient message (reminders and reception carry none).
+_ICS_METHOD = {Kind.CONFIRMATION: "REQUEST", Kind.MOVED: "REQUEST", Kind.CANCELLED: "CANCEL"}
 
 
-def appointment_changed(appointment, *, action: str, now, notify_patient: bool = True) -> None:
-    """Record the messages this change causes (confirmation, moved, cancelled, reminders)."""
+# -- Recording, inside the caller's transaction --------------------------------------------
+
+
+def reminder_time(appointment) -> datetime | None:
+    """When the reminder for this appointment goes out, or None when reminders are off."""
+    if not settings.REMINDER_HOURS_BEFORE:
+        return None
+    return appointment.slot.starts_at - timedelta(hours=settings.REMINDER_HOURS_BEFORE)
+
+
+def appointment_changed(
+    appointment, *, action: str, now: datetime, notify_patient: bool = True, manage_token: str | None = None
+) -> None:
+    """Record the messages this change causes. Must run in the change's transaction.
+
+    1. A move or cancellation skips the reminder still waiting for the old time.
+    2. The patient's message (if they gave an e-mail address and are to be told).
+    3. A new reminder for a booking or a move, if its time is still ahead.
+    4. Reception's copy, if RECEPTION_NOTIFY_EMAIL is set.
+    All new rows go in with one INSERT.
+    """
+    if action in (AppointmentEvent.Action.MOVED, AppointmentEvent.Action.CANCELLED):
+        OutboundMessage.objects.filter(appointment=appointment, kind=Kind.REMINDER, status=Status.PENDING).update(
+            status=Status.SKIPPED, last_error=f"Not needed: the appointment was {action}.", lease_expires_at=None
+        )
+    messages = []
+    patient_kind = _PATIENT_KIND.get(action)
+    if patient_kind and appointment.email and notify_patient:
+        messages.append(
+            _new_message(
+                appointment,
+                kind=patient_kind,
+                recipient=appointment.email,
+                now=now,
+                manage_token=manage_token if patient_kind == Kind.CONFIRMATION else "",
+            )
+        )
+    if action in (AppointmentEvent.Action.BOOKED, AppointmentEvent.Action.MOVED) and appointment.email:
+        send_at = reminder_time(appointment)
+        if send_at is not None and send_at > now:
+            messages.append(
+                _new_message(appointment, kind=Kind.REMINDER, recipient=appointment.email, now=now, send_after=send_at)
+            )
+    reception_kind = _RECEPTION_KIND.get(action)
+    if reception_kind and settings.RECEPTION_NOTIFY_EMAIL:
+        messages.append(
+            _new_message(appointment, kind=reception_kind, recipient=settings.RECEPTION_NOTIFY_EMAIL, now=now)
+        )
+    if messages:
+        OutboundMessage.objects.bulk_create(messages)
+
+
+def _new_message(appointment, *, kind, recipient, now, send_after=None, manage_token=None) -> OutboundMessage:
+    send_after = send_after or now
+    return OutboundMessage(
+        kind=kind,
+        appointment=appointment,
+        recipient=recipient,
+        slot_id=appointment.slot_id,
+        sequence=appointment.sequence,
+        manage_token=manage_token or "",
+        created_at=now,
+        send_after=send_after,
+        next_attempt_at=send_after,
+    )
+
+
+# -- Rendering, in the worker ---------------------------------------------------------------
+
+
+def _as_recorded(message: OutboundMessage) -> Appointment:
+    """The appointment as the message describes it: its slot, SEQUENCE and status at the change."""
+    current = message.appointment
+    return Appointment(
+        pk=current.pk,
+        first_name=current.first_name,
+        last_name=current.last_name,
+        source=current.source,
+        slot=message.slot,
+        sequence=message.sequence,
+        status=Appointment.Status.CANCELLED if message.kind == Kind.CANCELLED else Appointment.Status.BOOKED,
+        updated_at=message.created_at,
+    )
+
+
+_SUBJECTS = {
+    Kind.CONFIRMATION: "Booked: your free consultation on {when}",
+    Kind.MOVED: "Moved: your free consultation is now on {when}",
+    Kind.CANCELLED: "Cancelled: your free consultation on {when}",
+    Kind.REMINDER: "Reminder: your free consultation on {when}",
+    Kind.RECEPTION_BOOKED: "New booking: {when} with {practitioner}",
+    Kind.RECEPTION_MOVED: "Booking moved to {when} with {practitioner}",
+    Kind.RECEPTION_CANCELLED: "Booking cancelled: {when} with {practitioner}",
+}
+
+
+def render_message(message: OutboundMessage) -> EmailMultiAlternatives:
+    """The e-mail for one outbox row: plain text, HTML, and the .ics for patient changes."""
+    appointment = _as_recorded(message)
+    starts = appointment.slot.starts_at.astimezone(clinic_zone())
+    practitioner = appointment.slot.practitioner.full_name
+    is_reception = message.kind.startswith("reception_")
+    context = {
+        "kind": message.kind,
+        "appointment": appointment,
+        "starts": starts,
+        "ends": appointment.slot.ends_at.astimezone(clinic_zone()),
+        "practitioner": practitioner,
+        "manage_url": settings.SITE_URL + reverse("manage", args=[message.manage_token])
+        if message.manage_token
+        else "",
+        "staff_url": settings.SITE_URL + reverse("staff_home"),
+        "book_url": settings.SITE_URL + reverse("booking_start"),
+        "site_url": settings.SITE_URL,
+        "clinic": {
+            "name": settings.CLINIC_NAME,
+            "address": settings.CLINIC_ADDRESS,
+            "phone": settings.CLINIC_PHONE,
+            "email": settings.CLINIC_EMAIL,
+            "directions": settings.CLINIC_DIRECTIONS,
+        },
+        "minutes": settings.CONSULTATION_MINUTES,
+        "cutoff_hours": int(settings.MANAGE_CUTOFF.total_seconds() // 3600),
+    }
+    template = "reception" if is_reception else message.kind
+    when = f"{starts:%a} {starts.day} {starts:%b} at {starts:%H:%M}"
+    email = EmailMultiAlternatives(
+        subject=_SUBJECTS[message.kind].format(when=when, practitioner=practitioner),
+        body=render_to_string(f"bookings/email/{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.recipient],
+        reply_to=[settings.CLINIC_EMAIL],
+        # The same Message-ID on every attempt: a copy sent twice (see README) is recognisably one message.
+        headers={"Message-ID": f"<outbound-{message.pk}@{_mail_domain()}>"},
+    )
+    email.attach_alternative(render_to_string(f"bookings/email/{template}.html", context), "text/html")
+    method = _ICS_METHOD.get(message.kind)
+    if method:
+        part = SafeMIMEText(appointment_ics(appointment, method=method).decode(), "calendar", "utf-8")
+        part.set_param("method", method)
+        part.add_header("Content-Disposition", "attachment", filename="consultation.ics")
+        email.attach(part)
+    return email
+
+
+def _mail_domain() -> str:
+    return urlparse(settings.SITE_URL).hostname or "clinic.local"
+
+
+# -- Sending, in the worker -----------------------------------------------------------------
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    skipped: int = 0
+    released: int = 0
+    lost: list[int] = field(default_factory=list)
+
+
+def claim_due_messages(*, now: datetime, worker_id: str, limit: int) -> list[OutboundMessage]:
+    """Claim up to `limit` due messages for this worker, in one short transaction.
+
+    SKIP LOCKED lets workers claim side by side without waiting; a row another worker is
+    claiming is simply not seen. A message whose lease ran out MESSAGE_MAX_ATTEMPTS times
+    (its worker died on it each time) is given up rather than claimed again.
+    """
+    with transaction.atomic():
+        rows = list(
+            OutboundMessage.objects.due(now=now)
+            .select_for_update(skip_locked=True)
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", "attempts")[:limit]
+        )
+        exhausted = [pk for pk, attempts in rows if attempts >= settings.MESSAGE_MAX_ATTEMPTS]
+        claimable = [pk for pk, attempts in rows if attempts < settings.MESSAGE_MAX_ATTEMPTS]
+        if exhausted:
+            OutboundMessage.objects.filter(pk__in=exhausted).update(
+                status=Status.FAILED,
+                lease_expires_at=None,
+                last_error="The worker stopped while sending this message on every attempt.",
+            )
+        OutboundMessage.objects.filter(pk__in=claimable).update(
+            status=Status.SENDING,
+            attempts=F("attempts") + 1,
+            claimed_by=worker_id,
+            lease_expires_at=now + LEASE,
+        )
+    return list(
+        OutboundMessage.objects.filter(pk__in=claimable, status=Status.SENDING, claimed_by=worker_id)
+        .select_related("appointment", "slot__practitioner")
+        .order_by("next_attempt_at", "pk")
+    )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4, 8 ... minutes after the n-th failed attempt, at most an hour."""
+    return min(RETRY_FIRST_DELAY * 2 ** (attempts - 1), RETRY_MAX_DELAY)
+
+
+def send_due_messages(
+    *, now: datetime, worker_id: str, limit: int = 20, connection=None, should_stop=lambda: False
+) -> SendReport:
+    """Claim the due messages, send each outside any transaction, record each result at once.
+
+    `now` is the time of the claim; later steps add the time that has passed since (so tests
+    with a frozen or explicit `now` stay consistent). `should_stop` lets the worker command
+    release the rest of a batch on SIGTERM.
+    """
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - started)
+
+    report = SendReport()
+    messages = claim_due_messages(now=now, worker_id=worker_id, limit=limit)
+    report.claimed = len(messages)
+    if not messages:
+        return report
+    # One lease covers the batch: stop using it while a whole SMTP exchange still fits.
+    lease_margin = timedelta(seconds=3 * settings.EMAIL_TIMEOUT + 30)
+    connection = connection or get_connection()
+    opened = False
+    # Once the server cannot be reached, the rest of the batch backs off without more waiting.
+    unreachable = None
+    try:
+        for index, message in enumerate(messages):
+            if should_stop() or clock() >= now + LEASE - lease_margin:
+                report.released += _release(messages[index:])
+                break
+            reason = _skip_reason(message, now=clock())
+            if reason:
+                _finish(message, report, status=Status.SKIPPED, last_error=reason)
+                continue
+            if unreachable is not None:
+                _record_failure(message, unreachable, now=clock(), report=report)
+                continue
+            try:
+                email = render_message(message)
+                if not opened:
+                    try:
+                        connection.open()
+                    except Exception as exc:
+                        unreachable = exc
+                        raise
+                    opened = True
+                accepted = connection.send_messages([email])
+                if not accepted:
+                    raise smtplib.SMTPException("The mail backend did not accept the message.")
+            except Exception as exc:  # any failure to send is retried or recorded
+                _record_failure(message, exc, now=clock(), report=report)
+                if _connection_broken(exc):
+                    opened = False
+                    _close_quietly(connection)
+                continue
+            _finish(message, report, status=Status.SENT, sent_at=clock())
+    finally:
+        if opened:
+            _close_quietly(connection)
+    return report
+
+
+def _skip_reason(message: OutboundMessage, *, now: datetime) -> str:
+    """A reminder is only for the appointment as it still is, and only before it starts."""
+    if message.kind != Kind.REMINDER:
+        return ""
+    appointment = message.appointment
+    if appointment.status != Appointment.Status.BOOKED:
+        return f"Not needed: the appointment is {appointment.get_status_display().lower()}."
+    if appointment.sequence != message.sequence or appointment.slot_id != message.slot_id:
+        return "Not needed: the appointment was changed after this reminder was queued."
+    if now >= message.slot.starts_at:
+        return "Not needed: the appointment has started."
+    return ""
+
+
+def _claimed(message: OutboundMessage):
+    """This worker's claim on the row, as a compare-and-set guard: it fails if the lease was lost."""
+    return OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING, attempts=message.attempts)
+
+
+def _finish(message, report, *, status, sent_at=None, last_error=""):
+    updated = _claimed(message).update(
+        status=status, sent_at=sent_at, last_error=last_error, lease_expires_at=None, manage_token=""
+    )
+    if not updated:
+        # Another worker took over after this one's lease ran out: it may send the message too.
+        report.lost.append(message.pk)
+        logger.warning("Outbound message %s: claim lost before its result was recorded", message.pk)
+        return
+    if status == Status.SENT:
+        report.sent += 1
+        logger.info("Outbound message %s (%s) sent", message.pk, message.kind)
+    else:
+        report.skipped += 1
+        logger.info("Outbound message %s (%s) skipped: %s", message.pk, message.kind, last_error)
+
+
+def _record_failure(message, exc: Exception, *, now: datetime, report: SendReport) -> None:
+    # SMTP errors can quote the recipient; stored and logged text is redacted like every log line.
+    error = redact(f"{type(exc).__name__}: {exc}")[:500]
+    if _permanent(exc) or message.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
+        updated = _claimed(message).update(status=Status.FAILED, last_error=error, lease_expires_at=None)
+        if updated:
+            report.failed += 1
+            logger.error("Outbound message %s (%s) failed for good: %s", message.pk, message.kind, error)
+        return
+    updated = _claimed(message).update(
+        status=Status.PENDING,
+        last_error=error,
+        lease_expires_at=None,
+        next_attempt_at=now + retry_delay(message.attempts),
+    )
+    if updated:
+        report.retrying += 1
+        logger.warning(
+            "Outbound message %s (%s) attempt %s failed, will retry: %s",
+            message.pk,
+            message.kind,
+            message.attempts,
+            error,
+        )
+
+
+def _permanent(exc: Exception) -> bool:
+    """The server refused the recipient for good (5xx): trying again cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in exc.recipients.values())
+    return False
+
+
+def _connection_broken(exc: Exception) -> bool:
+    return isinstance(exc, (smtplib.SMTPServerDisconnected, OSError, socket.timeout))
+
+
+def _close_quietly(connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # closing a broken connection may fail; nothing to do
+        logger.debug("Closing the mail connection failed", exc_info=True)
+
+
+def _release(messages) -> int:
+    """Hand claimed, unsent messages back: the attempt did not happen, so it is not counted."""
+    released = 0
+    for message in messages:
+        released += _claimed(message).update(
+            status=Status.PENDING, attempts=F("attempts") - 1, lease_expires_at=None, claimed_by=""
+        )
+    return released

@@ -47,9 +47,21 @@ class BookingResult:
 
 
 def _record_event(
-    appointment, *, now, action, actor=None, from_value="", to_value="", detail="", notify_patient: bool = True
+    appointment,
+    *,
+    now,
+    action,
+    actor=None,
+    from_value="",
+    to_value="",
+    detail="",
+    notify_patient: bool = True,
+    manage_token: str | None = None,
 ):
-    """Append to the appointment's history and record the messages the change causes, in the caller's transaction."""
+    """Append to the appointment's history and record the messages the change causes, in the caller's transaction.
+
+    `manage_token` (booking only) is the raw manage-link token the confirmation e-mail must carry.
+    """
     AppointmentEvent.objects.create(
         appointment=appointment,
         at=now,
@@ -62,7 +74,9 @@ def _record_event(
     )
     from bookings import notifications
 
-    notifications.appointment_changed(appointment, action=action, now=now, notify_patient=notify_patient)
+    notifications.appointment_changed(
+        appointment, action=action, now=now, notify_patient=notify_patient, manage_token=manage_token
+    )
 
 
 def _describe_slot(slot: Slot) -> str:
@@ -141,6 +155,7 @@ def appointment_book(
                 action=AppointmentEvent.Action.BOOKED,
                 actor=booked_by,
                 to_value=_describe_slot(slot),
+                manage_token=token,
             )
     except IntegrityError:
         if submission_key is not None:

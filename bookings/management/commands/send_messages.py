@@ -1,0 +1,73 @@
+"""The e-mail worker: sends the outbox (bookings/notifications.py) until stopped.
+
+    python manage.py send_messages            # run beside the web server, for ever
+    python manage.py send_messages --once     # send what is due now, then exit
+
+Any number may run at once (they never send the same message). SIGTERM or Ctrl-C lets the
+message in hand finish, hands the rest of the batch back, and exits.
+"""
+
+import logging
+import os
+import signal
+import socket
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import OperationalError, close_old_connections
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+
+from bookings.notifications import send_due_messages
+
+logger = logging.getLogger("bookings.notifications")
+
+
+class Command(BaseCommand):
+    help = "Send booking e-mails from the outbox: confirmations, changes, reminders."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Send what is due now, then exit.")
+        parser.add_argument(
+            "--interval", type=float, default=5.0, help="Seconds to wait when nothing is due (default 5)."
+        )
+        parser.add_argument("--batch", type=int, default=20, help="Messages claimed at a time (default 20).")
+
+    def handle(self, *, once, interval, batch, **options):
+        worker_id = f"{socket.gethostname()[:30]}:{os.getpid()}:{get_random_string(8)}"
+        stopping = threading.Event()
+        if not once:
+
+            def stop(signum, frame):
+                logger.info("E-mail worker %s stopping after the current message", worker_id)
+                stopping.set()
+
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            where = getattr(settings, "EMAIL_FILE_PATH", None) if not settings.EMAIL_HOST else None
+            logger.info("E-mail worker %s started%s", worker_id, f"; e-mails are written to {where}" if where else "")
+        while True:
+            # Like a request: drop connections the database closed while we slept.
+            close_old_connections()
+            try:
+                report = send_due_messages(
+                    now=timezone.now(), worker_id=worker_id, limit=batch, should_stop=stopping.is_set
+                )
+            except OperationalError:
+                if once:
+                    raise
+                logger.warning("E-mail worker %s: database unavailable, trying again shortly", worker_id)
+                report = None
+            if report and report.claimed:
+                self.stdout.write(
+                    f"Sent {report.sent}, retrying {report.retrying}, failed {report.failed}, "
+                    f"skipped {report.skipped}, handed back {report.released}."
+                )
+            if stopping.is_set():
+                return
+            # A full batch suggests more are due: go again at once; otherwise wait (and wake on a signal).
+            if not report or report.claimed < batch:
+                if once:
+                    return
+                stopping.wait(interval)
