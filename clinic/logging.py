@@ -7,6 +7,8 @@ _REDACTIONS = [
     (re.compile(r"(/(?:manage|calendar-feed)/)[^/\s\"'?]+"), r"\1[redacted]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
     (re.compile(r"(?<![\w/])(?:\+|0)\d[\d ()-]{7,}\d"), "[number]"),
+    # Any other token-like run (our tokens are 43 URL-safe characters).
+    (re.compile(r"(?<![\w-])[A-Za-z0-9_-]{40,}(?![\w-])"), "[redacted]"),
 ]
 
 
@@ -17,9 +19,15 @@ def redact(text: str) -> str:
 
 
 class RedactSecretsFilter(logging.Filter):
+    """Redacts the message and any traceback text of every record passing through a handler."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True

@@ -4,7 +4,9 @@ People: a patient (no account), Rita at reception, Dr Patel and Dr Okafor as
 practitioners, Mallory the stranger with an account but no group.
 """
 
+import logging
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -25,6 +27,46 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+class _RunLog(logging.Handler):
+    """Keeps every log line of the test run, formatted as the real handlers would emit it."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+LEAK_PATTERNS = {
+    "e-mail address": re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
+    "phone number": re.compile(r"(?<![\w/])(?:\+|0)7\d{3} ?\d{6}"),
+    "manage or feed token": re.compile(r"/(?:manage|calendar-feed)/(?!\[redacted\])[^/\s]+"),
+    "token": re.compile(r"(?<![\w-])[A-Za-z0-9_-]{43}(?![\w-])"),
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_patient_data_in_any_log_line():
+    """Every log line of the whole run goes through the production redaction filter; none may leak."""
+    from clinic.logging import RedactSecretsFilter
+
+    handler = _RunLog()
+    handler.addFilter(RedactSecretsFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    loggers = [logging.getLogger(), logging.getLogger("django"), logging.getLogger("django.server")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield handler
+    for logger in loggers:
+        logger.removeHandler(handler)
+    leaks = [
+        (kind, line[:200]) for line in handler.lines for kind, pattern in LEAK_PATTERNS.items() if pattern.search(line)
+    ]
+    print(f"\nLog lines captured during the run: {len(handler.lines)}; with patient data or tokens: {len(leaks)}")
+    assert leaks == [], leaks[:10]
 
 
 @pytest.hookimpl(hookwrapper=True)
