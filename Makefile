@@ -33,8 +33,15 @@ run: demo
 	@echo ""
 	@echo "  The clinic site: http://127.0.0.1:$(PORT)/   (staff sign-in: http://127.0.0.1:$(PORT)/staff/login/)"
 	@echo "  Stop with Ctrl-C; 'make stop' also stops the embedded database."
+	@echo "  E-mails are sent by the worker beside it (manage.py send_messages): without EMAIL_HOST, files in var/mail/."
 	@echo ""
+	@# The e-mail worker runs in the background and stops with the web server (Ctrl-C, exit or kill).
+	$(PY) manage.py send_messages --interval 2 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+worker: migrate
+	$(PY) manage.py send_messages
 
 test: install-dev
 	$(VENV)/bin/ruff check .
