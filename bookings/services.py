@@ -290,3 +290,16 @@ def manage_token_reset(*, appointment: Appointment) -> str:
     token = new_token()
     Appointment.objects.filter(pk=appointment.pk).update(manage_token_hash=hash_token(token))
     return token
+
+
+def practitioner_calendar_token_reset(*, practitioner) -> str:
+    """A new private calendar-feed token for a practitioner; the old feed URL stops working at once.
+
+    Only the hash is stored: the returned token is shown once, to the practitioner.
+    """
+    from bookings.models import Practitioner
+
+    token = new_token()
+    Practitioner.objects.filter(pk=practitioner.pk).update(calendar_token_hash=hash_token(token))
+    practitioner.calendar_token_hash = hash_token(token)
+    return token

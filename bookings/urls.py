@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from bookings import views
 
@@ -6,6 +6,7 @@ urlpatterns = [
     path("team/", views.team, name="team"),
     path("contact/", views.contact, name="contact"),
     path("staff/", views.staff_home, name="staff_home"),
+    path("staff/", include("bookings.staff_urls")),
     path("book/", views.booking_start, name="booking_start"),
     path("book/time/", views.booking_time, name="booking_time"),
     path("book/details/", views.booking_details, name="booking_details"),

@@ -37,17 +37,42 @@ def team(request):
     return render(request, "bookings/team.html", {"practitioners": practitioners})
 
 
+@rate_limited_post("callback")
 def contact(request):
-    return render(request, "bookings/contact.html")
+    """The Contact page, with a short "please call me back" form; requests appear on reception's screen."""
+    from bookings.staff_forms import CallbackRequestForm
+
+    form = CallbackRequestForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            callback = form.save(commit=False)
+            callback.created_at = timezone.now()
+            callback.save()
+            messages.success(request, "Thank you: we will call you back, usually within one working day.")
+            return redirect("contact")
+        return render(request, "bookings/contact.html", {"callback_form": form}, status=400)
+    return render(request, "bookings/contact.html", {"callback_form": form})
 
 
+@never_cache
 @login_required
 def staff_home(request):
+    """Reception lands on the day view and a practitioner on their day; anyone else sees what they may open."""
     groups = set(request.user.groups.values_list("name", flat=True))
+    is_reception = RECEPTION_GROUP in groups or request.user.is_superuser
+    is_practitioner = PRACTITIONER_GROUP in groups and Practitioner.objects.filter(user=request.user).exists()
+    if is_reception and not is_practitioner and not request.user.is_superuser:
+        return redirect("reception_day")
+    if is_practitioner and not is_reception:
+        return redirect("practitioner_day")
     return render(
         request,
         "bookings/staff_home.html",
-        {"is_reception": RECEPTION_GROUP in groups, "is_practitioner": PRACTITIONER_GROUP in groups},
+        {
+            "is_reception": is_reception,
+            "is_practitioner": is_practitioner,
+            "practitioner_without_record": PRACTITIONER_GROUP in groups and not is_practitioner,
+        },
     )
 
 

@@ -171,8 +171,10 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "axes/lockout.html"
-# The same client address as the rate limits (X-Forwarded-For only when TRUST_X_FORWARDED_FOR is set).
-AXES_CLIENT_IP_CALLABLE = "clinic.ratelimit.client_address"
+# The same client address as the rate limits: the last X-Forwarded-For hop only behind a trusted proxy.
+if env_bool("TRUST_X_FORWARDED_FOR", False):
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+    AXES_IPWARE_PROXY_ORDER = "right-most"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "staff_home"
 LOGOUT_REDIRECT_URL = "home"

@@ -1,0 +1,207 @@
+"""Forms for reception and practitioners. Every write they lead to goes through bookings/services.py
+(appointments, slots) or is followed by `slots_generate` (working hours, time off)."""
+
+import uuid
+from datetime import date
+
+from django import forms
+from django.forms import BaseModelFormSet, modelformset_factory
+
+from bookings.forms import clean_phone
+from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
+
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class DayForm(forms.Form):
+    """The date picker of the day and week views; a missing or bad date means today."""
+
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+
+class PhoneBookingForm(forms.Form):
+    """A caller booked by reception: fewer questions than online, because a person is on the line."""
+
+    submission_key = forms.UUIDField(widget=forms.HiddenInput)
+    first_name = forms.CharField(max_length=80, label="First name")
+    last_name = forms.CharField(max_length=80, label="Last name")
+    phone = forms.CharField(max_length=32, label="Phone")
+    email = forms.EmailField(required=False, label="E-mail (optional)", help_text="For the confirmation e-mail.")
+    note = forms.CharField(
+        required=False, max_length=1000, label="Note (optional)", widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    @staticmethod
+    def new_submission_key() -> uuid.UUID:
+        return uuid.uuid4()
+
+    def clean_first_name(self):
+        return self.cleaned_data["first_name"].strip()
+
+    def clean_last_name(self):
+        return self.cleaned_data["last_name"].strip()
+
+    def clean_phone(self):
+        return clean_phone(self.cleaned_data["phone"])
+
+
+class StaffCancelForm(forms.Form):
+    reason = forms.CharField(max_length=300, label="Reason", widget=forms.Textarea(attrs={"rows": 2}))
+    notify_patient = forms.BooleanField(
+        required=False, initial=True, label="Tell the patient (e-mail, when we have their address)"
+    )
+
+
+class StatusForm(forms.Form):
+    STATUS_CHOICES = [
+        (Appointment.Status.ARRIVED, "Arrived"),
+        (Appointment.Status.COMPLETED, "Completed"),
+        (Appointment.Status.NO_SHOW, "Did not attend"),
+        (Appointment.Status.BOOKED, "Back to booked"),
+    ]
+    status = forms.ChoiceField(choices=STATUS_CHOICES)
+
+
+class StaffMoveForm(forms.Form):
+    slot = forms.IntegerField(error_messages={"required": "Please choose a new time."})
+
+
+class BlockForm(forms.Form):
+    reason = forms.CharField(max_length=200, label="Reason", help_text="For example: team meeting. Staff only.")
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(max_length=120, label="Name, e-mail or phone", required=False)
+
+
+class ExportForm(forms.Form):
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    MAX_DAYS = 366
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                raise forms.ValidationError("The end date is before the start date.")
+            if (end - start).days > self.MAX_DAYS:
+                raise forms.ValidationError("Please export at most a year at a time.")
+        return cleaned
+
+
+class WorkingHoursForm(forms.ModelForm):
+    class Meta:
+        model = WorkingHours
+        fields = ["weekday", "start_time", "end_time", "valid_from", "valid_until"]
+        widgets = {
+            "start_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "end_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "valid_from": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "valid_until": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start_time"), cleaned.get("end_time")
+        if start and end and end <= start:
+            raise forms.ValidationError("The period must end after it starts.")
+        valid_from, valid_until = cleaned.get("valid_from"), cleaned.get("valid_until")
+        if valid_from and valid_until and valid_until < valid_from:
+            raise forms.ValidationError("'Valid until' is before 'valid from'.")
+        return cleaned
+
+
+def _periods_overlap(one: dict, other: dict) -> bool:
+    if one["weekday"] != other["weekday"]:
+        return False
+    if not (one["start_time"] < other["end_time"] and other["start_time"] < one["end_time"]):
+        return False
+    earliest, latest = date.min, date.max
+    return (one.get("valid_from") or earliest) <= (other.get("valid_until") or latest) and (
+        other.get("valid_from") or earliest
+    ) <= (one.get("valid_until") or latest)
+
+
+class BaseWorkingHoursFormSet(BaseModelFormSet):
+    def clean(self):
+        """Two periods of one weekday that overlap would lay out overlapping slots, which the database refuses."""
+        super().clean()
+        if any(self.errors):
+            return
+        periods = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("start_time")
+        ]
+        for index, one in enumerate(periods):
+            for other in periods[index + 1 :]:
+                if _periods_overlap(one, other):
+                    day = dict(WorkingHours.Weekday.choices)[one["weekday"]]
+                    raise forms.ValidationError(
+                        f"Two periods on {day} overlap ({one['start_time']:%H:%M}-{one['end_time']:%H:%M} and "
+                        f"{other['start_time']:%H:%M}-{other['end_time']:%H:%M}). A lunch break is two periods "
+                        "that do not touch."
+                    )
+
+
+WorkingHoursFormSet = modelformset_factory(
+    WorkingHours, form=WorkingHoursForm, formset=BaseWorkingHoursFormSet, extra=2, can_delete=True
+)
+
+
+class TimeOffForm(forms.ModelForm):
+    """Time off for one practitioner, or a clinic closure (the view decides which). Times are clinic local time."""
+
+    class Meta:
+        model = TimeOff
+        fields = ["starts_at", "ends_at", "reason"]
+        labels = {"starts_at": "From", "ends_at": "Until"}
+        widgets = {
+            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
+            "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        starts_at, ends_at = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if starts_at and ends_at and ends_at <= starts_at:
+            raise forms.ValidationError("The time off must end after it starts.")
+        return cleaned
+
+
+class CallbackRequestForm(forms.ModelForm):
+    """The public "call me back" form on the Contact page."""
+
+    # A field people don't see (hidden by CSS); bots fill it in.
+    website = forms.CharField(required=False, label="Leave this field empty", max_length=200)
+
+    class Meta:
+        model = CallbackRequest
+        fields = ["name", "phone", "preferred_time", "message"]
+        labels = {
+            "name": "Your name",
+            "phone": "Phone number",
+            "preferred_time": "When suits you? (optional)",
+            "message": "What would you like to talk about? (optional)",
+        }
+        help_texts = {"preferred_time": "For example: weekday mornings, or after 5pm."}
+        widgets = {"message": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs["autocomplete"] = "name"
+        self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
+        self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
+
+    def clean_name(self):
+        return self.cleaned_data["name"].strip()
+
+    def clean_phone(self):
+        return clean_phone(self.cleaned_data["phone"])
+
+    def clean_website(self):
+        if self.cleaned_data["website"]:
+            raise forms.ValidationError("Please leave this field empty.")
+        return ""

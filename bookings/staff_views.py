@@ -1,0 +1,895 @@
+"""Reception's calendar and the practitioners' own pages.
+
+Access: every view here is wrapped in `reception_required` or `practitioner_required` (sign-in,
+then the group, else 403) and sends no-store. Objects are fetched through the small
+`_..._for_...` helpers below, which return the object for this user or raise 404.
+Writes go through bookings/services.py (appointments, slots) or end with
+`slots_generate` (working hours, time off), and only ever on POST.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, F, Func, OuterRef, Q, Value
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from icalendar import Calendar, Event
+
+from bookings.calendar import appointment_uid
+from bookings.models import (
+    PRACTITIONER_GROUP,
+    RECEPTION_GROUP,
+    Appointment,
+    CallbackRequest,
+    Practitioner,
+    Slot,
+    TimeOff,
+    WorkingHours,
+    hash_token,
+)
+from bookings.schedule import GenerationReport, clinic_zone, slots_generate
+from bookings.services import (
+    ChangeNotAllowed,
+    PatientDetails,
+    SlotUnavailable,
+    appointment_book,
+    appointment_cancel,
+    appointment_move,
+    appointment_set_status,
+    practitioner_calendar_token_reset,
+    slot_block,
+    slot_unblock,
+)
+from bookings.staff_forms import (
+    BlockForm,
+    DayForm,
+    ExportForm,
+    PhoneBookingForm,
+    SearchForm,
+    StaffCancelForm,
+    StaffMoveForm,
+    StatusForm,
+    TimeOffForm,
+    WorkingHoursFormSet,
+)
+
+# The slots that generation reported as clashing with bookings, shown once after the redirect.
+SCHEDULE_CONFLICTS = "schedule_conflicts"
+# A new calendar-feed URL, shown once after the redirect (only its hash is stored).
+NEW_CALENDAR_FEED_URL = "new_calendar_feed_url"
+# How far back a practitioner's calendar feed reaches.
+FEED_PAST = timedelta(days=30)
+
+
+# -- Access -------------------------------------------------------------------------------
+
+
+def _in_group(user, group: str) -> bool:
+    return user.is_superuser or user.groups.filter(name=group).exists()
+
+
+def _group_required(group: str):
+    """Sign-in (else the login page), then membership of `group` (else 403); never cached."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not _in_group(request.user, group):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return never_cache(login_required(wrapper))
+
+    return decorator
+
+
+reception_required = _group_required(RECEPTION_GROUP)
+practitioner_required = _group_required(PRACTITIONER_GROUP)
+
+
+def _practitioner_for_user(user) -> Practitioner:
+    """The practitioner record linked to this account, or 404 (a superuser need not have one)."""
+    return get_object_or_404(Practitioner, user=user)
+
+
+def _appointment_for_practitioner(user, pk) -> Appointment:
+    """One of this practitioner's own appointments, or 404: other people's are not theirs to see."""
+    return get_object_or_404(
+        Appointment.objects.select_related("slot__practitioner", "source_article"),
+        pk=pk,
+        slot__practitioner__user=user,
+    )
+
+
+def _appointment_for_reception(pk) -> Appointment:
+    return get_object_or_404(Appointment.objects.select_related("slot__practitioner", "source_article"), pk=pk)
+
+
+def _slot_for_reception(pk) -> Slot:
+    return get_object_or_404(Slot.objects.select_related("practitioner", "blocked_by"), pk=pk)
+
+
+# -- Time helpers -------------------------------------------------------------------------
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=clinic_zone())
+
+
+def _today(now: datetime) -> date:
+    return now.astimezone(clinic_zone()).date()
+
+
+def _chosen_day(request, now: datetime) -> date:
+    form = DayForm(request.GET)
+    if form.is_valid() and form.cleaned_data["date"]:
+        return form.cleaned_data["date"]
+    return _today(now)
+
+
+def _day_url(day: date) -> str:
+    return f"{reverse('reception_day')}?date={day.isoformat()}"
+
+
+def _staff_bookable(now: datetime):
+    """Slots reception may book a caller into or move someone to: open, free and still ahead.
+
+    Reception may book inside the patients' minimum notice (the service allows it), so this is
+    wider than `Slot.objects.bookable`; the service re-checks under a lock either way.
+    """
+    return (
+        Slot.objects.filter(state=Slot.State.OPEN, starts_at__gt=now, practitioner__is_active=True)
+        .exclude(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
+        .select_related("practitioner")
+        .order_by("starts_at", "practitioner__list_order", "practitioner_id")
+    )
+
+
+def _with_local_start(slots):
+    zone = clinic_zone()
+    for slot in slots:
+        slot.local_start = slot.starts_at.astimezone(zone)
+    return slots
+
+
+# -- The calendar grid --------------------------------------------------------------------
+
+
+@dataclass
+class SlotCell:
+    slot: Slot
+    # open, booked, blocked or past
+    state: str
+    appointment: Appointment | None = None
+
+
+def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitioner | None = None) -> list[Slot]:
+    """The slots of a time window with their live appointment: two queries whatever the size.
+
+    The appointments are fetched by the same window rather than by prefetch, so that an
+    empty day runs the same queries as a full one.
+    """
+    slots = (
+        Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
+        .exclude(state=Slot.State.RETIRED)
+        .select_related("practitioner", "blocked_by")
+        .order_by("starts_at")
+    )
+    appointments = Appointment.objects.live().filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
+    if practitioner is not None:
+        slots = slots.filter(practitioner=practitioner)
+        appointments = appointments.filter(slot__practitioner=practitioner)
+    slots = _with_local_start(list(slots))
+    by_slot = {appointment.slot_id: appointment for appointment in appointments}
+    for slot in slots:
+        slot.live_appointment = by_slot.get(slot.pk)
+    return slots
+
+
+def _cell(slot: Slot, *, now: datetime) -> SlotCell:
+    if slot.live_appointment is not None:
+        return SlotCell(slot, "booked", slot.live_appointment)
+    if slot.state == Slot.State.BLOCKED:
+        return SlotCell(slot, "blocked")
+    if slot.starts_at <= now:
+        return SlotCell(slot, "past")
+    return SlotCell(slot, "open")
+
+
+def _grid(slots: list[Slot], column_keys: list, column_of, *, now: datetime) -> list[tuple[time, list]]:
+    """Rows by local start time, one cell (or None) per column."""
+    index = {key: position for position, key in enumerate(column_keys)}
+    rows: dict[time, list] = {}
+    for slot in slots:
+        position = index.get(column_of(slot))
+        if position is None:
+            continue
+        row = rows.setdefault(slot.local_start.time(), [None] * len(column_keys))
+        row[position] = _cell(slot, now=now)
+    return sorted(rows.items())
+
+
+@reception_required
+def reception_day(request):
+    """One column per practitioner, one row per start time.
+
+    Queries: practitioners; the day's slots (with practitioner and blocker); the day's live
+    appointments; open call-back requests. The same four at any size.
+    """
+    now = timezone.now()
+    day = _chosen_day(request, now)
+    practitioners = list(Practitioner.objects.filter(is_active=True).order_by("list_order", "display_name"))
+    slots = _calendar_slots(start=_local_midnight(day), end=_local_midnight(day + timedelta(days=1)))
+    # A practitioner made inactive keeps a column while they still have slots that day.
+    for slot in slots:
+        if slot.practitioner not in practitioners:
+            practitioners.append(slot.practitioner)
+    rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
+    return render(
+        request,
+        "bookings/staff/day.html",
+        {
+            "day": day,
+            "today": _today(now),
+            "now": now,
+            "previous_day": day - timedelta(days=1),
+            "next_day": day + timedelta(days=1),
+            "day_form": DayForm(initial={"date": day}),
+            "practitioners": practitioners,
+            "rows": rows,
+            "open_callbacks": CallbackRequest.objects.filter(done_at__isnull=True).count(),
+        },
+    )
+
+
+@reception_required
+def reception_week(request, practitioner_id):
+    now = timezone.now()
+    practitioner = get_object_or_404(Practitioner, pk=practitioner_id)
+    day = _chosen_day(request, now)
+    monday = day - timedelta(days=day.weekday())
+    days = [monday + timedelta(days=offset) for offset in range(7)]
+    slots = _calendar_slots(
+        start=_local_midnight(monday), end=_local_midnight(monday + timedelta(days=7)), practitioner=practitioner
+    )
+    rows = _grid(slots, days, lambda slot: slot.local_start.date(), now=now)
+    return render(
+        request,
+        "bookings/staff/week.html",
+        {
+            "practitioner": practitioner,
+            "days": days,
+            "rows": rows,
+            "today": _today(now),
+            "now": now,
+            "previous_week": monday - timedelta(days=7),
+            "next_week": monday + timedelta(days=7),
+            "day_form": DayForm(initial={"date": day}),
+        },
+    )
+
+
+# -- Booking a caller ---------------------------------------------------------------------
+
+
+@reception_required
+def reception_next_free(request):
+    """The soonest free times across all practitioners, for the caller who wants the first one."""
+    slots = _with_local_start(list(_staff_bookable(timezone.now())[:20]))
+    return render(request, "bookings/staff/next_free.html", {"slots": slots})
+
+
+def _alternatives(*, now: datetime, around: datetime, limit: int = 6) -> list[Slot]:
+    return _with_local_start(list(_staff_bookable(now).filter(starts_at__gte=around - timedelta(hours=1))[:limit]))
+
+
+@reception_required
+def reception_book(request):
+    """Book a caller into a slot, through the same service (and constraint) as the online booking."""
+    now = timezone.now()
+    raw_slot = request.POST.get("slot") or request.GET.get("slot")
+    try:
+        slot = _slot_for_reception(int(raw_slot))
+    except (TypeError, ValueError):
+        raise Http404 from None
+    slot.local_start = slot.starts_at.astimezone(clinic_zone())
+    form = PhoneBookingForm(request.POST or None, initial={"submission_key": PhoneBookingForm.new_submission_key()})
+    context = {"form": form, "slot": slot}
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                result = appointment_book(
+                    slot_id=slot.pk,
+                    patient=PatientDetails(
+                        first_name=data["first_name"],
+                        last_name=data["last_name"],
+                        phone=data["phone"],
+                        email=data["email"],
+                        note=data["note"],
+                    ),
+                    now=now,
+                    submission_key=data["submission_key"],
+                    booked_by=request.user,
+                )
+            except SlotUnavailable:
+                context |= {"lost": True, "alternatives": _alternatives(now=now, around=slot.starts_at)}
+                return render(request, "bookings/staff/book.html", context, status=409)
+            appointment = result.appointment
+            if not result.replayed:
+                messages.success(
+                    request, f"Booked {appointment.patient_name} with {slot.practitioner.full_name} by phone."
+                )
+            return redirect("reception_appointment", pk=appointment.pk)
+        return render(request, "bookings/staff/book.html", context, status=400)
+    if not _staff_bookable(now).filter(pk=slot.pk).exists():
+        context |= {"unavailable": True, "alternatives": _alternatives(now=now, around=slot.starts_at)}
+    return render(request, "bookings/staff/book.html", context)
+
+
+# -- Changing an appointment --------------------------------------------------------------
+
+
+def _patient_match(appointment: Appointment) -> Q:
+    match = Q(phone=appointment.phone)
+    if appointment.email:
+        match |= Q(email__iexact=appointment.email)
+    return match
+
+
+def _appointment_context(appointment: Appointment, **extra) -> dict:
+    local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return {
+        "appointment": appointment,
+        "local_start": local_start,
+        "events": list(appointment.events.all()),
+        "status_form": StatusForm(),
+        "cancel_form": StaffCancelForm(),
+        "status_choices": StatusForm.STATUS_CHOICES,
+        "safety": (appointment.safety_answers or {}).get("answers", []),
+        **extra,
+    }
+
+
+@reception_required
+def reception_appointment(request, pk):
+    appointment = _appointment_for_reception(pk)
+    return render(request, "bookings/staff/appointment.html", _appointment_context(appointment))
+
+
+@reception_required
+@require_POST
+def reception_appointment_status(request, pk):
+    appointment = _appointment_for_reception(pk)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Please choose one of the statuses offered.")
+        return redirect("reception_appointment", pk=pk)
+    try:
+        updated = appointment_set_status(
+            appointment=appointment, status=form.cleaned_data["status"], now=timezone.now(), actor=request.user
+        )
+    except ChangeNotAllowed:
+        messages.error(request, "A cancelled appointment keeps its status.")
+        return redirect("reception_appointment", pk=pk)
+    messages.success(request, f"{updated.patient_name}: {updated.get_status_display()}.")
+    return redirect("reception_appointment", pk=pk)
+
+
+@reception_required
+@require_POST
+def reception_appointment_cancel(request, pk):
+    appointment = _appointment_for_reception(pk)
+    form = StaffCancelForm(request.POST)
+    if not form.is_valid():
+        context = _appointment_context(appointment, cancel_form=form)
+        return render(request, "bookings/staff/appointment.html", context, status=400)
+    try:
+        appointment_cancel(
+            appointment=appointment,
+            now=timezone.now(),
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+            notify_patient=form.cleaned_data["notify_patient"],
+        )
+    except ChangeNotAllowed:
+        messages.error(request, "This appointment was already cancelled.")
+        return redirect("reception_appointment", pk=pk)
+    told = "The patient will be told." if form.cleaned_data["notify_patient"] else "The patient will not be e-mailed."
+    messages.success(request, f"Cancelled. {told}")
+    return redirect("reception_appointment", pk=pk)
+
+
+def _move_choices(*, now: datetime, day: date) -> list[tuple[Practitioner, list[Slot]]]:
+    slots = _with_local_start(
+        list(
+            _staff_bookable(now).filter(
+                starts_at__gte=_local_midnight(day), starts_at__lt=_local_midnight(day + timedelta(days=1))
+            )
+        )
+    )
+    by_practitioner: dict[int, tuple[Practitioner, list[Slot]]] = {}
+    for slot in slots:
+        by_practitioner.setdefault(slot.practitioner_id, (slot.practitioner, []))[1].append(slot)
+    return sorted(by_practitioner.values(), key=lambda entry: (entry[0].list_order, entry[0].display_name))
+
+
+@reception_required
+def reception_appointment_move(request, pk):
+    """Choose a day, then one of its free times; the old slot is freed in the same transaction."""
+    now = timezone.now()
+    appointment = _appointment_for_reception(pk)
+    local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    day = _chosen_day(request, now) if request.GET.get("date") else max(local_start.date(), _today(now))
+    status = 200
+    if request.method == "POST":
+        form = StaffMoveForm(request.POST)
+        if form.is_valid():
+            try:
+                appointment_move(
+                    appointment=appointment, new_slot_id=form.cleaned_data["slot"], now=now, actor=request.user
+                )
+            except SlotUnavailable:
+                messages.error(request, "Sorry, that time was just taken (or is no longer free). Nothing changed.")
+                status = 409
+            except ChangeNotAllowed:
+                messages.error(request, "Only a booked appointment can be moved. Nothing changed.")
+                return redirect("reception_appointment", pk=pk)
+            else:
+                messages.success(request, f"Moved {appointment.patient_name}. The history shows the old time.")
+                return redirect("reception_appointment", pk=pk)
+        else:
+            status = 400
+    return render(
+        request,
+        "bookings/staff/move.html",
+        {
+            "appointment": appointment,
+            "local_start": local_start,
+            "day": day,
+            "previous_day": day - timedelta(days=1),
+            "next_day": day + timedelta(days=1),
+            "day_form": DayForm(initial={"date": day}),
+            "choices": _move_choices(now=now, day=day),
+        },
+        status=status,
+    )
+
+
+# -- Blocking slots -----------------------------------------------------------------------
+
+
+@reception_required
+def reception_slot_block(request, pk):
+    slot = _slot_for_reception(pk)
+    slot.local_start = slot.starts_at.astimezone(clinic_zone())
+    form = BlockForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                slot_block(slot=slot, now=timezone.now(), actor=request.user, reason=form.cleaned_data["reason"])
+            except SlotUnavailable:
+                messages.error(request, "That slot is no longer open (booked or blocked meanwhile). Nothing changed.")
+            else:
+                messages.success(request, f"Blocked {slot.local_start:%H:%M} for {slot.practitioner.full_name}.")
+            return redirect(_day_url(slot.local_start.date()))
+        return render(request, "bookings/staff/block.html", {"slot": slot, "form": form}, status=400)
+    return render(request, "bookings/staff/block.html", {"slot": slot, "form": form})
+
+
+@reception_required
+@require_POST
+def reception_slot_unblock(request, pk):
+    slot = _slot_for_reception(pk)
+    local_start = slot.starts_at.astimezone(clinic_zone())
+    try:
+        slot_unblock(slot=slot, now=timezone.now(), actor=request.user)
+    except SlotUnavailable:
+        messages.error(request, "That slot is not blocked.")
+    else:
+        messages.success(request, f"Unblocked {local_start:%H:%M} for {slot.practitioner.full_name}.")
+    return redirect(_day_url(local_start.date()))
+
+
+# -- Working hours, time off, closures ----------------------------------------------------
+
+
+def _report_schedule_change(request, report: GenerationReport) -> None:
+    """Say what generation did; keep its conflicts for the next page, never drop them silently."""
+    messages.success(request, f"Saved. Slots updated: {report.created} added, {report.removed} removed.")
+    if report.conflicts:
+        messages.warning(
+            request,
+            f"{len(report.conflicts)} booked appointment(s) no longer fit these hours. They are still booked: "
+            "please move or cancel them (listed below).",
+        )
+        request.session[SCHEDULE_CONFLICTS] = [slot.pk for slot in report.conflicts]
+
+
+def _pop_conflicts(request) -> list[Appointment]:
+    slot_ids = request.session.pop(SCHEDULE_CONFLICTS, [])
+    if not slot_ids:
+        return []
+    appointments = list(
+        Appointment.objects.live().filter(slot_id__in=slot_ids).select_related("slot__practitioner").order_by("slot")
+    )
+    for appointment in appointments:
+        appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return appointments
+
+
+@reception_required
+def reception_hours(request):
+    """Practitioners to edit, and clinic closures (time off with no practitioner) for everyone."""
+    now = timezone.now()
+    form = TimeOffForm(request.POST or None, prefix="closure")
+    if request.method == "POST" and form.is_valid():
+        closure = form.save(commit=False)
+        closure.practitioner = None
+        closure.save()
+        _report_schedule_change(request, slots_generate(now=now))
+        return redirect("reception_hours")
+    closures = TimeOff.objects.filter(practitioner__isnull=True, ends_at__gt=now).order_by("starts_at")
+    return render(
+        request,
+        "bookings/staff/hours.html",
+        {
+            "practitioners": Practitioner.objects.order_by("-is_active", "list_order", "display_name"),
+            "closures": closures,
+            "form": form,
+            "conflicts": _pop_conflicts(request),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _practitioner_hours_context(request, practitioner, *, formset=None, time_off_form=None) -> dict:
+    now = timezone.now()
+    return {
+        "practitioner": practitioner,
+        "formset": formset
+        or WorkingHoursFormSet(queryset=WorkingHours.objects.filter(practitioner=practitioner), prefix="hours"),
+        "time_off_form": time_off_form or TimeOffForm(prefix="off"),
+        "time_off": practitioner.time_off.filter(ends_at__gt=now).order_by("starts_at"),
+        "conflicts": _pop_conflicts(request),
+    }
+
+
+@reception_required
+def reception_practitioner_hours(request, practitioner_id):
+    practitioner = get_object_or_404(Practitioner, pk=practitioner_id)
+    if request.method == "POST":
+        formset = WorkingHoursFormSet(
+            request.POST, queryset=WorkingHours.objects.filter(practitioner=practitioner), prefix="hours"
+        )
+        if formset.is_valid():
+            periods = formset.save(commit=False)
+            for period in formset.deleted_objects:
+                period.delete()
+            for period in periods:
+                period.practitioner = practitioner
+                period.save()
+            _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+            return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
+        context = _practitioner_hours_context(request, practitioner, formset=formset)
+        return render(request, "bookings/staff/practitioner_hours.html", context, status=400)
+    return render(request, "bookings/staff/practitioner_hours.html", _practitioner_hours_context(request, practitioner))
+
+
+@reception_required
+@require_POST
+def reception_time_off_add(request, practitioner_id):
+    practitioner = get_object_or_404(Practitioner, pk=practitioner_id)
+    form = TimeOffForm(request.POST, prefix="off")
+    if not form.is_valid():
+        context = _practitioner_hours_context(request, practitioner, time_off_form=form)
+        return render(request, "bookings/staff/practitioner_hours.html", context, status=400)
+    time_off = form.save(commit=False)
+    time_off.practitioner = practitioner
+    time_off.save()
+    _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+    return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
+
+
+@reception_required
+@require_POST
+def reception_time_off_delete(request, pk):
+    time_off = get_object_or_404(TimeOff.objects.select_related("practitioner"), pk=pk)
+    practitioner = time_off.practitioner
+    time_off.delete()
+    _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+    if practitioner is None:
+        return redirect("reception_hours")
+    return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
+
+
+# -- Find and export ----------------------------------------------------------------------
+
+
+class _DigitsOnly(Func):
+    """The digits of a text column, so "07700 900123" matches "07700900123"."""
+
+    function = "REGEXP_REPLACE"
+
+    def __init__(self, expression, **extra):
+        super().__init__(expression, Value(r"[^0-9]"), Value(""), Value("g"), **extra)
+
+
+def appointments_matching(query: str):
+    """Appointments by patient name (any part, or "first last"), e-mail or phone (digits only)."""
+    query = query.strip()
+    match = (
+        Q(first_name__icontains=query)
+        | Q(last_name__icontains=query)
+        | Q(email__icontains=query)
+        | Q(full_name__icontains=query)
+    )
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if len(digits) >= 4:
+        match |= Q(phone_digits__contains=digits)
+    return (
+        Appointment.objects.annotate(
+            full_name=Func(F("first_name"), Value(" "), F("last_name"), function="CONCAT"),
+            phone_digits=_DigitsOnly(F("phone")),
+        )
+        .filter(match)
+        .select_related("slot__practitioner")
+        .order_by("-slot__starts_at")
+    )
+
+
+@reception_required
+def reception_search(request):
+    form = SearchForm(request.GET)
+    results, query = [], ""
+    if form.is_valid() and len(form.cleaned_data["q"].strip()) >= 2:
+        query = form.cleaned_data["q"].strip()
+        results = list(appointments_matching(query)[:100])
+        for appointment in results:
+            appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return render(
+        request,
+        "bookings/staff/search.html",
+        {"form": form, "query": query, "results": results, "export_form": ExportForm()},
+    )
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+EXPORT_COLUMNS = [
+    "Date",
+    "Time",
+    "Practitioner",
+    "Status",
+    "Source",
+    "First name",
+    "Last name",
+    "Phone",
+    "E-mail",
+    "Note",
+    "Booked by",
+    "Cancel reason",
+]
+
+
+@reception_required
+def reception_export(request):
+    """Appointments in a date range as CSV; without a valid range, the form."""
+    form = ExportForm(request.GET or None)
+    if not form.is_valid():
+        return render(request, "bookings/staff/export.html", {"form": form}, status=400 if request.GET else 200)
+    start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    appointments = (
+        Appointment.objects.filter(
+            slot__starts_at__gte=_local_midnight(start), slot__starts_at__lt=_local_midnight(end + timedelta(days=1))
+        )
+        .select_related("slot__practitioner", "booked_by")
+        .order_by("slot__starts_at", "pk")
+    )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="appointments-{start}-to-{end}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(EXPORT_COLUMNS)
+    zone = clinic_zone()
+    for appointment in appointments.iterator(chunk_size=500):
+        local_start = appointment.slot.starts_at.astimezone(zone)
+        row = [
+            f"{local_start:%Y-%m-%d}",
+            f"{local_start:%H:%M}",
+            appointment.slot.practitioner.full_name,
+            appointment.get_status_display(),
+            appointment.get_source_display(),
+            appointment.first_name,
+            appointment.last_name,
+            appointment.phone,
+            appointment.email,
+            appointment.note,
+            appointment.booked_by.get_username() if appointment.booked_by else "",
+            appointment.cancel_reason,
+        ]
+        writer.writerow([csv_safe(value) for value in row])
+    return response
+
+
+# -- Call-back requests -------------------------------------------------------------------
+
+
+@reception_required
+def reception_callbacks(request):
+    open_requests = CallbackRequest.objects.filter(done_at__isnull=True).order_by("created_at")
+    recently_done = (
+        CallbackRequest.objects.filter(done_at__isnull=False).select_related("done_by").order_by("-done_at")[:20]
+    )
+    return render(
+        request, "bookings/staff/callbacks.html", {"open_requests": open_requests, "recently_done": recently_done}
+    )
+
+
+@reception_required
+@require_POST
+def reception_callback_done(request, pk):
+    # Compare-and-set: two receptionists clicking at once record one of them, not both.
+    updated = CallbackRequest.objects.filter(pk=pk, done_at__isnull=True).update(
+        done_at=timezone.now(), done_by=request.user
+    )
+    if not updated:
+        get_object_or_404(CallbackRequest, pk=pk)
+        messages.info(request, "Someone already marked that call-back as done.")
+    else:
+        messages.success(request, "Call-back marked as done.")
+    return redirect("reception_callbacks")
+
+
+# -- Practitioners ------------------------------------------------------------------------
+
+
+@practitioner_required
+def practitioner_day(request):
+    now = timezone.now()
+    practitioner = _practitioner_for_user(request.user)
+    today = _today(now)
+    appointments = list(
+        Appointment.objects.live()
+        .for_practitioner(practitioner)
+        .filter(
+            slot__starts_at__gte=_local_midnight(today),
+            slot__starts_at__lt=_local_midnight(today + timedelta(days=1)),
+        )
+        .select_related("slot")
+        .order_by("slot__starts_at")
+    )
+    for appointment in appointments:
+        appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return render(
+        request,
+        "bookings/staff/my_day.html",
+        {"practitioner": practitioner, "today": today, "appointments": appointments, "now": now},
+    )
+
+
+@practitioner_required
+def practitioner_upcoming(request):
+    now = timezone.now()
+    practitioner = _practitioner_for_user(request.user)
+    appointments = list(
+        Appointment.objects.upcoming(now=now)
+        .for_practitioner(practitioner)
+        .select_related("slot")
+        .order_by("slot__starts_at")[:200]
+    )
+    for appointment in appointments:
+        appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return render(request, "bookings/staff/upcoming.html", {"practitioner": practitioner, "appointments": appointments})
+
+
+@practitioner_required
+def practitioner_appointment(request, pk):
+    appointment = _appointment_for_practitioner(request.user, pk)
+    # The patient's earlier visits at the clinic; only this practitioner's own link to their pages.
+    earlier = list(
+        Appointment.objects.filter(_patient_match(appointment), slot__starts_at__lt=appointment.slot.starts_at)
+        .exclude(pk=appointment.pk)
+        .select_related("slot__practitioner")
+        .order_by("-slot__starts_at")[:20]
+    )
+    zone = clinic_zone()
+    for visit in earlier:
+        visit.local_start = visit.slot.starts_at.astimezone(zone)
+        visit.is_mine = visit.slot.practitioner.user_id == request.user.pk
+    return render(
+        request,
+        "bookings/staff/my_appointment.html",
+        {
+            "appointment": appointment,
+            "local_start": appointment.slot.starts_at.astimezone(zone),
+            "safety": (appointment.safety_answers or {}).get("answers", []),
+            "earlier": earlier,
+        },
+    )
+
+
+@practitioner_required
+def practitioner_calendar(request):
+    practitioner = _practitioner_for_user(request.user)
+    return render(
+        request,
+        "bookings/staff/my_calendar.html",
+        {
+            "practitioner": practitioner,
+            "has_feed": bool(practitioner.calendar_token_hash),
+            "new_feed_url": request.session.pop(NEW_CALENDAR_FEED_URL, None),
+        },
+    )
+
+
+@practitioner_required
+@require_POST
+def practitioner_calendar_reset(request):
+    practitioner = _practitioner_for_user(request.user)
+    token = practitioner_calendar_token_reset(practitioner=practitioner)
+    request.session[NEW_CALENDAR_FEED_URL] = request.build_absolute_uri(
+        reverse("practitioner_calendar_feed", args=[token])
+    )
+    messages.success(request, "A new private calendar address is ready. Any old address has stopped working.")
+    return redirect("practitioner_calendar")
+
+
+@require_GET
+def practitioner_calendar_feed(request, token):
+    """The practitioner's appointments for their phone's calendar. The token in the URL is the key.
+
+    Only "Free consultation" and the patient's initials: no note, no phone, no health details.
+    """
+    if not token:
+        raise Http404
+    practitioner = Practitioner.objects.filter(calendar_token_hash=hash_token(token)).first()
+    if practitioner is None:
+        raise Http404
+    now = timezone.now()
+    appointments = (
+        Appointment.objects.live()
+        .for_practitioner(practitioner)
+        .filter(
+            slot__starts_at__gte=now - FEED_PAST,
+            slot__starts_at__lt=now + timedelta(days=settings.BOOKING_HORIZON_DAYS + 1),
+        )
+        .select_related("slot")
+        .order_by("slot__starts_at")
+    )
+    calendar = Calendar()
+    calendar.add("prodid", f"-//{settings.CLINIC_NAME}//Practitioner calendar//EN")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", f"{settings.CLINIC_NAME}: {practitioner.full_name}")
+    for appointment in appointments:
+        event = Event()
+        event.add("uid", f"practitioner-{appointment_uid(appointment)}")
+        event.add("sequence", appointment.sequence)
+        event.add("dtstamp", appointment.updated_at)
+        event.add("dtstart", appointment.slot.starts_at)
+        event.add("dtend", appointment.slot.ends_at)
+        event.add("summary", f"Free consultation - {appointment.patient_initials}")
+        event.add("location", settings.CLINIC_ADDRESS)
+        calendar.add_component(event)
+    response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

@@ -1,0 +1,210 @@
+"""Who may open which staff URL: every role against every staff URL, with GET and with POST.
+
+Roles: a stranger (anonymous), a patient holding a manage link, Dr Patel (practitioner A,
+whose appointment the URLs point at), Dr Okafor (practitioner B), Rita at reception, and a
+superuser without a practitioner record. Each request runs in a savepoint that is rolled
+back, so a POST that changes something cannot change the next role's answer.
+"""
+
+from collections import Counter
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from bookings.models import CallbackRequest, Slot, TimeOff
+from bookings.services import PatientDetails, appointment_book, practitioner_calendar_token_reset
+from tests.bookings.test_staff_factory import days_ahead, local, make_slot
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["anonymous", "patient", "dr_patel", "dr_okafor", "rita", "superuser"]
+
+# What each role gets: "login" (sent to sign in), "forbidden" (403), "not_found" (404),
+# "wrong_method" (405: past the gate, but this URL only takes the other method) or "allowed".
+RECEPTION_ONLY = {
+    "anonymous": "login",
+    "patient": "login",
+    "dr_patel": "forbidden",
+    "dr_okafor": "forbidden",
+    "rita": "allowed",
+    "superuser": "allowed",
+}
+# A practitioner's own pages; a superuser has no practitioner record, so nothing of "their own".
+PRACTITIONER_OWN = {
+    "anonymous": "login",
+    "patient": "login",
+    "dr_patel": "allowed",
+    "dr_okafor": "allowed",
+    "rita": "forbidden",
+    "superuser": "not_found",
+}
+# Dr Patel's appointment: Dr Okafor may not know it exists.
+PRACTITIONER_A_ONLY = PRACTITIONER_OWN | {"dr_okafor": "not_found"}
+SIGNED_IN = dict.fromkeys(ROLES, "allowed") | {"anonymous": "login", "patient": "login"}
+# The calendar feed: the token in the URL is the key (a phone cannot sign in).
+TOKEN_HOLDER = dict.fromkeys(ROLES, "allowed")
+
+
+def both(expected: dict) -> tuple[dict, dict]:
+    return expected, expected
+
+
+def post_only(expected: dict) -> tuple[dict, dict]:
+    """A GET from someone past the sign-in and group gate gets 405."""
+    passed_gate = {"allowed", "not_found"}
+    return {role: "wrong_method" if got in passed_gate else got for role, got in expected.items()}, expected
+
+
+def get_only(expected: dict) -> tuple[dict, dict]:
+    return expected, {role: "wrong_method" if got == "allowed" else got for role, got in expected.items()}
+
+
+@pytest.fixture
+def world(dr_patel, dr_okafor, rita, django_user_model):
+    day = days_ahead(3)
+    booking = appointment_book(
+        slot_id=make_slot(dr_patel, local(day, 10)).pk,
+        patient=PatientDetails(first_name="Ada", last_name="Lovelace", phone="07700 900123", email="ada@example.org"),
+        now=timezone.now(),
+    )
+    return {
+        "appointment": booking.appointment,
+        "manage_token": booking.manage_token,
+        "open_slot": make_slot(dr_patel, local(day, 11)),
+        "blocked_slot": make_slot(dr_patel, local(day, 12), state=Slot.State.BLOCKED, blocked_reason="Meeting"),
+        "time_off": TimeOff.objects.create(
+            practitioner=dr_patel, starts_at=local(day, 14), ends_at=local(day, 15), reason="Dentist"
+        ),
+        "callback": CallbackRequest.objects.create(name="Bob", phone="07700 900999", created_at=timezone.now()),
+        "feed_token": practitioner_calendar_token_reset(practitioner=dr_patel),
+        "superuser": django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse battery"),
+    }
+
+
+def staff_urls(world, dr_patel):
+    appointment = world["appointment"]
+    blocked_slot, time_off = world["blocked_slot"].pk, world["time_off"].pk
+    return [
+        ("staff home", reverse("staff_home"), *both(SIGNED_IN)),
+        ("day view", reverse("reception_day"), *both(RECEPTION_ONLY)),
+        ("week view", reverse("reception_week", args=[dr_patel.pk]), *both(RECEPTION_ONLY)),
+        ("next free slots", reverse("reception_next_free"), *both(RECEPTION_ONLY)),
+        ("book a caller", f"{reverse('reception_book')}?slot={world['open_slot'].pk}", *both(RECEPTION_ONLY)),
+        ("appointment", reverse("reception_appointment", args=[appointment.pk]), *both(RECEPTION_ONLY)),
+        ("set status", reverse("reception_appointment_status", args=[appointment.pk]), *post_only(RECEPTION_ONLY)),
+        ("cancel", reverse("reception_appointment_cancel", args=[appointment.pk]), *post_only(RECEPTION_ONLY)),
+        ("move", reverse("reception_appointment_move", args=[appointment.pk]), *both(RECEPTION_ONLY)),
+        ("block slot", reverse("reception_slot_block", args=[world["open_slot"].pk]), *both(RECEPTION_ONLY)),
+        (
+            "unblock slot",
+            reverse("reception_slot_unblock", args=[blocked_slot]),
+            *post_only(RECEPTION_ONLY),
+        ),
+        ("hours and closures", reverse("reception_hours"), *both(RECEPTION_ONLY)),
+        ("practitioner hours", reverse("reception_practitioner_hours", args=[dr_patel.pk]), *both(RECEPTION_ONLY)),
+        ("add time off", reverse("reception_time_off_add", args=[dr_patel.pk]), *post_only(RECEPTION_ONLY)),
+        (
+            "remove time off",
+            reverse("reception_time_off_delete", args=[time_off]),
+            *post_only(RECEPTION_ONLY),
+        ),
+        ("search", f"{reverse('reception_search')}?q=Lovelace", *both(RECEPTION_ONLY)),
+        ("export", f"{reverse('reception_export')}?start=2026-01-01&end=2026-12-31", *both(RECEPTION_ONLY)),
+        ("call-backs", reverse("reception_callbacks"), *both(RECEPTION_ONLY)),
+        ("call-back done", reverse("reception_callback_done", args=[world["callback"].pk]), *post_only(RECEPTION_ONLY)),
+        ("my day", reverse("practitioner_day"), *both(PRACTITIONER_OWN)),
+        ("upcoming", reverse("practitioner_upcoming"), *both(PRACTITIONER_OWN)),
+        ("my appointment", reverse("practitioner_appointment", args=[appointment.pk]), *both(PRACTITIONER_A_ONLY)),
+        ("phone calendar", reverse("practitioner_calendar"), *both(PRACTITIONER_OWN)),
+        ("reset calendar address", reverse("practitioner_calendar_reset"), *post_only(PRACTITIONER_OWN)),
+        ("calendar feed", reverse("practitioner_calendar_feed", args=[world["feed_token"]]), *get_only(TOKEN_HOLDER)),
+    ]
+
+
+def client_for(role, world, request) -> Client:
+    client = Client()
+    if role == "patient":
+        # Holds a manage link and has used it: that opens their own booking, nothing of the staff's.
+        assert client.get(reverse("manage", args=[world["manage_token"]])).status_code == 200
+    elif role == "superuser":
+        client.force_login(world["superuser"])
+    elif role != "anonymous":
+        person = request.getfixturevalue(role)
+        client.force_login(getattr(person, "user", person))
+    return client
+
+
+def outcome(response) -> str:
+    if response.status_code == 302 and response["Location"].startswith(reverse("login")):
+        return "login"
+    if response.status_code == 403:
+        return "forbidden"
+    if response.status_code == 404:
+        return "not_found"
+    if response.status_code == 405:
+        return "wrong_method"
+    # Past the gate: a page, a redirect after a change, or a form error.
+    assert response.status_code in {200, 302, 400, 409}, response.status_code
+    return "allowed"
+
+
+def run_matrix(role, world, dr_patel, request) -> list[tuple]:
+    client = client_for(role, world, request)
+    results = []
+    for name, url, expected_get, expected_post in staff_urls(world, dr_patel):
+        for method, expected in (("GET", expected_get), ("POST", expected_post)):
+            with transaction.atomic():
+                response = client.get(url) if method == "GET" else client.post(url, {})
+                transaction.set_rollback(True)
+            results.append((name, method, outcome(response), expected[role]))
+    return results
+
+
+def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_300_requests(world, dr_patel, request):
+    results = [(role, *result) for role in ROLES for result in run_matrix(role, world, dr_patel, request)]
+
+    wrong = [result for result in results if result[3] != result[4]]
+    assert wrong == []
+    tally = Counter(result[3] for result in results)
+    print(f"\nAuthorisation matrix: {len(results)} requests: {dict(sorted(tally.items()))}")
+    # 25 staff URLs x GET and POST x 6 roles.
+    assert len(results) == 300
+    assert len({result[:3] for result in results}) == 300
+
+
+def test_the_feed_of_a_practitioner_is_refused_with_a_wrong_or_old_token(client, dr_patel):
+    old = practitioner_calendar_token_reset(practitioner=dr_patel)
+    practitioner_calendar_token_reset(practitioner=dr_patel)
+
+    assert client.get(reverse("practitioner_calendar_feed", args=[old])).status_code == 404
+    assert client.get(reverse("practitioner_calendar_feed", args=["guess"])).status_code == 404
+
+
+def test_a_change_without_the_csrf_token_is_refused(rita, dr_patel):
+    slot = make_slot(dr_patel, local(days_ahead(2), 9))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(rita)
+
+    response = client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Meeting"})
+
+    assert response.status_code == 403
+    slot.refresh_from_db()
+    assert slot.state == Slot.State.OPEN
+
+
+def test_staff_pages_are_never_stored_by_the_browser(client, rita, dr_patel):
+    client.force_login(dr_patel.user)
+    assert "no-store" in client.get(reverse("practitioner_day"))["Cache-Control"]
+    client.force_login(rita)
+    assert "no-store" in client.get(reverse("reception_callbacks"))["Cache-Control"]
+    assert "no-store" in client.get(reverse("staff_home"))["Cache-Control"]
+
+
+def test_the_slot_of_a_patient_is_not_shown_to_anonymous_visitors_who_guess_the_appointment_number(client, world):
+    response = client.get(reverse("reception_appointment", args=[world["appointment"].pk]))
+
+    assert response.status_code == 302
+    assert "Lovelace" not in response.content.decode()
