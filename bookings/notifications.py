@@ -259,10 +259,14 @@ def claim_due_messages(*, now: datetime, worker_id: str, limit: int) -> list[Out
             OutboundMessage.objects.due(now=now)
             .select_for_update(skip_locked=True)
             .order_by("next_attempt_at", "pk")
-            .values_list("pk", "attempts")[:limit]
+            .values_list("pk", "status", "attempts")[:limit]
         )
-        exhausted = [pk for pk, attempts in rows if attempts >= settings.MESSAGE_MAX_ATTEMPTS]
-        claimable = [pk for pk, attempts in rows if attempts < settings.MESSAGE_MAX_ATTEMPTS]
+        exhausted = {
+            pk
+            for pk, status, attempts in rows
+            if status == Status.SENDING and attempts >= settings.MESSAGE_MAX_ATTEMPTS
+        }
+        claimable = [pk for pk, _, _ in rows if pk not in exhausted]
         if exhausted:
             OutboundMessage.objects.filter(pk__in=exhausted).update(
                 status=Status.FAILED,

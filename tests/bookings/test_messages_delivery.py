@@ -304,3 +304,35 @@ def test_log_lines_name_no_recipient_and_no_manage_token(dr_patel, caplog):
     assert "Outbound message" in logged
     assert "pat.ient" not in logged
     assert result.manage_token not in logged
+
+
+def test_staff_see_the_outbox_in_the_admin_read_only_and_never_the_manage_token(dr_patel, admin_client):
+    result = _book(_slot(dr_patel))
+    message = _confirmation()
+
+    listing = admin_client.get("/admin/bookings/outboundmessage/?status__exact=pending")
+    detail = admin_client.get(f"/admin/bookings/outboundmessage/{message.pk}/change/")
+
+    assert listing.status_code == 200 and detail.status_code == 200
+    assert "Confirmation" in listing.content.decode()
+    assert result.manage_token not in detail.content.decode()
+    assert not detail.context["has_change_permission"]
+    assert admin_client.get("/admin/bookings/outboundmessage/add/").status_code == 403
+
+
+def test_staff_can_send_a_failed_message_again_from_the_admin(dr_patel, admin_client, mailoutbox):
+    _book(_slot(dr_patel))
+    refused = smtplib.SMTPRecipientsRefused({"pat.ient@example.com": (550, b"unknown")})
+    send_due_messages(now=NOW, worker_id="worker", connection=RaisingBackend(refused))
+    message = _confirmation()
+    assert message.status == Status.FAILED
+
+    admin_client.post(
+        "/admin/bookings/outboundmessage/", {"action": "retry_now", "_selected_action": [message.pk]}, follow=True
+    )
+    message.refresh_from_db()
+    send_due_messages(now=message.next_attempt_at, worker_id="worker")
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (Status.SENT, 1)
+    assert len(mailoutbox) == 1

@@ -15,7 +15,7 @@ import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import OperationalError, close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
@@ -54,10 +54,13 @@ class Command(BaseCommand):
                 report = send_due_messages(
                     now=timezone.now(), worker_id=worker_id, limit=batch, should_stop=stopping.is_set
                 )
-            except OperationalError:
+            except DatabaseError as exc:
+                # A database restart must not end the worker; its claimed messages come back when their lease ends.
                 if once:
                     raise
-                logger.warning("E-mail worker %s: database unavailable, trying again shortly", worker_id)
+                logger.warning(
+                    "E-mail worker %s: database error (%s), trying again shortly", worker_id, type(exc).__name__
+                )
                 report = None
             if report and report.claimed:
                 self.stdout.write(
