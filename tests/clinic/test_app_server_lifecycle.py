@@ -29,19 +29,19 @@ GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_runserver_with_its_autoreloader_restarts_on_the_database_it_left_running(
-    stop_signal, pgdata, tmp_path, app_servers
+    stop_signal, reused_pgdata, tmp_path, app_servers
 ):
-    env = app_env(pgdata)
+    env = app_env(reused_pgdata)
     first = app_servers(runserver_command, env, tmp_path / "first.log").start()
     wait_for_status(f"{first.url}/healthz", 200, timeout=60, process=first.process)
-    [postmaster] = postmaster_pids(pgdata)
+    [postmaster] = postmaster_pids(reused_pgdata)
 
     # Ctrl-C in a terminal reaches the whole foreground process group: runserver, its reloader child,
     # and anything they started in that group. PostgreSQL runs in its own session and must survive.
     first.stop(stop_signal)
 
-    assert postmaster_pids(pgdata) == [postmaster]
-    assert embedded(pgdata).status() == "running"
+    assert postmaster_pids(reused_pgdata) == [postmaster]
+    assert embedded(reused_pgdata).status() == "running"
 
     started = time.monotonic()
     second = app_servers(runserver_command, env, tmp_path / "second.log").start()
@@ -50,10 +50,10 @@ def test_runserver_with_its_autoreloader_restarts_on_the_database_it_left_runnin
     second.stop(stop_signal)
 
     assert seconds_to_serve < 5, second.log()
-    assert postmaster_pids(pgdata) == [postmaster]
+    assert postmaster_pids(reused_pgdata) == [postmaster]
     # The app never held the server hostage: `make stop` still stops it.
-    assert run_helper("stop", pgdata).returncode == 0
-    assert run_helper("status", pgdata).returncode == 3
+    assert run_helper("stop", reused_pgdata).returncode == 0
+    assert run_helper("status", reused_pgdata).returncode == 3
 
 
 def _no_database_was_started(pgdata: Path) -> bool:
@@ -102,8 +102,10 @@ def _production_env(database_url: str) -> dict[str, str]:
     )
 
 
-def test_gunicorn_answers_503_while_the_database_is_down_and_recovers_without_a_restart(pgdata, tmp_path, app_servers):
-    database = embedded(pgdata)
+def test_gunicorn_answers_503_while_the_database_is_down_and_recovers_without_a_restart(
+    reused_pgdata, tmp_path, app_servers
+):
+    database = embedded(reused_pgdata)
     database.ensure_running()
     env = _production_env(f"postgres://postgres@/clinic?host={database.socket_dir}")
     migrate = run_manage("migrate", "--noinput", env=env)
@@ -120,7 +122,7 @@ def test_gunicorn_answers_503_while_the_database_is_down_and_recovers_without_a_
     wait_for_status(f"{app.url}/healthz", 200, timeout=30, process=app.process)
     assert http_get(f"{app.url}/team/").status == 200
 
-    assert run_helper("stop", pgdata).returncode == 0
+    assert run_helper("stop", reused_pgdata).returncode == 0
 
     health = http_get(f"{app.url}/healthz")
     assert (health.status, health.body) == (503, '{"status": "error", "database": "unavailable"}')
@@ -131,7 +133,7 @@ def test_gunicorn_answers_503_while_the_database_is_down_and_recovers_without_a_
     assert "Traceback" not in team.body
     assert "Traceback" not in app.log()
 
-    assert run_helper("start", pgdata).returncode == 0
+    assert run_helper("start", reused_pgdata).returncode == 0
 
     wait_for_status(f"{app.url}/healthz", 200, timeout=3, process=app.process)
     assert http_get(f"{app.url}/team/").status == 200

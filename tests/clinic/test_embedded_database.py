@@ -71,14 +71,14 @@ def test_six_processes_starting_a_fresh_cluster_at_once_all_succeed_with_one_pos
     assert embedded(pgdata).status() == "running"
 
 
-def test_a_second_start_reuses_the_running_server(pgdata):
-    assert run_helper("start", pgdata).returncode == 0
-    [postmaster] = postmaster_pids(pgdata)
+def test_a_second_start_reuses_the_running_server(reused_pgdata):
+    assert run_helper("start", reused_pgdata).returncode == 0
+    [postmaster] = postmaster_pids(reused_pgdata)
 
     started = time.monotonic()
-    assert run_helper("start", pgdata).returncode == 0
+    assert run_helper("start", reused_pgdata).returncode == 0
     assert time.monotonic() - started < 3
-    assert postmaster_pids(pgdata) == [postmaster]
+    assert postmaster_pids(reused_pgdata) == [postmaster]
 
 
 def test_a_management_command_and_a_web_server_starting_at_once_share_one_server(pgdata, tmp_path, app_servers):
@@ -90,17 +90,17 @@ def test_a_management_command_and_a_web_server_starting_at_once_share_one_server
     assert len(postmaster_pids(pgdata)) == 1
 
 
-def test_stop_stops_the_server_and_status_then_reports_stopped(pgdata):
-    assert run_helper("start", pgdata).returncode == 0
-    status = run_helper("status", pgdata)
+def test_stop_stops_the_server_and_status_then_reports_stopped(reused_pgdata):
+    assert run_helper("start", reused_pgdata).returncode == 0
+    status = run_helper("status", reused_pgdata)
     assert (status.returncode, "running") == (0, status.stdout.split()[1])
 
-    stop = run_helper("stop", pgdata)
+    stop = run_helper("stop", reused_pgdata)
 
     assert stop.returncode == 0
     assert "PostgreSQL stopped" in stop.stdout
-    assert postmaster_pids(pgdata) == []
-    status = run_helper("status", pgdata)
+    assert postmaster_pids(reused_pgdata) == []
+    status = run_helper("status", reused_pgdata)
     assert status.returncode == 3
     assert "stopped" in status.stdout
 
@@ -111,10 +111,10 @@ def test_stop_when_nothing_runs_says_so_and_succeeds(pgdata):
     assert "was not running" in stop.stdout
 
 
-def test_a_killed_postmaster_is_brought_back_by_the_next_ensure_running(pgdata):
-    server = embedded(pgdata)
+def test_a_killed_postmaster_is_brought_back_by_the_next_ensure_running(reused_pgdata):
+    server = embedded(reused_pgdata)
     server.ensure_running()
-    [postmaster] = postmaster_pids(pgdata)
+    [postmaster] = postmaster_pids(reused_pgdata)
     os.kill(postmaster, signal.SIGKILL)
     _wait_until_reaped_or_zombie(postmaster)
     assert server.status() != "running"
@@ -122,14 +122,14 @@ def test_a_killed_postmaster_is_brought_back_by_the_next_ensure_running(pgdata):
     server.ensure_running()
 
     assert server.status() == "running"
-    [new_postmaster] = postmaster_pids(pgdata)
+    [new_postmaster] = postmaster_pids(reused_pgdata)
     assert new_postmaster != postmaster
 
 
-def test_a_running_app_server_survives_a_killed_postmaster_on_its_next_request(pgdata, tmp_path, app_servers):
-    server = app_servers(noreload, app_env(pgdata), tmp_path / "web.log").start()
+def test_a_running_app_server_survives_a_killed_postmaster_on_its_next_request(reused_pgdata, tmp_path, app_servers):
+    server = app_servers(noreload, app_env(reused_pgdata), tmp_path / "web.log").start()
     wait_for_status(f"{server.url}/healthz", 200, timeout=30, process=server.process)
-    [postmaster] = postmaster_pids(pgdata)
+    [postmaster] = postmaster_pids(reused_pgdata)
     os.kill(postmaster, signal.SIGKILL)
     _wait_until_reaped_or_zombie(postmaster)
 
@@ -138,7 +138,7 @@ def test_a_running_app_server_survives_a_killed_postmaster_on_its_next_request(p
     answer = http_get(f"{server.url}/healthz", timeout=30)
 
     assert answer.status == 200
-    assert len(postmaster_pids(pgdata)) == 1
+    assert len(postmaster_pids(reused_pgdata)) == 1
 
 
 def _write_stale_lock_files(server: EmbeddedServer, live_pid: int, pid_file_text: str) -> None:
@@ -149,11 +149,11 @@ def _write_stale_lock_files(server: EmbeddedServer, live_pid: int, pid_file_text
     server.socket_lock_path.write_text(f"{live_pid}\n{server.pgdata}\n")
 
 
-def test_a_stale_pid_file_naming_a_live_unrelated_process_does_not_block_the_start(pgdata):
+def test_a_stale_pid_file_naming_a_live_unrelated_process_does_not_block_the_start(reused_pgdata):
     """After a reboot the PID in postmaster.pid (and in the socket lock file) may belong to anything."""
-    server = embedded(pgdata)
+    server = embedded(reused_pgdata)
     server.ensure_running()
-    pid_file_text = (pgdata / "postmaster.pid").read_text()
+    pid_file_text = (reused_pgdata / "postmaster.pid").read_text()
     server.stop()
     unrelated = subprocess.Popen(["sleep", "60"])
     try:
