@@ -1,0 +1,155 @@
+"""axe-core (vendored from npm in tests/vendor/axe-core) on every public page and the main staff pages."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from articles.models import Article
+from bookings.services import PatientDetails, appointment_book
+from tests.bookings.booking_helpers import local, make_slot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AXE_SOURCE = (Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js").read_text()
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+def axe_violations(page) -> list[dict]:
+    """Inject axe-core and return its serious and critical violations on the current page."""
+    page.evaluate(AXE_SOURCE)
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in results["violations"]
+        if v["impact"] in BLOCKING_IMPACTS
+    ]
+
+
+@pytest.fixture
+def clinic_day(dr_patel, dr_okafor):
+    Article.objects.create(
+        title="Hip pain and your back",
+        slug="hip-pain-and-your-back",
+        summary="Why hips and backs hurt together.",
+        body_markdown="Intro paragraph.\n\n## Why\n\nBecause.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+        status=Article.Status.PUBLISHED,
+        published_at=timezone.now() - timedelta(days=1),
+    )
+    today_slot = make_slot(dr_patel, timezone.now() + timedelta(hours=3))
+    make_slot(dr_patel, local(2, 10))
+    make_slot(dr_okafor, local(2, 11))
+    booking = appointment_book(
+        slot_id=today_slot.pk,
+        patient=PatientDetails("Pat", "Example", "07700 900123", "pat@example.org", "Left hip"),
+        now=timezone.now() - timedelta(days=1),
+    )
+    return booking
+
+
+PUBLIC_PAGES = [
+    "/",
+    "/articles/",
+    "/articles/?q=nothing-matches-this",
+    "/articles/hip-pain-and-your-back/",
+    "/team/",
+    "/contact/",
+    "/privacy/",
+    "/accessibility/",
+    "/book/",
+    "/staff/login/",
+    "/no-such-page/",
+]
+
+
+def test_public_pages_have_no_serious_or_critical_axe_violations(page, live_server, clinic_day, capsys):
+    checked = {}
+    for url in PUBLIC_PAGES:
+        page.goto(url)
+        checked[url] = axe_violations(page)
+    # The rest of the booking flow, reached as a patient would.
+    page.goto("/book/")
+    for group in page.locator("fieldset").all():
+        group.get_by_label("No", exact=True).check()
+    page.get_by_role("button", name="Continue").click()
+    checked["/book/time/"] = axe_violations(page)
+    page.locator("a.slot-link").first.click()
+    checked["/book/details/"] = axe_violations(page)
+    page.get_by_role("button", name="Confirm booking").click()  # empty: the page with every error shown
+    checked["/book/details/ (errors)"] = axe_violations(page)
+    page.goto(f"/manage/{clinic_day.manage_token}/")
+    checked["/manage/…/"] = axe_violations(page)
+    page.goto(f"/manage/{clinic_day.manage_token}/move/")
+    checked["/manage/…/move/"] = axe_violations(page)
+    with capsys.disabled():
+        print(
+            f"\naxe-core: {len(checked)} public pages, serious/critical violations: "
+            f"{sum(len(v) for v in checked.values())}"
+        )
+    assert {url: v for url, v in checked.items() if v} == {}
+
+
+def _sign_in(page, username):
+    page.goto("/staff/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/staff/login/" not in url)
+
+
+def test_main_staff_pages_have_no_serious_or_critical_axe_violations(page, live_server, clinic_day, rita, capsys):
+    checked = {}
+    _sign_in(page, "rita")
+    for name in [
+        "/staff/reception/",
+        "/staff/reception/next-free/",
+        "/staff/reception/hours/",
+        "/staff/reception/search/?q=Example",
+        "/staff/reception/callbacks/",
+        f"/staff/reception/appointments/{clinic_day.appointment.pk}/",
+    ]:
+        page.goto(name)
+        checked[name] = axe_violations(page)
+    page.context.clear_cookies()
+    _sign_in(page, "dr.patel")
+    for name in ["/staff/me/", f"/staff/me/appointments/{clinic_day.appointment.pk}/"]:
+        page.goto(name)
+        checked[name] = axe_violations(page)
+    with capsys.disabled():
+        print(
+            f"\naxe-core: {len(checked)} staff pages, serious/critical violations: "
+            f"{sum(len(v) for v in checked.values())}"
+        )
+    assert {url: v for url, v in checked.items() if v} == {}
+
+
+def test_the_booking_flow_works_at_200_percent_zoom_on_a_phone(chromium_browser, live_server, clinic_day):
+    # 200% zoom on a 390px phone is a 195 CSS-pixel-wide layout at device scale 4.
+    context = chromium_browser.new_context(
+        base_url=live_server.url, viewport={"width": 195, "height": 422}, device_scale_factor=4
+    )
+    page = context.new_page()
+    try:
+        page.goto("/")
+        page.get_by_role("link", name="Book online - Free 20-minute consultation").first.click()
+        for group in page.locator("fieldset").all():
+            group.get_by_label("No", exact=True).check()
+        page.get_by_role("button", name="Continue").click()
+        page.locator("a.slot-link").first.click()
+        page.get_by_label("First name").fill("Zoe")
+        page.get_by_label("Last name").fill("Zoom")
+        page.get_by_label("E-mail").fill("zoe@example.org")
+        page.get_by_label("Phone").fill("07700 900321")
+        page.get_by_label("I have read the privacy notice", exact=False).check()
+        page.get_by_role("button", name="Confirm booking").click()
+        page.wait_for_url("**/book/confirmed/")
+        page.screenshot(path="/tmp/zoom-confirmed.png", full_page=True)
+        # Nothing needs sideways scrolling at this zoom.
+        too_wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > "
+            "window.innerWidth + 1).map(e => e.tagName + '.' + e.className).slice(0, 5)"
+        )
+        assert too_wide == []
+    finally:
+        context.close()
