@@ -4,6 +4,10 @@ Each worker is a real thread with its own database connection, started together 
 The control runs the same harness with a claim that does not lock, to show it can see doubles.
 """
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -11,9 +15,11 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from bookings import notifications
 from bookings.models import OutboundMessage, Slot
@@ -116,3 +122,54 @@ def test_control_without_the_row_lock_the_same_workers_send_duplicates(dr_patel,
     accepted = _run_workers()
 
     assert max(accepted.values()) > 1
+
+
+@pytest.mark.slow
+def test_a_worker_process_killed_while_sending_leaves_its_message_to_the_next_worker(dr_patel, mailoutbox):
+    """A real `manage.py send_messages` process hangs on a mail server that never answers and is killed -9."""
+    now = timezone.now()
+    start = now + timedelta(days=3)
+    slot = Slot.objects.create(practitioner=dr_patel, starts_at=start, ends_at=start + timedelta(minutes=20))
+    patient = PatientDetails(first_name="Pat", last_name="Ient", phone="07700 900123", email="p@ex.org")
+    appointment_book(slot_id=slot.pk, patient=patient, now=now)
+    database = connection.settings_dict
+    with socket.socket() as silent_server:
+        silent_server.bind(("127.0.0.1", 0))
+        silent_server.listen()
+        silent_server.settimeout(30)
+        env = os.environ | {
+            # The worker process uses this test's database, through the server's socket.
+            "DATABASE_URL": f"postgres://{database['USER']}@/{database['NAME']}?host={database['HOST']}",
+            "DJANGO_DEBUG": "true",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(silent_server.getsockname()[1]),
+            "EMAIL_USE_TLS": "false",
+            "EMAIL_TIMEOUT": "60",
+        }
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "send_messages", "--interval", "0.2"],
+            cwd=django_settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            # The worker has claimed the message and is waiting for the server's greeting.
+            hung_connection, _ = silent_server.accept()
+            worker.kill()
+            worker.wait(timeout=10)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        hung_connection.close()
+
+    message = OutboundMessage.objects.get()
+    assert (message.status, message.attempts) == (OutboundMessage.Status.SENDING, 1)
+    assert notifications.send_due_messages(now=timezone.now(), worker_id="next").claimed == 0
+
+    report = notifications.send_due_messages(now=timezone.now() + notifications.LEASE, worker_id="next")
+
+    assert report.sent == 1
+    assert [sent.to for sent in mailoutbox] == [["p@ex.org"]]
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.claimed_by) == (OutboundMessage.Status.SENT, 2, "next")
