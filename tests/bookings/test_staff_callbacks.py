@@ -1,0 +1,74 @@
+"""The Contact page: how to reach the clinic, and a call-back request that reaches Rita's screen."""
+
+import pytest
+from django.urls import reverse
+
+from bookings.models import CallbackRequest
+
+pytestmark = pytest.mark.django_db
+
+REQUEST = {"name": "Bob Builder", "phone": "07700 900999", "preferred_time": "Weekday mornings", "message": "Hip."}
+
+
+def test_the_contact_page_shows_phone_e_mail_address_opening_hours_and_the_call_back_form(client, settings):
+    response = client.get(reverse("contact"))
+
+    html = response.content.decode()
+    assert "Want to chat with us directly?" in html
+    for detail in [
+        settings.CLINIC_PHONE,
+        settings.CLINIC_EMAIL,
+        settings.CLINIC_ADDRESS,
+        settings.CLINIC_OPENING_HOURS,
+    ]:
+        assert detail in html
+    assert "Request a call-back" in html
+
+
+def test_a_visitor_asks_for_a_call_back_and_rita_sees_it_and_marks_it_done(client, rita):
+    response = client.post(reverse("contact"), REQUEST, follow=True)
+
+    assert "we will call you back" in response.content.decode()
+    callback = CallbackRequest.objects.get()
+    assert (callback.name, callback.phone, callback.done_at) == ("Bob Builder", "07700 900999", None)
+
+    client.force_login(rita)
+    assert "Bob Builder" in client.get(reverse("reception_callbacks")).content.decode()
+    client.post(reverse("reception_callback_done", args=[callback.pk]))
+
+    callback.refresh_from_db()
+    assert callback.done_at is not None and callback.done_by == rita
+    second = client.post(reverse("reception_callback_done", args=[callback.pk]), follow=True)
+    assert "Someone already marked that call-back as done." in second.content.decode()
+
+
+def test_the_day_view_counts_the_call_backs_waiting(client, rita):
+    client.post(reverse("contact"), REQUEST)
+    client.force_login(rita)
+
+    response = client.get(reverse("reception_day"))
+
+    assert response.context["open_callbacks"] == 1
+
+
+def test_a_bot_that_fills_the_hidden_field_leaves_no_request(client):
+    response = client.post(reverse("contact"), REQUEST | {"website": "http://spam.example"})
+
+    assert response.status_code == 400
+    assert not CallbackRequest.objects.exists()
+
+
+def test_a_call_back_needs_a_number_we_can_call(client):
+    response = client.post(reverse("contact"), REQUEST | {"phone": "soon"})
+
+    assert response.status_code == 400
+    assert not CallbackRequest.objects.exists()
+
+
+def test_the_call_back_form_is_rate_limited(client, settings):
+    settings.RATE_LIMIT_PUBLIC_POSTS = 2
+    for _ in range(2):
+        client.post(reverse("contact"), REQUEST)
+
+    assert client.post(reverse("contact"), REQUEST).status_code == 429
+    assert CallbackRequest.objects.count() == 2

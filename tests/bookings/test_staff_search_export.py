@@ -1,0 +1,121 @@
+"""Rita finds appointments by name, e-mail or phone, and exports a date range as CSV."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from bookings.staff_views import csv_safe
+from tests.bookings.test_staff_factory import days_ahead, local, make_slot, patient_books
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ada(dr_patel):
+    return patient_books(
+        make_slot(dr_patel, local(days_ahead(3), 10)),
+        first_name="Ada",
+        last_name="Lovelace",
+        phone="07700 900123",
+        email="ada@example.org",
+    )
+
+
+@pytest.fixture
+def grace(dr_okafor):
+    return patient_books(
+        make_slot(dr_okafor, local(days_ahead(4), 10)),
+        first_name="Grace",
+        last_name="Hopper",
+        phone="+44 7700 900456",
+        email="grace@example.org",
+    )
+
+
+@pytest.mark.parametrize("query", ["lovelace", "Ada Love", "ADA@example", "07700900123", "900 123"])
+def test_rita_finds_ada_by_name_e_mail_or_phone(client, rita, ada, grace, query):
+    client.force_login(rita)
+
+    response = client.get(reverse("reception_search"), {"q": query})
+
+    assert [appointment.pk for appointment in response.context["results"]] == [ada.pk]
+    assert reverse("reception_appointment", args=[ada.pk]) in response.content.decode()
+
+
+def test_a_one_letter_search_finds_nothing_rather_than_everyone(client, rita, ada, grace):
+    client.force_login(rita)
+
+    response = client.get(reverse("reception_search"), {"q": "a"})
+
+    assert response.context["results"] == []
+
+
+def _rows(response):
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def test_rita_exports_the_appointments_of_a_date_range(client, rita, ada, grace):
+    client.force_login(rita)
+
+    response = client.get(reverse("reception_export"), {"start": days_ahead(3), "end": days_ahead(3)})
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response["Content-Disposition"]
+    header, *rows = _rows(response)
+    assert header[:6] == ["Date", "Time", "Practitioner", "Status", "Source", "First name"]
+    assert len(rows) == 1
+    assert rows[0][:9] == [
+        days_ahead(3).isoformat(),
+        "10:00",
+        "Dr Priya Patel",
+        "Booked",
+        "Online",
+        "Ada",
+        "Lovelace",
+        "07700 900123",
+        "ada@example.org",
+    ]
+
+
+def test_the_export_cannot_smuggle_a_formula_into_a_spreadsheet(client, rita, dr_patel):
+    patient_books(
+        make_slot(dr_patel, local(days_ahead(3), 11)),
+        first_name='=HYPERLINK("http://evil.example")',
+        last_name="@SUM(A1)",
+        phone="+44 7700 900789",
+        note="-2+3",
+    )
+    client.force_login(rita)
+
+    response = client.get(reverse("reception_export"), {"start": days_ahead(3), "end": days_ahead(3)})
+
+    [row] = _rows(response)[1:]
+    assert row[5] == '\'=HYPERLINK("http://evil.example")'
+    assert row[6] == "'@SUM(A1)"
+    assert row[7] == "'+44 7700 900789"
+    assert row[9] == "'-2+3"
+
+
+def test_every_dangerous_first_character_is_quoted_and_nothing_else():
+    assert [csv_safe(value) for value in ["=1", "+1", "-1", "@1", "\t1", "Ada", "", None, 7]] == [
+        "'=1",
+        "'+1",
+        "'-1",
+        "'@1",
+        "'\t1",
+        "Ada",
+        "",
+        "",
+        "7",
+    ]
+
+
+def test_an_export_whose_end_is_before_its_start_shows_the_form_again(client, rita):
+    client.force_login(rita)
+
+    response = client.get(reverse("reception_export"), {"start": days_ahead(3), "end": days_ahead(1)})
+
+    assert response.status_code == 400
+    assert "The end date is before the start date." in response.content.decode()
