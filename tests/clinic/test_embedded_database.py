@@ -357,3 +357,20 @@ def test_the_backend_reports_a_server_that_cannot_start_as_a_database_error(pgda
 
     with django_db_blocker.unblock(), pytest.raises(OperationalError, match="could not be started"):
         wrapper.ensure_connection()
+
+
+def test_processes_with_different_temp_folders_find_the_same_server(pgdata, server_tmp):
+    """A terminal, an IDE and a service manager rarely agree on TMPDIR; they must still agree on the socket."""
+    own_tmp = server_tmp / "tmpdir-of-an-ide"
+    own_tmp.mkdir()
+    command = [PYTHON, "-m", "clinic.embedded_db", "start", "--pgdata", str(pgdata)]
+    first = subprocess.run(command, cwd=BASE_DIR, env=app_env(TMPDIR=str(own_tmp)), capture_output=True, timeout=90)
+    assert first.returncode == 0, first.stderr
+    [postmaster] = postmaster_pids(pgdata)
+
+    started = time.monotonic()
+    second = run_helper("start", pgdata, timeout=30)
+
+    assert second.returncode == 0, second.stderr
+    assert time.monotonic() - started < 5
+    assert postmaster_pids(pgdata) == [postmaster]
