@@ -88,3 +88,50 @@ def test_a_patient_books_with_the_keyboard_alone(page, live_server, free_times):
     page.keyboard.press("Enter")
     page.wait_for_url("**/book/confirmed/")
     assert Appointment.objects.get().first_name == "Kim"
+
+
+def test_changing_week_swaps_only_the_times_with_javascript(page, live_server, dr_patel):
+    make_slot(dr_patel, local(2, 10))
+    later = make_slot(dr_patel, local(16, 11))
+    page.goto("/book/")
+    for group in page.locator("fieldset").all():
+        group.get_by_label("No", exact=True).check()
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/book/time/")
+    page.evaluate("window.marker = 'still the same page'")
+    for _ in range(2):
+        heading = page.inner_text("#week-heading")
+        page.get_by_role("link", name=re.compile("Later week")).click()
+        page.wait_for_function("(before) => document.querySelector('#week-heading').innerText !== before", arg=heading)
+    assert "week=" in page.url
+    page.wait_for_selector(f"a[href$='?slot={later.pk}']")
+    # htmx swapped the picker in place: the page (and its JavaScript state) was not reloaded.
+    assert page.evaluate("window.marker") == "still the same page"
+
+
+def test_every_booking_step_works_with_javascript_switched_off(chromium_browser, live_server, free_times):
+    context = chromium_browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto("/book/")
+        for group in page.locator("fieldset").all():
+            group.get_by_label("No", exact=True).check()
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("link", name=re.compile("Later week")).click()
+        page.get_by_role("link", name=re.compile("Earlier week")).click()
+        page.locator("a.slot-link").first.click()
+        page.get_by_label("First name").fill("Nora")
+        page.get_by_label("Last name").fill("Script")
+        page.get_by_label("E-mail").fill("nora@example.org")
+        page.get_by_label("Phone").fill("07700 900777")
+        page.get_by_label(re.compile("privacy notice and agree")).check()
+        page.get_by_role("button", name="Confirm booking").click()
+        page.wait_for_url("**/book/confirmed/")
+        page.locator("#manage-link").click()
+        page.get_by_role("link", name="Choose a new time").click()
+        page.locator("label[for^='slot-']").first.click()
+        page.get_by_role("button", name="Move to the chosen time").click()
+        page.wait_for_selector("text=Your consultation has been moved")
+        assert Appointment.objects.get().slot != free_times[0]
+    finally:
+        context.close()
