@@ -7,8 +7,9 @@ _REDACTIONS = [
     (re.compile(r"(/(?:manage|calendar-feed)/)[^/\s\"'?]+"), r"\1[redacted]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
     (re.compile(r"(?<![\w/])(?:\+|0)\d[\d ()-]{7,}\d"), "[number]"),
-    # Any other token-like run (our tokens are 43 URL-safe characters).
-    (re.compile(r"(?<![\w-])[A-Za-z0-9_-]{40,}(?![\w-])"), "[redacted]"),
+    # Any other token-like run: 40+ URL-safe characters with a capital and a digit (our
+    # tokens are 43 random ones; lowercase article slugs stay readable).
+    (re.compile(r"(?<![\w-])(?=[\w-]*[A-Z])(?=[\w-]*\d)[A-Za-z0-9_-]{40,}(?![\w-])"), "[redacted]"),
 ]
 
 
