@@ -11,12 +11,24 @@ from bookings.forms import clean_phone
 from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+# Ids from user input stay inside PostgreSQL's bigint; dates inside years that date arithmetic survives.
+MAX_ID = 2**63 - 1
+FIRST_YEAR, LAST_YEAR = 2000, 9000
+
+
+def _check_year(day):
+    if day and not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise forms.ValidationError(f"Please choose a date between {FIRST_YEAR} and {LAST_YEAR}.")
+    return day
 
 
 class DayForm(forms.Form):
     """The date picker of the day and week views; a missing or bad date means today."""
 
     date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    def clean_date(self):
+        return _check_year(self.cleaned_data["date"])
 
 
 class PhoneBookingForm(forms.Form):
@@ -63,7 +75,7 @@ class StatusForm(forms.Form):
 
 
 class StaffMoveForm(forms.Form):
-    slot = forms.IntegerField(error_messages={"required": "Please choose a new time."})
+    slot = forms.IntegerField(min_value=1, max_value=MAX_ID, error_messages={"required": "Please choose a new time."})
 
 
 class BlockForm(forms.Form):
@@ -79,6 +91,12 @@ class ExportForm(forms.Form):
     end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
     MAX_DAYS = 366
+
+    def clean_start(self):
+        return _check_year(self.cleaned_data["start"])
+
+    def clean_end(self):
+        return _check_year(self.cleaned_data["end"])
 
     def clean(self):
         cleaned = super().clean()

@@ -53,6 +53,7 @@ from bookings.services import (
     slot_unblock,
 )
 from bookings.staff_forms import (
+    MAX_ID,
     BlockForm,
     DayForm,
     ExportForm,
@@ -301,9 +302,12 @@ def reception_book(request):
     now = timezone.now()
     raw_slot = request.POST.get("slot") or request.GET.get("slot")
     try:
-        slot = _slot_for_reception(int(raw_slot))
-    except (TypeError, ValueError):
+        slot_id = int(str(raw_slot)[:20])
+    except ValueError:
         raise Http404 from None
+    if not 0 < slot_id <= MAX_ID:
+        raise Http404
+    slot = _slot_for_reception(slot_id)
     slot.local_start = slot.starts_at.astimezone(clinic_zone())
     form = PhoneBookingForm(request.POST or None, initial={"submission_key": PhoneBookingForm.new_submission_key()})
     context = {"form": form, "slot": slot}

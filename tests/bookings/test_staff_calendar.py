@@ -139,3 +139,20 @@ def test_the_day_view_runs_the_same_queries_at_any_size(
     assert response.status_code == 200
     assert len(response.context["practitioners"]) == practitioner_count
     assert len(response.context["rows"]) == (24 if full else 0)
+
+
+@pytest.mark.parametrize("date", ["9999-12-31", "0001-01-01", "2026-02-30"])
+def test_a_date_at_the_end_of_the_calendar_shows_today_instead_of_an_error(client, rita, date):
+    client.force_login(rita)
+
+    response = client.get(reverse("reception_day"), {"date": date})
+
+    assert response.status_code == 200
+    assert response.context["day"] == today()
+
+
+def test_a_slot_number_too_big_for_the_database_is_not_found(client, rita):
+    client.force_login(rita)
+
+    assert client.get(reverse("reception_book"), {"slot": str(2**70)}).status_code == 404
+    assert client.get(reverse("reception_book"), {"slot": "-1"}).status_code == 404

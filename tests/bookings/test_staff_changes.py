@@ -164,3 +164,13 @@ def test_a_block_needs_a_reason(client, rita, dr_patel):
     assert response.status_code == 400
     slot.refresh_from_db()
     assert slot.state == Slot.State.OPEN
+
+
+def test_a_move_to_a_slot_number_too_big_for_the_database_changes_nothing(client, rita, ada):
+    client.force_login(rita)
+
+    response = client.post(reverse("reception_appointment_move", args=[ada.pk]), {"slot": str(2**70)})
+
+    assert response.status_code == 400
+    ada.refresh_from_db()
+    assert not ada.events.filter(action=AppointmentEvent.Action.MOVED).exists()
