@@ -297,7 +297,6 @@ MANAGE_CUTOFF = timedelta(minutes=env_int("MANAGE_CUTOFF_MINUTES", 120))
 PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-11")
 RATE_LIMIT_PUBLIC_POSTS = env_int("RATE_LIMIT_PUBLIC_POSTS", 30, minimum=1)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 600, minimum=1)
-# Set when a proxy in front of the app sets X-Forwarded-For (the rate limit then counts the real client).
 # Exists only for the load harness's control run (tests/load): booking then skips the slot lock,
 # so the harness can prove it sees double bookings. Never set it anywhere else. With DEBUG off it
 # is refused unless the database is a throwaway one whose name ends in "_unsafe_control".
@@ -306,6 +305,7 @@ if BOOKING_UNSAFE_SKIP_SLOT_LOCK and not DEBUG and not str(_database["NAME"]).en
     raise ImproperlyConfigured(
         "BOOKING_UNSAFE_SKIP_SLOT_LOCK is only for the load tests' control run on a *_unsafe_control database."
     )
+# Set when a proxy in front of the app sets X-Forwarded-For (the rate limit then counts the real client).
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
 # -- Forms ------------------------------------------------------------------------------
