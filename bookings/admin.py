@@ -10,11 +10,19 @@ from bookings.models import (
     TimeOff,
     WorkingHours,
 )
-from bookings.schedule import slots_generate
+from bookings.schedule import GenerationReport, slots_generate
 
 
-def _regenerate(request, practitioner=None):
-    report = slots_generate(now=timezone.now(), practitioner=practitioner)
+def _regenerate(request, practitioners):
+    """Bring slots in line after a change to hours or time off. `practitioners` are those whose
+    time the change touched; None among them (a clinic closure) means every practitioner."""
+    now = timezone.now()
+    if None in practitioners:
+        report = slots_generate(now=now)
+    else:
+        report = GenerationReport()
+        for practitioner in {each.pk: each for each in practitioners}.values():
+            report += slots_generate(now=now, practitioner=practitioner)
     messages.info(request, f"Slots updated: {report.created} created, {report.removed} removed.")
     if report.conflicts:
         messages.warning(
@@ -22,6 +30,28 @@ def _regenerate(request, practitioner=None):
             f"{len(report.conflicts)} booked appointment(s) no longer fit the working hours or time off; "
             "they were left in place: move or cancel them from the reception calendar.",
         )
+
+
+class RegeneratesSlots:
+    """Admin for rows that shape the schedule (hours, time off): every save or delete, including
+    the "delete selected" action, regenerates the slots of the practitioner before and after."""
+
+    def save_model(self, request, obj, form, change):
+        # Moved to another practitioner: the first one's time is free again.
+        before = type(obj).objects.select_related("practitioner").get(pk=obj.pk).practitioner if change else None
+        super().save_model(request, obj, form, change)
+        _regenerate(request, [obj.practitioner] + ([before] if change else []))
+
+    def delete_model(self, request, obj):
+        practitioner = obj.practitioner
+        super().delete_model(request, obj)
+        _regenerate(request, [practitioner])
+
+    def delete_queryset(self, request, queryset):
+        practitioners = [each.practitioner for each in queryset.select_related("practitioner")]
+        super().delete_queryset(request, queryset)
+        if practitioners:
+            _regenerate(request, practitioners)
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -39,23 +69,22 @@ class PractitionerAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        _regenerate(request, form.instance)
+        _regenerate(request, [form.instance])
+
+
+@admin.register(WorkingHours)
+class WorkingHoursAdmin(RegeneratesSlots, admin.ModelAdmin):
+    list_display = ["practitioner", "weekday", "start_time", "end_time", "valid_from", "valid_until"]
+    list_filter = ["practitioner", "weekday"]
+    list_select_related = ["practitioner"]
 
 
 @admin.register(TimeOff)
-class TimeOffAdmin(admin.ModelAdmin):
+class TimeOffAdmin(RegeneratesSlots, admin.ModelAdmin):
     list_display = ["__str__", "practitioner", "starts_at", "ends_at", "reason"]
     list_filter = ["practitioner"]
+    list_select_related = ["practitioner"]
     date_hierarchy = "starts_at"
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        _regenerate(request, obj.practitioner)
-
-    def delete_model(self, request, obj):
-        practitioner = obj.practitioner
-        super().delete_model(request, obj)
-        _regenerate(request, practitioner)
 
 
 @admin.register(Slot)

@@ -7,6 +7,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.db import models
 from django.db.models import Exists, F, Func, OuterRef, Q
+from django.utils.timezone import localtime
 
 RECEPTION_GROUP = "Reception"
 PRACTITIONER_GROUP = "Practitioner"
@@ -128,7 +129,7 @@ class TimeOff(models.Model):
 
     def __str__(self):
         who = self.practitioner or "Whole clinic"
-        return f"{who}: {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M}"
+        return f"{who}: {localtime(self.starts_at):%Y-%m-%d %H:%M} to {localtime(self.ends_at):%Y-%m-%d %H:%M}"
 
 
 class SlotQuerySet(models.QuerySet):
@@ -201,7 +202,8 @@ class Slot(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.practitioner} {self.starts_at:%Y-%m-%d %H:%M}"
+        # Clinic time, not UTC: 09:00 in June is stored as 08:00.
+        return f"{self.practitioner} {localtime(self.starts_at):%Y-%m-%d %H:%M}"
 
 
 class AppointmentQuerySet(models.QuerySet):

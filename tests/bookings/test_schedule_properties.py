@@ -104,16 +104,23 @@ def _instants(day, wall_time):
 
 
 def _inside_working_hours(slot, pattern):
+    """Whether the slot lies within the time worked that day: the union of its periods, since
+    periods that overlap are one stretch of work."""
     day = slot.starts_at.astimezone(LONDON).date()
-    for weekday, start, end, valid_from, valid_until in pattern:
-        applies = (
-            day.weekday() == weekday
-            and (valid_from is None or day >= valid_from)
-            and (valid_until is None or day <= valid_until)
-        )
-        if applies and min(_instants(day, start)) <= slot.starts_at and slot.ends_at <= max(_instants(day, end)):
-            return True
-    return False
+    worked = sorted(
+        (min(_instants(day, start)), max(_instants(day, end)))
+        for weekday, start, end, valid_from, valid_until in pattern
+        if day.weekday() == weekday
+        and (valid_from is None or day >= valid_from)
+        and (valid_until is None or day <= valid_until)
+    )
+    stretches = []
+    for start, end in worked:
+        if stretches and start <= stretches[-1][1]:
+            stretches[-1][1] = max(stretches[-1][1], end)
+        else:
+            stretches.append([start, end])
+    return any(start <= slot.starts_at and slot.ends_at <= end for start, end in stretches)
 
 
 def _assert_schedule_is_sound(practitioner, pattern, *, now, booked_ids=frozenset()):
