@@ -64,8 +64,9 @@ logger = logging.getLogger(__name__)
 Kind = OutboundMessage.Kind
 Status = OutboundMessage.Status
 
-# A claimed message belongs to its worker this long. It must comfortably exceed one SMTP
-# exchange (EMAIL_TIMEOUT bounds each step); a worker stops using a claim well before it ends.
+# A claimed message belongs to its worker for the lease (at least LEASE). A worker starts no
+# new send once a slow SMTP exchange (several steps, each up to EMAIL_TIMEOUT) might not fit in
+# what is left, and the lease is at least twice that margin: a send never outlives its claim.
 LEASE = timedelta(minutes=5)
 RETRY_FIRST_DELAY = timedelta(minutes=1)
 RETRY_MAX_DELAY = timedelta(hours=1)
@@ -277,13 +278,21 @@ def claim_due_messages(*, now: datetime, worker_id: str, limit: int) -> list[Out
             status=Status.SENDING,
             attempts=F("attempts") + 1,
             claimed_by=worker_id,
-            lease_expires_at=now + LEASE,
+            lease_expires_at=now + lease_length(),
         )
     return list(
         OutboundMessage.objects.filter(pk__in=claimable, status=Status.SENDING, claimed_by=worker_id)
         .select_related("appointment", "slot__practitioner")
         .order_by("next_attempt_at", "pk")
     )
+
+
+def _send_margin() -> timedelta:
+    return timedelta(seconds=6 * settings.EMAIL_TIMEOUT + 30)
+
+
+def lease_length() -> timedelta:
+    return max(LEASE, 2 * _send_margin())
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -311,14 +320,14 @@ def send_due_messages(
     if not messages:
         return report
     # One lease covers the batch: stop using it while a whole SMTP exchange still fits.
-    lease_margin = timedelta(seconds=3 * settings.EMAIL_TIMEOUT + 30)
+    last_safe_start = now + lease_length() - _send_margin()
     connection = connection or get_connection()
     opened = False
     # Once the server cannot be reached, the rest of the batch backs off without more waiting.
     unreachable = None
     try:
         for index, message in enumerate(messages):
-            if should_stop() or clock() >= now + LEASE - lease_margin:
+            if should_stop() or clock() >= last_safe_start:
                 report.released += _release(messages[index:])
                 break
             reason = _skip_reason(message, now=clock())

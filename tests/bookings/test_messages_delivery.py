@@ -336,3 +336,28 @@ def test_staff_can_send_a_failed_message_again_from_the_admin(dr_patel, admin_cl
     message.refresh_from_db()
     assert (message.status, message.attempts) == (Status.SENT, 1)
     assert len(mailoutbox) == 1
+
+
+@pytest.mark.parametrize("failures", [1, 3])
+def test_the_failed_messages_panel_costs_one_query_however_many_failed(dr_patel, failures, django_assert_num_queries):
+    refused = smtplib.SMTPRecipientsRefused({"pat.ient@example.com": (550, b"unknown")})
+    for hour in range(9, 9 + failures):
+        _book(_slot(dr_patel, MONDAY_NINE.replace(hour=hour)))
+    send_due_messages(now=NOW, worker_id="worker", connection=RaisingBackend(refused))
+
+    # 1. the messages with their appointment, slot and practitioner
+    with django_assert_num_queries(1):
+        panel = render_to_string(
+            "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention()}
+        )
+
+    assert panel.count("<li") == failures
+
+
+def test_a_long_smtp_timeout_lengthens_the_lease_so_a_slow_send_never_outlives_its_claim(settings):
+    from bookings.notifications import lease_length
+
+    settings.EMAIL_TIMEOUT = 10
+    assert lease_length() == LEASE
+    settings.EMAIL_TIMEOUT = 120
+    assert lease_length() == timedelta(seconds=2 * (6 * 120 + 30))
