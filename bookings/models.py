@@ -355,12 +355,16 @@ class OutboundMessageQuerySet(models.QuerySet):
             | Q(status=OutboundMessage.Status.SENDING, lease_expires_at__lte=now)
         )
 
-    def needs_attention(self):
-        """For reception: given up on, or still failing after a few tries. Oldest first."""
+    def needs_attention(self, *, now: datetime):
+        """For reception, oldest first: given up on, still failing after a few tries, or long overdue.
+
+        Overdue means no worker is sending: failures alone would never show a stopped worker.
+        """
         return (
             self.filter(
                 Q(status=OutboundMessage.Status.FAILED)
                 | Q(status=OutboundMessage.Status.PENDING, attempts__gte=OutboundMessage.ATTENTION_AFTER_ATTEMPTS)
+                | Q(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now - OutboundMessage.OVERDUE_AFTER)
             )
             .select_related("appointment", "slot__practitioner")
             .order_by("created_at", "pk")
@@ -376,6 +380,8 @@ class OutboundMessage(models.Model):
 
     # Reception's list shows a message that has failed this many times, before it is given up.
     ATTENTION_AFTER_ATTEMPTS = 3
+    # A message due this long ago and still waiting means no worker is sending.
+    OVERDUE_AFTER = timedelta(minutes=15)
 
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", "Confirmation"

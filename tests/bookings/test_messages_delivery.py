@@ -163,9 +163,9 @@ def test_a_message_that_keeps_failing_backs_off_then_is_shown_to_staff(dr_patel,
     assert [round(delay.total_seconds() / 60) for delay in delays] == [1, 2, 4, 8]
     assert message.status == Status.FAILED
     assert message.attempts == 5
-    assert list(OutboundMessage.objects.needs_attention()) == [message]
+    assert list(OutboundMessage.objects.needs_attention(now=NOW)) == [message]
     panel = render_to_string(
-        "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention()}
+        "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention(now=NOW)}
     )
     assert "E-mails not delivered" in panel
     assert "Confirmation" in panel and "Pat Ient" in panel
@@ -185,12 +185,12 @@ def test_reception_sees_a_message_still_retrying_after_three_attempts(dr_patel):
     _book(_slot(dr_patel))
     now = NOW
     for _ in range(3):
-        assert not OutboundMessage.objects.needs_attention().exists()
+        assert not OutboundMessage.objects.needs_attention(now=now).exists()
         send_due_messages(now=now, worker_id="worker", connection=backend)
         now = _confirmation().next_attempt_at
 
     panel = render_to_string(
-        "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention()}
+        "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention(now=now)}
     )
     assert "still retrying (3 attempts so far" in panel
 
@@ -199,7 +199,7 @@ def test_the_failed_messages_panel_shows_nothing_when_all_is_well(dr_patel):
     _book(_slot(dr_patel))
 
     panel = render_to_string(
-        "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention()}
+        "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention(now=NOW)}
     )
 
     assert panel.strip() == ""
@@ -348,7 +348,7 @@ def test_the_failed_messages_panel_costs_one_query_however_many_failed(dr_patel,
     # 1. the messages with their appointment, slot and practitioner
     with django_assert_num_queries(1):
         panel = render_to_string(
-            "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention()}
+            "bookings/_failed_messages.html", {"failed_messages": OutboundMessage.objects.needs_attention(now=NOW)}
         )
 
     assert panel.count("<li") == failures
@@ -361,3 +361,14 @@ def test_a_long_smtp_timeout_lengthens_the_lease_so_a_slow_send_never_outlives_i
     assert lease_length() == LEASE
     settings.EMAIL_TIMEOUT = 120
     assert lease_length() == timedelta(seconds=2 * (6 * 120 + 30))
+
+
+def test_reception_sees_messages_long_overdue_when_no_worker_is_running(dr_patel):
+    _book(_slot(dr_patel))
+    assert not OutboundMessage.objects.needs_attention(now=NOW + timedelta(minutes=14)).exists()
+
+    overdue = OutboundMessage.objects.needs_attention(now=NOW + timedelta(minutes=15))
+
+    assert [message.kind for message in overdue] == [Kind.CONFIRMATION]
+    panel = render_to_string("bookings/_failed_messages.html", {"failed_messages": overdue})
+    assert "waiting since Mon 1 Jun 09:00: is the e-mail worker running?" in panel
