@@ -4,6 +4,7 @@ Every process here runs on its own embedded server in a tmp folder (EMBEDDED_PGD
 pointing at it); the `pgdata` fixture stops that server afterwards.
 """
 
+import os
 import secrets
 import signal
 import sys
@@ -77,7 +78,7 @@ def test_collectstatic_does_not_start_the_database(pgdata, tmp_path):
     env = app_env(
         pgdata,
         DJANGO_SETTINGS_MODULE="collect_settings",
-        PYTHONPATH=str(tmp_path),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
         # The manifest storage production uses: it also proves every vendored file's references resolve.
         STATIC_MANIFEST="true",
     )
