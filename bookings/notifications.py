@@ -1,4 +1,4 @@
-"""E-mails caused by appointment changes, delivered exactly once through an outbox table.
+"""E-mails caused by appointment changes, sent once each through an outbox table.
 
 Recording happens inside the change's own transaction: `appointment_changed()` (called by
 `bookings.services._record_event`) inserts `OutboundMessage` rows, so a message exists if and
@@ -11,13 +11,19 @@ Sending happens in a separate worker process (`manage.py send_messages`), via
    and due, or `sending` with an expired lease), then mark them `sending` with this worker's
    id, a lease and one more attempt. Two workers never claim the same row; a row whose worker
    was killed becomes claimable again when its lease runs out.
-2. Send: outside any transaction, render each message and hand it to the mail backend.
+2. Send: outside any transaction, render each message (from the slot and SEQUENCE recorded
+   with it, so it describes the appointment as that change left it) and hand it to the backend.
    Before each send the worker checks its lease still has room for a full SMTP exchange;
    if not, it releases the rest instead of risking a second worker sending them too.
 3. Record: mark the row `sent` at once, with a compare-and-set on (status, attempts), so a
    worker that lost its claim cannot overwrite another's result. A failure backs off
    exponentially (1, 2, 4 ... 60 minutes) up to MESSAGE_MAX_ATTEMPTS, then the row is
    `failed` and shows on the reception screen and in the admin.
+
+The one window no mail system closes: the server has accepted a message but the worker dies
+before step 3 commits. The next worker sends it again after the lease. It is kept small: the
+row is marked straight after the server's reply, by primary key, in autocommit (about a
+millisecond); every attempt carries the same Message-ID, so the copy is recognisably one message.
 
 Why not django-tasks with its database backend: in django-tasks-db 0.13 a task that raises is
 marked FAILED for good (no retries, no backoff) and a task whose worker is killed stays RUNNING
@@ -31,7 +37,8 @@ re-checks at send time that the appointment is still booked at the same slot and
 
 The manage link: only a confirmation carries it, because the raw token exists only at booking
 time (the appointment stores its hash). The row keeps the raw token until the message is sent
-or skipped, then blanks it. Moved, cancelled and reminder messages point to the link in the
+or skipped, then blanks it (a failed one keeps it, so that a retry from the admin still carries
+the link). Moved, cancelled and reminder messages point to the link in the
 confirmation instead of issuing a new one: a new token would break the link the patient
 already has, including the manage page they may have just used to move the appointment.
 """
