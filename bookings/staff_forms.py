@@ -25,7 +25,9 @@ def _check_year(day):
 class DayForm(forms.Form):
     """The date picker of the day and week views; a missing or bad date means today."""
 
-    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    date = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d")
+    )
 
     def clean_date(self):
         return _check_year(self.cleaned_data["date"])
@@ -109,15 +111,19 @@ class ExportForm(forms.Form):
         return cleaned
 
 
+SMALL_INPUT = "form-control form-control-sm"
+
+
 class WorkingHoursForm(forms.ModelForm):
     class Meta:
         model = WorkingHours
         fields = ["weekday", "start_time", "end_time", "valid_from", "valid_until"]
+        # Rendered cell by cell in a table (not through crispy), so the Bootstrap classes are set here.
         widgets = {
-            "start_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "end_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "valid_from": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-            "valid_until": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "start_time": forms.TimeInput(attrs={"type": "time", "class": SMALL_INPUT}, format="%H:%M"),
+            "end_time": forms.TimeInput(attrs={"type": "time", "class": SMALL_INPUT}, format="%H:%M"),
+            "valid_from": forms.DateInput(attrs={"type": "date", "class": SMALL_INPUT}, format="%Y-%m-%d"),
+            "valid_until": forms.DateInput(attrs={"type": "date", "class": SMALL_INPUT}, format="%Y-%m-%d"),
         }
 
     def clean(self):
@@ -143,6 +149,11 @@ def _periods_overlap(one: dict, other: dict) -> bool:
 
 
 class BaseWorkingHoursFormSet(BaseModelFormSet):
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].widget.attrs["class"] = "form-check-input"
+
     def clean(self):
         """Two periods of one weekday that overlap would lay out overlapping slots, which the database refuses."""
         super().clean()
