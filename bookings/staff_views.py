@@ -23,6 +23,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from icalendar import Calendar, Event
@@ -244,6 +245,7 @@ def reception_day(request):
         {
             "day": day,
             "today": _today(now),
+            "is_today": day == _today(now),
             "now": now,
             "previous_day": day - timedelta(days=1),
             "next_day": day + timedelta(days=1),
@@ -389,6 +391,10 @@ def reception_appointment_status(request, pk):
         messages.error(request, "A cancelled appointment keeps its status.")
         return redirect("reception_appointment", pk=pk)
     messages.success(request, f"{updated.patient_name}: {updated.get_status_display()}.")
+    # The day view's "Arrived" button comes back to the day; only ever to a page of this site.
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
+        return redirect(back)
     return redirect("reception_appointment", pk=pk)
 
 

@@ -6,7 +6,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent, OutboundMessage, Slot
-from tests.bookings.test_staff_factory import days_ahead, local, make_slot, patient_books
+from tests.bookings.test_staff_factory import (
+    appointment_in_the_past_or_today,
+    days_ahead,
+    local,
+    make_slot,
+    patient_books,
+    today,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +181,28 @@ def test_a_move_to_a_slot_number_too_big_for_the_database_changes_nothing(client
     assert response.status_code == 400
     ada.refresh_from_db()
     assert not ada.events.filter(action=AppointmentEvent.Action.MOVED).exists()
+
+
+def test_rita_marks_a_patient_arrived_from_todays_grid_and_stays_on_the_day(client, rita, dr_patel):
+    bob = appointment_in_the_past_or_today(make_slot(dr_patel, local(today(), 0, 20)), first_name="Bob")
+    client.force_login(rita)
+    day_view = client.get(reverse("reception_day"))
+    assert reverse("reception_appointment_status", args=[bob.pk]) in day_view.content.decode()
+
+    response = client.post(
+        reverse("reception_appointment_status", args=[bob.pk]), {"status": "arrived", "next": reverse("reception_day")}
+    )
+
+    assert response["Location"] == reverse("reception_day")
+    bob.refresh_from_db()
+    assert bob.status == "arrived"
+
+
+def test_the_way_back_after_marking_never_leaves_the_site(client, rita, ada):
+    client.force_login(rita)
+
+    response = client.post(
+        reverse("reception_appointment_status", args=[ada.pk]), {"status": "arrived", "next": "https://evil.example/"}
+    )
+
+    assert response["Location"] == reverse("reception_appointment", args=[ada.pk])
