@@ -134,7 +134,8 @@ def appointment_book(
     3. The partial unique constraint is the backstop: an IntegrityError means "just taken".
     """
     if submission_key is not None:
-        earlier = Appointment.objects.filter(submission_key=submission_key).first()
+        # Unordered: the model's default ordering would join the slot for nothing.
+        earlier = Appointment.objects.filter(submission_key=submission_key).order_by().first()
         if earlier is not None:
             return BookingResult(earlier, None, replayed=True)
     token = new_token()
