@@ -6,7 +6,8 @@ from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.db import models
-from django.db.models import Exists, F, Func, OuterRef, Q
+from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Lower
 from django.utils.timezone import localtime
 
 RECEPTION_GROUP = "Reception"
@@ -218,6 +219,30 @@ class AppointmentQuerySet(models.QuerySet):
 
     def by_manage_token(self, token: str):
         return self.filter(manage_token_hash=hash_token(token))
+
+    def with_upcoming_for_patient(self, *, now: datetime):
+        """Annotate `upcoming_for_patient`: the patient's upcoming live consultations, this one included.
+
+        The same patient is the same e-mail (any case) or the same phone digits. A correlated
+        subquery, so it adds no query. Reception sees a flag when it is above one, instead of
+        the public pages refusing a second booking, which would tell anyone that an address
+        has booked at the clinic.
+        """
+        same_patient = (
+            Appointment.objects.upcoming(now=now)
+            .annotate(email_key=Lower("email"), phone_key=_digits(F("phone")))
+            .filter(
+                Q(email_key=Lower(OuterRef("email")), email_key__gt="")
+                | Q(phone_key=_digits(OuterRef("phone")), phone_key__gt="")
+            )
+            .order_by()
+            .values(total=Func(F("pk"), function="COUNT"))
+        )
+        return self.annotate(upcoming_for_patient=Subquery(same_patient, output_field=models.IntegerField()))
+
+
+def _digits(expression):
+    return Func(expression, Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
 
 
 class Appointment(models.Model):

@@ -34,6 +34,7 @@ from bookings.models import (
     RECEPTION_GROUP,
     Appointment,
     CallbackRequest,
+    OutboundMessage,
     Practitioner,
     Slot,
     TimeOff,
@@ -189,7 +190,11 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
         .select_related("practitioner", "blocked_by")
         .order_by("starts_at")
     )
-    appointments = Appointment.objects.live().filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
+    appointments = (
+        Appointment.objects.live()
+        .filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
+        .with_upcoming_for_patient(now=timezone.now())
+    )
     if practitioner is not None:
         slots = slots.filter(practitioner=practitioner)
         appointments = appointments.filter(slot__practitioner=practitioner)
@@ -228,7 +233,8 @@ def reception_day(request):
     """One column per practitioner, one row per start time.
 
     Queries: practitioners; the day's slots (with practitioner and blocker); the day's live
-    appointments; open call-back requests. The same four at any size.
+    appointments (each with its patient's count of upcoming consultations); open call-back
+    requests; undelivered e-mails. The same five at any size.
     """
     now = timezone.now()
     day = _chosen_day(request, now)
@@ -253,6 +259,7 @@ def reception_day(request):
             "practitioners": practitioners,
             "rows": rows,
             "open_callbacks": CallbackRequest.objects.filter(done_at__isnull=True).count(),
+            "failed_messages": OutboundMessage.objects.needs_attention(now=now),
         },
     )
 
@@ -365,6 +372,13 @@ def _appointment_context(appointment: Appointment, **extra) -> dict:
         "cancel_form": StaffCancelForm(),
         "status_choices": StatusForm.STATUS_CHOICES,
         "safety": (appointment.safety_answers or {}).get("answers", []),
+        "several_upcoming": (
+            Appointment.objects.with_upcoming_for_patient(now=timezone.now())
+            .values_list("upcoming_for_patient", flat=True)
+            .get(pk=appointment.pk)
+            or 0
+        )
+        > 1,
         **extra,
     }
 
