@@ -53,3 +53,7 @@ stop:
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Pages and booking against their ceilings, on a database of its own (var/bench-pgdata); writes docs/performance.md.
+bench: install-dev
+	$(PY) bench/run.py

@@ -1,0 +1,108 @@
+"""Time (and optionally profile) the slow pages in-process, one request at a time, without HTTP or load.
+
+Runs against the database `make bench` left in var/bench-pgdata (starts that server, stops it afterwards):
+
+    .venv/bin/python bench/profile_pages.py [--requests 40] [--profile]
+
+Per page: milliseconds per request (median of REQUESTS) and the number of queries; with --profile,
+the functions that took the most time (cProfile, standard library).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.run import PGDATA, bench_env, make_booking_sessions, setup_django  # noqa: E402
+from clinic.embedded_db import EmbeddedServer  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--only", help="profile only this page (trivial, time, booking)")
+    args = parser.parse_args()
+    if not (PGDATA / "PG_VERSION").exists():
+        sys.exit("Run `make bench` first: it makes the database this profiles against.")
+    server = EmbeddedServer.for_pgdata(PGDATA)
+    server.ensure_running()
+    try:
+        setup_django(bench_env(f"postgres://postgres@/bench?host={server.socket_dir}"))
+        from django.db import connection
+        from django.test import Client
+        from django.utils import timezone
+
+        from bookings.models import Slot
+
+        sessions = iter(make_booking_sessions(args.requests * 2 + 10))
+        slots = iter(Slot.objects.bookable(now=timezone.now()).order_by("-starts_at").values_list("pk", flat=True))
+        browsing = Client(HTTP_HOST="127.0.0.1")
+        browsing.cookies["sessionid"] = next(sessions)
+
+        def booking_post():
+            patient = Client(HTTP_HOST="127.0.0.1")
+            patient.cookies["sessionid"] = next(sessions)
+            form = {
+                "slot": next(slots),
+                "submission_key": str(uuid.uuid4()),
+                "first_name": "Pat",
+                "last_name": "Profile",
+                "email": "pat@example.org",
+                "phone": "07700 900123",
+                "note": "",
+                "consent": "on",
+                "website": "",
+            }
+            response = patient.post("/book/details/", form)
+            assert response.status_code == 302 and response["Location"] == "/book/confirmed/", response.status_code
+            return response
+
+        pages = {
+            "trivial view": lambda: browsing.get("/bench/trivial"),
+            "time page": lambda: browsing.get("/book/time/"),
+            "booking POST": booking_post,
+        }
+        for name, request in pages.items():
+            if args.only and not name.startswith(args.only):
+                continue
+            for _ in range(3):
+                request()
+            # Counted with a wrapper: Django clears connection.queries when a request starts.
+            queries: list[str] = []
+
+            def count(execute, sql, *rest, queries=queries):
+                queries.append(sql)
+                return execute(sql, *rest)
+
+            with connection.execute_wrapper(count):
+                request()
+            timings = []
+            profile = cProfile.Profile()
+            for _ in range(args.requests):
+                started = time.perf_counter()
+                if args.profile:
+                    profile.enable()
+                request()
+                if args.profile:
+                    profile.disable()
+                timings.append((time.perf_counter() - started) * 1000)
+            print(f"{name}: {statistics.median(timings):.1f} ms per request (median), {len(queries)} queries")
+            if args.profile:
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+        connection.close()
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
