@@ -137,10 +137,12 @@ def test_stopping_the_database_under_load_gives_503_pages_and_the_app_recovers_b
     after = Counter(status for at, _, _, status, _ in record.answers if at >= back_at + recovered_after)
     without_retry_after = [answer for answer in record.answers if answer[3] == 503 and not answer[4]]
     booked_after = [key for at, key in record.booked_keys if at >= back_at]
+    # A whole booking: the appointment, its history row and its confirmation e-mail in the outbox.
     incomplete = database_server.sql(
         "load_faults",
         "SELECT a.id FROM bookings_appointment a WHERE NOT EXISTS (SELECT 1 FROM bookings_appointmentevent e"
-        " WHERE e.appointment_id = a.id AND e.action = 'booked')",
+        " WHERE e.appointment_id = a.id AND e.action = 'booked') OR NOT EXISTS (SELECT 1 FROM"
+        " bookings_outboundmessage m WHERE m.appointment_id = a.id)",
     )
     appointments = database_server.sql("load_faults", "SELECT count(*) FROM bookings_appointment")[0][0]
     stored_keys = {
@@ -160,7 +162,7 @@ def test_stopping_the_database_under_load_gives_503_pages_and_the_app_recovers_b
             f"  /healthz answered 200 {recovered_after * 1000:.0f} ms after PostgreSQL accepted connections again"
             f" ({health_checks} polls), same gunicorn, no restart",
             f"  appointments: {appointments} ({len(record.booked_keys)} confirmed to patients,"
-            f" {len(booked_after)} after recovery); without their history row: {len(incomplete)};"
+            f" {len(booked_after)} after recovery); without their history row or e-mail: {len(incomplete)};"
             f" confirmed but missing: {len(lost)}",
         ],
         "database_faults",
