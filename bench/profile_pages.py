@@ -11,6 +11,7 @@ the functions that took the most time (cProfile, standard library).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import pstats
 import statistics
@@ -101,6 +102,8 @@ def main() -> int:
         connection.close()
     finally:
         server.stop()
+        with contextlib.suppress(OSError):
+            server.socket_dir.rmdir()
     return 0
 
 
