@@ -7,12 +7,12 @@ from datetime import date
 from django import forms
 from django.forms import BaseModelFormSet, modelformset_factory
 
+from bookings.forms import DATABASE_ID_MAX as MAX_ID
 from bookings.forms import clean_phone
 from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
-# Ids from user input stay inside PostgreSQL's bigint; dates inside years that date arithmetic survives.
-MAX_ID = 2**63 - 1
+# Dates from user input stay inside years that date arithmetic survives.
 FIRST_YEAR, LAST_YEAR = 2000, 9000
 
 

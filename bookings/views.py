@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 
 from articles.models import Article
 from bookings.calendar import appointment_ics
-from bookings.forms import CancelForm, MoveForm, PatientDetailsForm, SafetyCheckForm
+from bookings.forms import DATABASE_ID_MAX, CancelForm, MoveForm, PatientDetailsForm, SafetyCheckForm
 from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Appointment, Practitioner, Slot
 from bookings.schedule import clinic_zone
 from bookings.services import (
@@ -80,16 +80,20 @@ def staff_home(request):
 
 
 def _parse_int(value) -> int | None:
+    """A positive database id from user input, or None (never a value PostgreSQL would reject)."""
     try:
-        return int(value)
+        number = int(str(value).strip()[:20])
     except (TypeError, ValueError):
         return None
+    return number if 0 < number <= DATABASE_ID_MAX else None
 
 
 def _parse_week(value) -> date | None:
     try:
-        day = date.fromisoformat(value)
+        day = date.fromisoformat(str(value)[:10])
     except (TypeError, ValueError):
+        return None
+    if day.year < 2000 or day.year > 9000:
         return None
     return day - timedelta(days=day.weekday())
 
