@@ -32,3 +32,21 @@ class RedactSecretsFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         return True
+
+
+class DatabaseOutageWithoutTracebackFilter(logging.Filter):
+    """A request that met an unreachable database is an outage, not a bug: one line, no traceback.
+
+    Without this, every 503 during a database restart writes a full traceback (Django logs
+    each response of 500 and above with its exception).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from clinic.middleware import is_database_unavailable
+
+        if record.exc_info and is_database_unavailable(record.exc_info[1]):
+            record.msg = f"{record.getMessage()} (database unavailable: {type(record.exc_info[1]).__name__})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True

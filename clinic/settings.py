@@ -183,6 +183,7 @@ LOGOUT_REDIRECT_URL = "home"
 # Staff sessions end after an hour without activity.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 60 * 60, minimum=60)
 SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ENGINE = "clinic.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
@@ -317,9 +318,12 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "clinic.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "clinic.logging.RedactSecretsFilter"},
+        "quiet_database_outage": {"()": "clinic.logging.DatabaseOutageWithoutTracebackFilter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+        "console": {"class": "logging.StreamHandler", "filters": ["quiet_database_outage", "redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {
