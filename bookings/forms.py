@@ -4,6 +4,8 @@ import uuid
 from django import forms
 from django.conf import settings
 
+from bookings.services import PatientDetails
+
 YES_NO = [("no", "No"), ("yes", "Yes")]
 
 # Red flags for back and hip pain: any "yes" means urgent medical help, not a booking.
@@ -67,11 +69,39 @@ def clean_phone(value: str) -> str:
     return value
 
 
-class PatientDetailsForm(forms.Form):
-    slot = forms.IntegerField(min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
+class PatientForm(forms.Form):
+    """What every booking asks of a patient, online or on the phone, and its one-time submission key."""
+
     submission_key = forms.UUIDField(widget=forms.HiddenInput)
     first_name = forms.CharField(max_length=80, label="First name")
     last_name = forms.CharField(max_length=80, label="Last name")
+
+    @staticmethod
+    def new_submission_key() -> uuid.UUID:
+        return uuid.uuid4()
+
+    def clean_first_name(self):
+        return self.cleaned_data["first_name"].strip()
+
+    def clean_last_name(self):
+        return self.cleaned_data["last_name"].strip()
+
+    def clean_phone(self):
+        return clean_phone(self.cleaned_data["phone"])
+
+    def patient_details(self) -> PatientDetails:
+        data = self.cleaned_data
+        return PatientDetails(
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            phone=data["phone"],
+            email=data["email"],
+            note=data["note"],
+        )
+
+
+class PatientDetailsForm(PatientForm):
+    slot = forms.IntegerField(min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
     email = forms.EmailField(label="E-mail", help_text="We send your confirmation and a reminder here.")
     phone = forms.CharField(max_length=32, label="Phone", help_text="In case we need to reach you on the day.")
     note = forms.CharField(
@@ -94,19 +124,6 @@ class PatientDetailsForm(forms.Form):
         self.fields["email"].widget.attrs["autocomplete"] = "email"
         self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
         self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
-
-    @staticmethod
-    def new_submission_key() -> uuid.UUID:
-        return uuid.uuid4()
-
-    def clean_first_name(self):
-        return self.cleaned_data["first_name"].strip()
-
-    def clean_last_name(self):
-        return self.cleaned_data["last_name"].strip()
-
-    def clean_phone(self):
-        return clean_phone(self.cleaned_data["phone"])
 
     def clean_website(self):
         if self.cleaned_data["website"]:

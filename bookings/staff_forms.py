@@ -1,14 +1,13 @@
 """Forms for reception and practitioners. Every write they lead to goes through bookings/services.py
 (appointments, slots) or is followed by `slots_generate` (working hours, time off)."""
 
-import uuid
 from datetime import date
 
 from django import forms
 from django.forms import BaseModelFormSet, modelformset_factory
 
 from bookings.forms import DATABASE_ID_MAX as MAX_ID
-from bookings.forms import clean_phone
+from bookings.forms import PatientForm, clean_phone
 from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -33,30 +32,14 @@ class DayForm(forms.Form):
         return _check_year(self.cleaned_data["date"])
 
 
-class PhoneBookingForm(forms.Form):
+class PhoneBookingForm(PatientForm):
     """A caller booked by reception: fewer questions than online, because a person is on the line."""
 
-    submission_key = forms.UUIDField(widget=forms.HiddenInput)
-    first_name = forms.CharField(max_length=80, label="First name")
-    last_name = forms.CharField(max_length=80, label="Last name")
     phone = forms.CharField(max_length=32, label="Phone")
     email = forms.EmailField(required=False, label="E-mail (optional)", help_text="For the confirmation e-mail.")
     note = forms.CharField(
         required=False, max_length=1000, label="Note (optional)", widget=forms.Textarea(attrs={"rows": 3})
     )
-
-    @staticmethod
-    def new_submission_key() -> uuid.UUID:
-        return uuid.uuid4()
-
-    def clean_first_name(self):
-        return self.cleaned_data["first_name"].strip()
-
-    def clean_last_name(self):
-        return self.cleaned_data["last_name"].strip()
-
-    def clean_phone(self):
-        return clean_phone(self.cleaned_data["phone"])
 
 
 class StaffCancelForm(forms.Form):

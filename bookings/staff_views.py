@@ -44,7 +44,6 @@ from bookings.models import (
 from bookings.schedule import GenerationReport, clinic_zone, slots_generate
 from bookings.services import (
     ChangeNotAllowed,
-    PatientDetails,
     SlotUnavailable,
     appointment_book,
     appointment_cancel,
@@ -322,19 +321,12 @@ def reception_book(request):
     context = {"form": form, "slot": slot}
     if request.method == "POST":
         if form.is_valid():
-            data = form.cleaned_data
             try:
                 result = appointment_book(
                     slot_id=slot.pk,
-                    patient=PatientDetails(
-                        first_name=data["first_name"],
-                        last_name=data["last_name"],
-                        phone=data["phone"],
-                        email=data["email"],
-                        note=data["note"],
-                    ),
+                    patient=form.patient_details(),
                     now=now,
-                    submission_key=data["submission_key"],
+                    submission_key=form.cleaned_data["submission_key"],
                     booked_by=request.user,
                 )
             except SlotUnavailable:
