@@ -158,9 +158,6 @@ class SlotQuerySet(models.QuerySet):
             slots = slots.filter(practitioner=practitioner)
         return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id")
 
-    def with_live_appointment(self):
-        return self.filter(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
-
 
 class Slot(models.Model):
     class State(models.TextChoices):

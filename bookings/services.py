@@ -132,12 +132,12 @@ def appointment_book(
     1. A repeated submission key returns the booking it already made.
     2. In one transaction: lock the slot, re-check it, create the appointment and its history.
     3. The partial unique constraint is the backstop: an IntegrityError means "just taken".
+    4. A slot found taken is checked once more against the key: with a double click, the
+       second request waits on the first one's lock and then finds its own booking there.
     """
-    if submission_key is not None:
-        # Unordered: the model's default ordering would join the slot for nothing.
-        earlier = Appointment.objects.filter(submission_key=submission_key).order_by().first()
-        if earlier is not None:
-            return BookingResult(earlier, None, replayed=True)
+    earlier = _booking_with_key(submission_key)
+    if earlier is not None:
+        return BookingResult(earlier, None, replayed=True)
     token = new_token()
     try:
         with transaction.atomic():
@@ -167,13 +167,21 @@ def appointment_book(
                 to_value=_describe_slot(slot),
                 manage_token=token,
             )
-    except IntegrityError:
-        if submission_key is not None:
-            earlier = Appointment.objects.filter(submission_key=submission_key).first()
-            if earlier is not None:
-                return BookingResult(earlier, None, replayed=True)
+    except (IntegrityError, SlotUnavailable) as refusal:
+        earlier = _booking_with_key(submission_key)
+        if earlier is not None:
+            return BookingResult(earlier, None, replayed=True)
+        if isinstance(refusal, SlotUnavailable):
+            raise
         raise SlotUnavailable("taken") from None
     return BookingResult(appointment, token)
+
+
+def _booking_with_key(submission_key: uuid.UUID | None) -> Appointment | None:
+    if submission_key is None:
+        return None
+    # Unordered: the model's default ordering would join the slot for nothing.
+    return Appointment.objects.filter(submission_key=submission_key).order_by().first()
 
 
 def _lock_appointment(appointment_id) -> Appointment:
@@ -294,12 +302,6 @@ def slot_unblock(*, slot: Slot, now: datetime, actor) -> Slot:
         locked.save(update_fields=["state", "blocked_by", "blocked_reason"])
     return locked
 
-
-def manage_token_reset(*, appointment: Appointment) -> str:
-    """A new manage link (for reception to resend); the old link stops working."""
-    token = new_token()
-    Appointment.objects.filter(pk=appointment.pk).update(manage_token_hash=hash_token(token))
-    return token
 
 
 def practitioner_calendar_token_reset(*, practitioner) -> str:

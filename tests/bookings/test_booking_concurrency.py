@@ -40,7 +40,8 @@ def test_twenty_patients_confirm_the_same_slot_at_once_and_exactly_one_gets_it(d
     slot = make_slot(dr_patel, local(3, 10))
     clients, forms = [], []
     for index in range(PATIENTS):
-        client = Client()
+        # Twenty patients, twenty addresses: the per-address rate limit is not what is tested here.
+        client = Client(REMOTE_ADDR=f"192.0.2.{index + 1}")
         pass_safety_check(client)
         forms.append(details_form(client, slot) | {"first_name": f"Patient{index}"})
         clients.append(client)
@@ -80,3 +81,22 @@ def test_the_database_refuses_a_second_live_appointment_even_without_the_service
             " VALUES (%s, 'booked', 'online', 'M', 'X', '', '1', '', '{}', '', 'h2', 0, now(), now(), '')",
             [slot.pk],
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_racing_itself_makes_one_booking_and_both_clicks_see_it(dr_patel):
+    import uuid
+
+    slot = make_slot(dr_patel, local(3, 13))
+    key = uuid.uuid4()
+    now = timezone.now()
+
+    def click(index):
+        return appointment_book(
+            slot_id=slot.pk, patient=PatientDetails("Pat", "X", "07700 900123"), now=now, submission_key=key
+        )
+
+    results = _run_at_once(8, click)
+    assert not [result for result in results if isinstance(result, Exception)], results
+    assert {result.appointment.pk for result in results} == {Appointment.objects.get().pk}
+    assert sum(1 for result in results if not result.replayed) == 1
