@@ -27,14 +27,19 @@ SAFETY_QUESTIONS = [
 ]
 SAFETY_QUESTIONS_VERSION = "2026-11"
 
+# The database column's limit: a longer address would be a database error, not a message by the field.
+EMAIL_MAX_LENGTH = 254
 # Ids beyond PostgreSQL's bigint would be a database error, not a clear "not found".
 DATABASE_ID_MAX = 2**63 - 1
+SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]+")
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$")
 
 
 class SafetyCheckForm(forms.Form):
-    article = forms.SlugField(required=False, widget=forms.HiddenInput)
-    practitioner = forms.IntegerField(required=False, min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
+    # Carried from the link the patient followed. A mangled link must never trap them on this
+    # page with an error they cannot see, so a bad value is simply dropped.
+    article = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    practitioner = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,6 +50,14 @@ class SafetyCheckForm(forms.Form):
                 widget=forms.RadioSelect,
                 error_messages={"required": "Please answer yes or no."},
             )
+
+    def clean_article(self):
+        article = self.cleaned_data["article"]
+        return article if SLUG_PATTERN.fullmatch(article) else ""
+
+    def clean_practitioner(self):
+        value = self.cleaned_data["practitioner"].strip()
+        return int(value) if value.isdigit() and 0 < int(value) <= DATABASE_ID_MAX else None
 
     def question_fields(self):
         return [self[key] for key, _ in SAFETY_QUESTIONS]
@@ -102,7 +115,9 @@ class PatientForm(forms.Form):
 
 class PatientDetailsForm(PatientForm):
     slot = forms.IntegerField(min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
-    email = forms.EmailField(label="E-mail", help_text="We send your confirmation and a reminder here.")
+    email = forms.EmailField(
+        max_length=EMAIL_MAX_LENGTH, label="E-mail", help_text="We send your confirmation and a reminder here."
+    )
     phone = forms.CharField(max_length=32, label="Phone", help_text="In case we need to reach you on the day.")
     note = forms.CharField(
         required=False,

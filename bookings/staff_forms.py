@@ -7,7 +7,7 @@ from django import forms
 from django.forms import BaseModelFormSet, modelformset_factory
 
 from bookings.forms import DATABASE_ID_MAX as MAX_ID
-from bookings.forms import PatientForm, clean_phone
+from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, clean_phone
 from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -36,7 +36,12 @@ class PhoneBookingForm(PatientForm):
     """A caller booked by reception: fewer questions than online, because a person is on the line."""
 
     phone = forms.CharField(max_length=32, label="Phone")
-    email = forms.EmailField(required=False, label="E-mail (optional)", help_text="For the confirmation e-mail.")
+    email = forms.EmailField(
+        required=False,
+        max_length=EMAIL_MAX_LENGTH,
+        label="E-mail (optional)",
+        help_text="For the confirmation e-mail.",
+    )
     note = forms.CharField(
         required=False, max_length=1000, label="Note (optional)", widget=forms.Textarea(attrs={"rows": 3})
     )

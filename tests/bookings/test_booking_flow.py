@@ -139,6 +139,7 @@ def test_submitting_twice_makes_one_booking_and_shows_its_confirmation(client, o
     ("change", "field", "message"),
     [
         ({"email": "not-an-email"}, "email", "Enter a valid email address."),
+        ({"email": "a" * 250 + "@example.org"}, "email", "Ensure this value has at most 254 characters"),
         ({"phone": "12ab"}, "phone", "Please enter a phone number we can call"),
         ({"consent": ""}, "consent", "Please tick to agree to the privacy notice"),
         ({"website": "http://spam.example"}, "website", "Please leave this field empty."),
@@ -253,3 +254,12 @@ def test_no_page_reveals_whether_an_address_already_booked(client, open_slot, dr
     page = other.get("/book/confirmed/").content
     assert b"already" not in page
     assert Appointment.objects.filter(email="pat@example.org").count() == 2
+
+
+@pytest.mark.parametrize("link", ["/book/?practitioner=3.", "/book/?article=hip%20pain", "/book/?practitioner=-1"])
+def test_a_mangled_booking_link_never_traps_the_patient_on_the_safety_check(client, open_slot, link):
+    page = client.get(link)
+    hidden = {name: page.context["form"][name].value() or "" for name in ("article", "practitioner")}
+    response = client.post("/book/", {**SAFE_ANSWERS, **hidden})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/book/time/")
