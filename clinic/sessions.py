@@ -1,7 +1,12 @@
+import re
+
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import UpdateError
 
 from clinic.middleware import is_database_unavailable
+
+# What Django generates: 32 characters from lowercase letters and digits.
+SESSION_KEY_PATTERN = re.compile(r"[a-z0-9]{8,40}")
 
 
 class SessionStore(db.SessionStore):
@@ -13,6 +18,11 @@ class SessionStore(db.SessionStore):
     the connection error instead, so the request answers 503 with Retry-After like every
     other outage (clinic.views.server_error).
     """
+
+    def _validate_session_key(self, key):
+        # Django only checks the length; a cookie can carry anything, and a NUL character
+        # in a key PostgreSQL is asked about is a driver error on every page, not "no session".
+        return bool(key) and SESSION_KEY_PATTERN.fullmatch(key) is not None
 
     def save(self, must_create=False):
         try:

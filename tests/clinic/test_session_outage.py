@@ -16,7 +16,8 @@ def test_a_database_lost_while_saving_the_session_is_a_503_not_a_400(monkeypatch
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(Session, "save", database_gone)
-    response = client.get("/book/time/")
+    # Answering the safety check again changes the session, so it is saved at the end of the request.
+    response = client.post("/book/", SAFE_ANSWERS)
     monkeypatch.setattr(Session, "save", original_save)
     assert response.status_code == 503
     assert response["Retry-After"]
@@ -34,3 +35,13 @@ def test_healthz_asks_to_retry_when_the_database_is_down(client, monkeypatch):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cookie", ['"abcdefgh\\000"', "abcdefghij\x00", "../../etc/passwd", "x" * 500])
+def test_a_forged_session_cookie_is_no_session_not_a_server_error(cookie):
+    client = Client(raise_request_exception=False)
+    client.cookies["sessionid"] = cookie
+    response = client.get("/book/time/")
+    assert response.status_code == 302  # no session: back to the start of the booking
+    assert client.post("/book/", {}).status_code == 400
