@@ -370,10 +370,25 @@ def send_due_messages(
 
 
 def _skip_reason(message: OutboundMessage, *, now: datetime) -> str:
-    """A reminder is only for the appointment as it still is, and only before it starts."""
+    """A message that waited (a retry, a reminder) must not contradict what the patient already has.
+
+    Messages normally leave in order, and each .ics carries the appointment's SEQUENCE, so
+    a later one always wins in the patient's calendar. But a confirmation or move notice
+    retried after a later notice already went out (say the cancellation) would arrive as
+    news of a booking that no longer stands: it is skipped.
+    A reminder is only for the appointment as it still is, and only before it starts.
+    """
+    appointment = message.appointment
+    if message.kind in (Kind.CONFIRMATION, Kind.MOVED):
+        later_sent = OutboundMessage.objects.filter(
+            appointment=appointment,
+            kind__in=(Kind.CONFIRMATION, Kind.MOVED, Kind.CANCELLED),
+            sequence__gt=message.sequence,
+            status=Status.SENT,
+        )
+        return "Not needed: a later message about this appointment was sent first." if later_sent.exists() else ""
     if message.kind != Kind.REMINDER:
         return ""
-    appointment = message.appointment
     if appointment.status != Appointment.Status.BOOKED:
         return f"Not needed: the appointment is {appointment.get_status_display().lower()}."
     if appointment.sequence != message.sequence or appointment.slot_id != message.slot_id:

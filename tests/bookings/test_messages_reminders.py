@@ -155,3 +155,30 @@ def test_no_reminders_are_queued_when_the_setting_is_zero(dr_patel, settings):
     _book(_slot(dr_patel, MONDAY_NINE))
 
     assert not OutboundMessage.objects.filter(kind=Kind.REMINDER).exists()
+
+
+def test_a_confirmation_retried_after_the_cancellation_went_out_is_not_sent(dr_patel, mailoutbox):
+    result = _book(_slot(dr_patel, MONDAY_NINE))
+    # The mail server refused the confirmation; its retry is due in 20 minutes.
+    OutboundMessage.objects.filter(kind=Kind.CONFIRMATION).update(
+        attempts=2, next_attempt_at=NOW + timedelta(minutes=20)
+    )
+    appointment_cancel(appointment=result.appointment, now=NOW + timedelta(minutes=5), reason="")
+    _send(NOW + timedelta(minutes=10))
+    _send(NOW + timedelta(minutes=30))
+    subjects = [sent.subject for sent in mailoutbox]
+    assert [subject.split(":")[0] for subject in subjects] == ["Cancelled"], subjects
+    assert OutboundMessage.objects.get(kind=Kind.CONFIRMATION).status == Status.SKIPPED
+
+
+def test_a_move_notice_retried_after_a_later_move_went_out_is_not_sent(dr_patel, mailoutbox):
+    result = _book(_slot(dr_patel, MONDAY_NINE))
+    _send(NOW)
+    first, second = _slot(dr_patel, WEDNESDAY_TEN), _slot(dr_patel, WEDNESDAY_TEN + timedelta(hours=2))
+    appointment_move(appointment=result.appointment, new_slot_id=first.pk, now=NOW + timedelta(minutes=1))
+    OutboundMessage.objects.filter(kind=Kind.MOVED).update(attempts=1, next_attempt_at=NOW + timedelta(minutes=20))
+    appointment_move(appointment=result.appointment, new_slot_id=second.pk, now=NOW + timedelta(minutes=2))
+    _send(NOW + timedelta(minutes=3))
+    _send(NOW + timedelta(minutes=30))
+    moved = OutboundMessage.objects.filter(kind=Kind.MOVED).order_by("sequence")
+    assert [message.status for message in moved] == [Status.SKIPPED, Status.SENT]
