@@ -31,6 +31,17 @@ SAFETY_QUESTIONS_VERSION = "2026-11"
 EMAIL_MAX_LENGTH = 254
 # Ids beyond PostgreSQL's bigint would be a database error, not a clear "not found".
 DATABASE_ID_MAX = 2**63 - 1
+
+
+def parse_database_id(value) -> int | None:
+    """A positive database id from user input, or None (never a value PostgreSQL would reject)."""
+    try:
+        number = int(str(value).strip()[:20])
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= DATABASE_ID_MAX else None
+
+
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]+")
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$")
 
@@ -56,8 +67,7 @@ class SafetyCheckForm(forms.Form):
         return article if SLUG_PATTERN.fullmatch(article) else ""
 
     def clean_practitioner(self):
-        value = self.cleaned_data["practitioner"].strip()
-        return int(value) if value.isdigit() and 0 < int(value) <= DATABASE_ID_MAX else None
+        return parse_database_id(self.cleaned_data["practitioner"])
 
     def question_fields(self):
         return [self[key] for key, _ in SAFETY_QUESTIONS]

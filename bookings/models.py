@@ -217,28 +217,66 @@ class AppointmentQuerySet(models.QuerySet):
     def by_manage_token(self, token: str):
         return self.filter(manage_token_hash=hash_token(token))
 
+    def with_patient_keys(self):
+        """Annotate the keys that identify a patient: e-mail in lower case, phone digits, names in lower case."""
+        return self.annotate(
+            email_key=Lower("email"),
+            phone_key=digits_only(F("phone")),
+            first_name_key=Lower("first_name"),
+            last_name_key=Lower("last_name"),
+        )
+
+    def same_patient_as(self, appointment):
+        """The appointments of the patient of `appointment` (itself included), by the one rule below."""
+        return self.with_patient_keys().filter(
+            same_patient(
+                email=Value(appointment.email),
+                phone=Value(appointment.phone),
+                first_name=Value(appointment.first_name),
+                last_name=Value(appointment.last_name),
+            )
+        )
+
     def with_upcoming_for_patient(self, *, now: datetime):
         """Annotate `upcoming_for_patient`: the patient's upcoming live consultations, this one included.
 
-        The same patient is the same e-mail (any case) or the same phone digits. A correlated
-        subquery, so it adds no query. Reception sees a flag when it is above one, instead of
-        the public pages refusing a second booking, which would tell anyone that an address
-        has booked at the clinic.
+        A correlated subquery, so it adds no query. Reception sees a flag when it is above
+        one, instead of the public pages refusing a second booking, which would tell anyone
+        that an address has booked at the clinic.
         """
-        same_patient = (
+        same_patient_upcoming = (
             Appointment.objects.upcoming(now=now)
-            .annotate(email_key=Lower("email"), phone_key=_digits(F("phone")))
+            .with_patient_keys()
             .filter(
-                Q(email_key=Lower(OuterRef("email")), email_key__gt="")
-                | Q(phone_key=_digits(OuterRef("phone")), phone_key__gt="")
+                same_patient(
+                    email=OuterRef("email"),
+                    phone=OuterRef("phone"),
+                    first_name=OuterRef("first_name"),
+                    last_name=OuterRef("last_name"),
+                )
             )
             .order_by()
             .values(total=Func(F("pk"), function="COUNT"))
         )
-        return self.annotate(upcoming_for_patient=Subquery(same_patient, output_field=models.IntegerField()))
+        return self.annotate(upcoming_for_patient=Subquery(same_patient_upcoming, output_field=models.IntegerField()))
 
 
-def _digits(expression):
+def same_patient(*, email, phone, first_name, last_name) -> Q:
+    """The one rule of "the same patient", on rows annotated by `with_patient_keys`.
+
+    The same e-mail (any case), or the same phone digits and the same first and last name:
+    a household sharing a landline is not one patient.
+    """
+    return Q(email_key=Lower(email), email_key__gt="") | Q(
+        phone_key=digits_only(phone),
+        phone_key__gt="",
+        first_name_key=Lower(first_name),
+        last_name_key=Lower(last_name),
+    )
+
+
+def digits_only(expression):
+    """The digits of a text expression, so "07700 900123" matches "07700900123"."""
     return Func(expression, Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
 
 

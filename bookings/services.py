@@ -303,7 +303,6 @@ def slot_unblock(*, slot: Slot, now: datetime, actor) -> Slot:
     return locked
 
 
-
 def practitioner_calendar_token_reset(*, practitioner) -> str:
     """A new private calendar-feed token for a practitioner; the old feed URL stops working at once.
 

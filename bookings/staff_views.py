@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from icalendar import Calendar, Event
 
 from bookings.calendar import appointment_uid
+from bookings.forms import parse_database_id
 from bookings.models import (
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
@@ -39,6 +40,7 @@ from bookings.models import (
     Slot,
     TimeOff,
     WorkingHours,
+    digits_only,
     hash_token,
 )
 from bookings.schedule import GenerationReport, clinic_zone, slots_generate
@@ -54,7 +56,6 @@ from bookings.services import (
     slot_unblock,
 )
 from bookings.staff_forms import (
-    MAX_ID,
     BlockForm,
     DayForm,
     ExportForm,
@@ -308,12 +309,8 @@ def _alternatives(*, now: datetime, around: datetime, limit: int = 6) -> list[Sl
 def reception_book(request):
     """Book a caller into a slot, through the same service (and constraint) as the online booking."""
     now = timezone.now()
-    raw_slot = request.POST.get("slot") or request.GET.get("slot")
-    try:
-        slot_id = int(str(raw_slot)[:20])
-    except ValueError:
-        raise Http404 from None
-    if not 0 < slot_id <= MAX_ID:
+    slot_id = parse_database_id(request.POST.get("slot") or request.GET.get("slot"))
+    if slot_id is None:
         raise Http404
     slot = _slot_for_reception(slot_id)
     slot.local_start = slot.starts_at.astimezone(clinic_zone())
@@ -345,13 +342,6 @@ def reception_book(request):
 
 
 # -- Changing an appointment --------------------------------------------------------------
-
-
-def _patient_match(appointment: Appointment) -> Q:
-    match = Q(phone=appointment.phone)
-    if appointment.email:
-        match |= Q(email__iexact=appointment.email)
-    return match
 
 
 def _appointment_context(appointment: Appointment, **extra) -> dict:
@@ -634,15 +624,6 @@ def reception_time_off_delete(request, pk):
 # -- Find and export ----------------------------------------------------------------------
 
 
-class _DigitsOnly(Func):
-    """The digits of a text column, so "07700 900123" matches "07700900123"."""
-
-    function = "REGEXP_REPLACE"
-
-    def __init__(self, expression, **extra):
-        super().__init__(expression, Value(r"[^0-9]"), Value(""), Value("g"), **extra)
-
-
 def appointments_matching(query: str):
     """Appointments by patient name (any part, or "first last"), e-mail or phone (digits only)."""
     query = query.strip()
@@ -658,7 +639,7 @@ def appointments_matching(query: str):
     return (
         Appointment.objects.annotate(
             full_name=Func(F("first_name"), Value(" "), F("last_name"), function="CONCAT"),
-            phone_digits=_DigitsOnly(F("phone")),
+            phone_digits=digits_only(F("phone")),
         )
         .filter(match)
         .select_related("slot__practitioner")
@@ -668,11 +649,25 @@ def appointments_matching(query: str):
 
 @reception_required
 def reception_search(request):
-    form = SearchForm(request.GET)
+    """Search by POST: names, e-mails and phone numbers never go into a URL (proxy logs, history).
+
+    `?appointment=<id>` lists that appointment's patient's bookings (the link on an appointment).
+    """
+    form = SearchForm(request.POST or None)
     results, query = [], ""
+    patient_of = parse_database_id(request.GET.get("appointment"))
     if form.is_valid() and len(form.cleaned_data["q"].strip()) >= 2:
         query = form.cleaned_data["q"].strip()
         results = list(appointments_matching(query)[:100])
+    elif patient_of is not None:
+        appointment = get_object_or_404(Appointment, pk=patient_of)
+        query = appointment.patient_name
+        results = list(
+            Appointment.objects.same_patient_as(appointment)
+            .select_related("slot__practitioner")
+            .order_by("-slot__starts_at")[:100]
+        )
+    if results:
         for appointment in results:
             appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
     return render(
@@ -822,7 +817,8 @@ def practitioner_appointment(request, pk):
     appointment = _appointment_for_practitioner(request.user, pk)
     # The patient's earlier visits at the clinic; only this practitioner's own link to their pages.
     earlier = list(
-        Appointment.objects.filter(_patient_match(appointment), slot__starts_at__lt=appointment.slot.starts_at)
+        Appointment.objects.same_patient_as(appointment)
+        .filter(slot__starts_at__lt=appointment.slot.starts_at)
         .exclude(pk=appointment.pk)
         .select_related("slot__practitioner")
         .order_by("-slot__starts_at")[:20]

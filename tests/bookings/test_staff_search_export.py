@@ -38,7 +38,7 @@ def grace(dr_okafor):
 def test_rita_finds_ada_by_name_e_mail_or_phone(client, rita, ada, grace, query):
     client.force_login(rita)
 
-    response = client.get(reverse("reception_search"), {"q": query})
+    response = client.post(reverse("reception_search"), {"q": query})
 
     assert [appointment.pk for appointment in response.context["results"]] == [ada.pk]
     assert reverse("reception_appointment", args=[ada.pk]) in response.content.decode()
@@ -47,7 +47,7 @@ def test_rita_finds_ada_by_name_e_mail_or_phone(client, rita, ada, grace, query)
 def test_a_one_letter_search_finds_nothing_rather_than_everyone(client, rita, ada, grace):
     client.force_login(rita)
 
-    response = client.get(reverse("reception_search"), {"q": "a"})
+    response = client.post(reverse("reception_search"), {"q": "a"})
 
     assert response.context["results"] == []
 

@@ -1,5 +1,7 @@
 """Reception sees a patient with more than one upcoming free consultation; the public pages never tell."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -48,3 +50,31 @@ def test_a_cancelled_or_past_booking_does_not_count(client, rita, dr_patel):
     _book(make_slot(dr_patel, local(6, 10)))
     page = client.get(reverse("reception_appointment", args=[kept.pk]))
     assert b"more than one upcoming free consultation" in page.content
+
+
+def test_a_household_sharing_a_phone_is_not_one_patient(client, dr_patel, dr_okafor):
+    husband = _book(make_slot(dr_patel, local(3, 10)), email="", phone="020 7946 0001", first="Tom")
+    earlier_slot = make_slot(dr_okafor, local(-2, 10))
+    appointment_book(
+        slot_id=earlier_slot.pk,
+        patient=PatientDetails("Ann", "Example", "020 7946 0001", ""),
+        now=earlier_slot.starts_at - timedelta(days=3),
+    )
+    client.force_login(dr_patel.user)
+    page = client.get(reverse("practitioner_appointment", args=[husband.pk]))
+    assert page.status_code == 200
+    assert list(page.context["earlier"]) == []
+    counts = Appointment.objects.with_upcoming_for_patient(now=timezone.now()).get(pk=husband.pk)
+    assert counts.upcoming_for_patient == 1
+
+
+def test_the_appointment_page_links_to_the_patients_bookings_without_their_details_in_the_url(client, rita, dr_patel):
+    first = _book(make_slot(dr_patel, local(3, 10)))
+    second = _book(make_slot(dr_patel, local(4, 10)))
+    client.force_login(rita)
+    page = client.get(reverse("reception_appointment", args=[first.pk]))
+    link = f"{reverse('reception_search')}?appointment={first.pk}"
+    assert link.encode() in page.content
+    assert b"search/?q=" not in page.content
+    results = client.get(link).context["results"]
+    assert {appointment.pk for appointment in results} == {first.pk, second.pk}
