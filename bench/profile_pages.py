@@ -30,7 +30,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--only", help="profile only this page (trivial, time, booking)")
+    parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime, ...")
+    parser.add_argument("--only", help="profile only this page (trivial, home, article, time, booking)")
     args = parser.parse_args()
     if not (PGDATA / "PG_VERSION").exists():
         sys.exit("Run `make bench` first: it makes the database this profiles against.")
@@ -42,6 +43,7 @@ def main() -> int:
         from django.test import Client
         from django.utils import timezone
 
+        from articles.models import Article
         from bookings.models import Slot
 
         sessions = iter(make_booking_sessions(args.requests * 2 + 10))
@@ -67,8 +69,13 @@ def main() -> int:
             assert response.status_code == 302 and response["Location"] == "/book/confirmed/", response.status_code
             return response
 
+        article_path = Article.objects.published().order_by("pk").first().get_absolute_url()
+        # Like wrk's visitors to these pages: no session cookie.
+        reading = Client(HTTP_HOST="127.0.0.1")
         pages = {
-            "trivial view": lambda: browsing.get("/bench/trivial"),
+            "trivial view": lambda: reading.get("/bench/trivial"),
+            "home page": lambda: reading.get("/"),
+            "article page": lambda: reading.get(article_path),
             "time page": lambda: browsing.get("/book/time/"),
             "booking POST": booking_post,
         }
@@ -98,7 +105,7 @@ def main() -> int:
                 timings.append((time.perf_counter() - started) * 1000)
             print(f"{name}: {statistics.median(timings):.1f} ms per request (median), {len(queries)} queries")
             if args.profile:
-                pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+                pstats.Stats(profile).sort_stats(args.sort).print_stats(30)
         connection.close()
     finally:
         server.stop()

@@ -312,7 +312,7 @@ def run_raw_transactions(server: EmbeddedServer, slot_ids: list[int], *, seconds
 def availability_timing(samples: int = 15) -> dict:
     """The time page's availability work (slot_picker_context: its queries and Python), median of SAMPLES."""
     from django.db import connection
-    from django.test import RequestFactory
+    from django.test import RequestFactory, override_settings
     from django.utils import timezone
 
     from bookings.views import slot_picker_context
@@ -328,7 +328,8 @@ def availability_timing(samples: int = 15) -> dict:
             sql_times.append(time.perf_counter() - started)
 
     totals, sqls, queries = [], [], 0
-    with connection.execute_wrapper(timed):
+    # The work itself, never an answer from the picker's cache.
+    with override_settings(SLOT_PICKER_CACHE_SECONDS=0), connection.execute_wrapper(timed):
         for sample in range(samples + 2):
             sql_times.clear()
             started = time.perf_counter()
@@ -413,6 +414,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="concurrent clients (wrk connections)")
     parser.add_argument("--no-growth", action="store_true", help="skip the availability growth measurement")
     parser.add_argument("--report", default=str(REPORT), help="where to write the Markdown report")
+    parser.add_argument(
+        "--picker-cache-seconds",
+        type=int,
+        default=0,
+        help="SLOT_PICKER_CACHE_SECONDS for the server (default 0, the production default: off)",
+    )
     parser.add_argument("--save", help="also write the figures as JSON here (e.g. var/bench/before.json)")
     parser.add_argument("--before", help="figures of an earlier run (JSON from --save) to show as 'before'")
     args = parser.parse_args()
@@ -429,6 +436,7 @@ def main() -> int:
             cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
             cursor.execute(f'CREATE DATABASE "{DATABASE}"')
         env = bench_env(f"postgres://postgres@/{DATABASE}?host={server.socket_dir}")
+        env["SLOT_PICKER_CACHE_SECONDS"] = str(args.picker_cache_seconds)
         log("Migrating, importing the launch articles ...")
         manage(env, "migrate", "--noinput")
         manage(env, "createcachetable")
@@ -586,9 +594,10 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
     if args.before:
         before = json.loads(Path(args.before).read_text())
         before_lines = [
-            "## Before and after",
+            "## Before and after this round",
             "",
-            "The same benchmark before the changes described in the notes below (`--before`), then after them:",
+            "The same benchmark before this round's changes (`--before`: a clean checkout of the commit before them,"
+            " run just before), then after them; the notes below say what changed:",
             "",
             "| Target | Before: req/s, p50, p95 | After: req/s, p50, p95 |",
             "|---|---|---|",
@@ -634,13 +643,16 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
             "the launch articles. "
             f"Each target ran {args.rounds} times for {args.seconds:g} s at {args.connections} concurrent clients "
             "(wrk, 2 threads), interleaved with the others; the figures are the medians of those runs. "
+            f"The week picker's cache (SLOT_PICKER_CACHE_SECONDS): {args.picker_cache_seconds or 'off'}"
+            f"{' s' if args.picker_cache_seconds else ''}. "
             "The raw transaction ran from "
             f"{RAW_THREADS} psycopg2 connections in Python threads.",
             "",
             "The ceilings: the trivial view is `/bench/trivial` (bench/settings.py adds it, production never has it): "
             "a view that does nothing, behind the full middleware stack. The raw transaction is the booking's own "
             "writes as plain SQL: lock the slot row, check it has no live appointment, insert the appointment and "
-            "its history row, commit (the app's booking also writes its outbox rows, rate-limit counter and session).",
+            "its history row, commit (the app's booking also counts the POST for its rate limit, writes its outbox "
+            "rows and saves the patient's session).",
             "",
             *lines,
             "",

@@ -1,4 +1,6 @@
+import time
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib import messages
@@ -107,12 +109,49 @@ def _distinct_times(slots):
     return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id").distinct("starts_at")
 
 
+class BookableTime(NamedTuple):
+    """One time in the picker: the slot to book, its local start, and as text its id and label ("09:40").
+
+    The template prints the text: an int in a template goes through number formatting each time.
+    """
+
+    pk: int
+    local_start: datetime
+    value: str
+    label: str
+
+
+# Per process: (week, practitioner) as asked -> (when it expires, the picker's context). See slot_picker_context.
+_picker_cache: dict[tuple[str, str], tuple[float, dict]] = {}
+
+
 def slot_picker_context(request, *, now: datetime) -> dict:
     """A week of bookable times, grouped by local day, for the time page and the move page.
 
     Queries: practitioners; the first bookable slot (only without ?week); the week's slots;
     the next bookable slot after the week (only when the week is empty).
+
+    With SLOT_PICKER_CACHE_SECONDS > 0 the answer is kept that long per process, for the same
+    ?week and ?practitioner: every patient sees the same week, so under load most pages reuse
+    it. A time booked meanwhile may still be offered for those seconds; that is safe because
+    appointment_book locks the slot and re-checks it, and answers "just taken" with alternatives.
     """
+    ttl = settings.SLOT_PICKER_CACHE_SECONDS
+    if ttl <= 0:
+        return _slot_picker_context(request, now=now)
+    key = (request.GET.get("week", ""), request.GET.get("practitioner", ""))
+    cached = _picker_cache.get(key)
+    clock = time.monotonic()
+    if cached is not None and cached[0] > clock:
+        return cached[1]
+    if len(_picker_cache) > 1000:  # odd ?week values must not grow it without bound
+        _picker_cache.clear()
+    context = _slot_picker_context(request, now=now)
+    _picker_cache[key] = (clock + ttl, context)
+    return context
+
+
+def _slot_picker_context(request, *, now: datetime) -> dict:
     zone = clinic_zone()
     practitioners = list(Practitioner.objects.offering_consultations())
     practitioner_id = _parse_int(request.GET.get("practitioner"))
@@ -130,19 +169,17 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     bookable = Slot.objects.bookable(now=now, start=week_start, end=week_end, practitioner=chosen)
     if chosen is None:
         bookable = _distinct_times(bookable)
-    # Only what the picker shows: the time, and the name of the practitioner when one is chosen (set
-    # below). Narrow rows sort faster for "any practitioner", and no practitioner object per time.
-    slots = list(bookable.only("starts_at", "practitioner"))
-
-    days: dict[date, list] = {}
-    for slot in slots:
-        slot.local_start = slot.starts_at.astimezone(zone)
-        if chosen is not None:
-            slot.practitioner = chosen
-        days.setdefault(slot.local_start.date(), []).append(slot)
+    # Only what the picker shows, as plain tuples (no model instance per time) with the label made
+    # here once: the template then only prints strings (the practitioner's name is chosen_practitioner's).
+    days: dict[date, list[BookableTime]] = {}
+    for pk, starts_at in bookable.values_list("pk", "starts_at"):
+        local_start = starts_at.astimezone(zone)
+        days.setdefault(local_start.date(), []).append(
+            BookableTime(pk, local_start, str(pk), local_start.strftime("%H:%M"))
+        )
 
     next_available = None
-    if not slots:
+    if not days:
         following = Slot.objects.bookable(now=now, start=week_end, practitioner=chosen).only("starts_at").first()
         if following:
             next_available = following.starts_at.astimezone(zone)

@@ -56,3 +56,23 @@ class RejectNullBytesMiddleware:
     @staticmethod
     def _has_null(params) -> bool:
         return any("\x00" in key or any("\x00" in value for value in params.getlist(key)) for key in params)
+
+
+class StaffSessionIdleExpiryMiddleware:
+    """Save a signed-in user's session on every request, so it expires after SESSION_COOKIE_AGE idle.
+
+    SESSION_SAVE_EVERY_REQUEST would do that for everyone, and cost every patient request an
+    UPDATE and a commit for nothing: a patient's booking session is saved when it changes. Put
+    right after AuthenticationMiddleware. It looks only when the request used the session (every
+    staff page does, to know who is signed in), so it adds no query to a page that did not.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and session.accessed and request.user.is_authenticated:
+            session.modified = True
+        return response

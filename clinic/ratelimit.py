@@ -1,10 +1,27 @@
-"""Per-address rate limits for public POSTs, counted in the shared (database) cache."""
+"""Per-address rate limits for public POSTs, counted in one statement per POST (clinic.models.RateLimitCounter)."""
 
 import functools
+import itertools
+import math
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import connection
 from django.shortcuts import render
+from django.utils import timezone
+
+from clinic.models import RateLimitCounter
+
+# Counted POSTs per process between two prunes of finished windows.
+PRUNE_EVERY = 500
+_posts_counted = itertools.count(1)
+
+COUNT_SQL = f"""
+    INSERT INTO {RateLimitCounter._meta.db_table} AS counter (bucket, address, window_start, count)
+    VALUES (%s, %s, %s, 1)
+    ON CONFLICT (bucket, address, window_start) DO UPDATE SET count = counter.count + 1
+    RETURNING count
+"""
 
 
 def client_address(request) -> str:
@@ -16,6 +33,31 @@ def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
+def window_start(now: datetime, window_seconds: int) -> datetime:
+    """The start of the fixed window NOW falls in (windows are aligned to the Unix epoch)."""
+    seconds = int(now.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % window_seconds, tz=UTC)
+
+
+def count_post(bucket: str, address: str, *, now: datetime) -> tuple[int, datetime]:
+    """Count one POST from ADDRESS to BUCKET in the current window and return the window's count.
+
+    One autocommitted statement: concurrent POSTs from one address queue on the counter's row
+    lock, so each sees its own count and exactly RATE_LIMIT_PUBLIC_POSTS of them get through.
+    Every PRUNE_EVERY counted POSTs (per process), windows that ended before the previous one
+    are deleted: the table holds about two windows of addresses. Returns the count and when the
+    window ends.
+    """
+    window = settings.RATE_LIMIT_WINDOW_SECONDS
+    start = window_start(now, window)
+    with connection.cursor() as cursor:
+        cursor.execute(COUNT_SQL, [bucket[:40], address[:64], start])
+        (count,) = cursor.fetchone()
+    if next(_posts_counted) % PRUNE_EVERY == 0:
+        RateLimitCounter.objects.filter(window_start__lt=start - timedelta(seconds=window)).delete()
+    return count, start + timedelta(seconds=window)
+
+
 def rate_limited_post(bucket: str):
     """Answer 429 once an address has sent RATE_LIMIT_PUBLIC_POSTS POSTs to a bucket in the window."""
 
@@ -23,16 +65,12 @@ def rate_limited_post(bucket: str):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
             if request.method == "POST":
-                key = f"ratelimit:{bucket}:{client_address(request)}"
-                cache.add(key, 0, timeout=settings.RATE_LIMIT_WINDOW_SECONDS)
-                try:
-                    count = cache.incr(key)
-                except ValueError:  # expired between add and incr
-                    cache.set(key, 1, timeout=settings.RATE_LIMIT_WINDOW_SECONDS)
-                    count = 1
+                now = timezone.now()
+                count, window_end = count_post(bucket, client_address(request), now=now)
                 if count > settings.RATE_LIMIT_PUBLIC_POSTS:
                     response = render(request, "429.html", status=429)
-                    response["Retry-After"] = str(settings.RATE_LIMIT_WINDOW_SECONDS)
+                    # Fixed windows: the address may try again when this one ends.
+                    response["Retry-After"] = str(max(1, math.ceil((window_end - now).total_seconds())))
                     return response
             return view(request, *args, **kwargs)
 

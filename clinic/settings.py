@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clinic.middleware.StaffSessionIdleExpiryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "clinic.middleware.DatabaseUnavailableMiddleware",
@@ -182,7 +183,9 @@ LOGOUT_REDIRECT_URL = "home"
 
 # Staff sessions end after an hour without activity.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 60 * 60, minimum=60)
-SESSION_SAVE_EVERY_REQUEST = True
+# Signed-in staff sessions are saved on every request (idle expiry) by
+# clinic.middleware.StaffSessionIdleExpiryMiddleware; a patient's only when it changes.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_ENGINE = "clinic.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -249,6 +252,10 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # -- Cache: shared by all worker processes, so rate limits hold across them -------------
+# The booking week picker may reuse its answer for this many seconds per process (0: never).
+# Safe, because a booking locks its slot and re-checks it; see bookings.views.slot_picker_context.
+SLOT_PICKER_CACHE_SECONDS = env_int("SLOT_PICKER_CACHE_SECONDS", 0, minimum=0)
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",

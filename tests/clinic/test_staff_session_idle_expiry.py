@@ -1,0 +1,44 @@
+"""Staff sessions expire after SESSION_COOKIE_AGE without a request; a patient's page view writes no session."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.bookings.booking_helpers import pass_safety_check
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_request_from_signed_in_staff_extends_their_session(client, rita, settings):
+    client.force_login(rita)
+    session = Session.objects.get()
+    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() + timedelta(minutes=5))
+
+    assert client.get("/staff/reception/").status_code == 200
+
+    extended = Session.objects.get(pk=session.pk).expire_date
+    assert extended > timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE - 60)
+
+
+def test_a_patient_page_view_that_changes_nothing_writes_no_session(client):
+    pass_safety_check(client)
+    before = Session.objects.get()
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/book/time/").status_code == 200
+
+    writes = [q["sql"] for q in queries if "django_session" in q["sql"] and not q["sql"].startswith("SELECT")]
+    assert writes == []
+    assert Session.objects.get().expire_date == before.expire_date
+
+
+def test_a_staff_member_who_signs_out_has_no_session_left(client, rita):
+    client.force_login(rita)
+
+    client.post("/staff/logout/")
+
+    assert not Session.objects.exists()
