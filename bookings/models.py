@@ -357,6 +357,10 @@ class Appointment(models.Model):
     def is_live(self) -> bool:
         return self.status != self.Status.CANCELLED
 
+    def attendance_can_be_recorded(self, *, now: datetime) -> bool:
+        """Arrived, completed or did not attend: from the appointment's day on, in clinic time."""
+        return localtime(now).date() >= localtime(self.slot.starts_at).date()
+
     def patient_can_change(self, *, now: datetime) -> bool:
         return self.status == self.Status.BOOKED and now < self.slot.starts_at - settings.MANAGE_CUTOFF
 

@@ -249,7 +249,11 @@ def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetim
 
 
 def appointment_set_status(*, appointment: Appointment, status: str, now: datetime, actor) -> Appointment:
-    """Reception marks arrived, no-show or completed (or back to booked after a mistake)."""
+    """Reception marks arrived, no-show or completed (or back to booked after a mistake).
+
+    Attendance is only recorded from the appointment's own day (clinic time): marking a
+    future appointment "did not attend" by a misclick would be false clinical data.
+    """
     allowed = {
         Appointment.Status.BOOKED,
         Appointment.Status.ARRIVED,
@@ -264,6 +268,8 @@ def appointment_set_status(*, appointment: Appointment, status: str, now: dateti
             raise ChangeNotAllowed("cancelled")
         if locked.status == status:
             return locked
+        if status != Appointment.Status.BOOKED and not locked.attendance_can_be_recorded(now=now):
+            raise ChangeNotAllowed("not yet")
         previous = locked.get_status_display()
         locked.status = status
         locked.updated_at = now

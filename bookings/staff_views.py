@@ -353,6 +353,7 @@ def _appointment_context(appointment: Appointment, **extra) -> dict:
         "status_form": StatusForm(),
         "cancel_form": StaffCancelForm(),
         "status_choices": StatusForm.STATUS_CHOICES,
+        "attendance_open": appointment.attendance_can_be_recorded(now=timezone.now()),
         "safety": (appointment.safety_answers or {}).get("answers", []),
         "several_upcoming": (
             Appointment.objects.with_upcoming_for_patient(now=timezone.now())
@@ -384,7 +385,10 @@ def reception_appointment_status(request, pk):
             appointment=appointment, status=form.cleaned_data["status"], now=timezone.now(), actor=request.user
         )
     except ChangeNotAllowed:
-        messages.error(request, "A cancelled appointment keeps its status.")
+        if appointment.status == Appointment.Status.CANCELLED:
+            messages.error(request, "A cancelled appointment keeps its status.")
+        else:
+            messages.error(request, "Attendance can only be recorded from the day of the appointment.")
         return redirect("reception_appointment", pk=pk)
     messages.success(request, f"{updated.patient_name}: {updated.get_status_display()}.")
     # The day view's "Arrived" button comes back to the day; only ever to a page of this site.
@@ -413,7 +417,12 @@ def reception_appointment_cancel(request, pk):
     except ChangeNotAllowed:
         messages.error(request, "This appointment was already cancelled.")
         return redirect("reception_appointment", pk=pk)
-    told = "The patient will be told." if form.cleaned_data["notify_patient"] else "The patient will not be e-mailed."
+    if not form.cleaned_data["notify_patient"]:
+        told = "The patient will not be e-mailed."
+    elif appointment.email:
+        told = "The patient will be e-mailed."
+    else:
+        told = "There is no e-mail on file: please phone the patient (the number is on this page)."
     messages.success(request, f"Cancelled. {told}")
     return redirect("reception_appointment", pk=pk)
 

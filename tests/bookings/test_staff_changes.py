@@ -1,6 +1,7 @@
 """Rita changes appointments (move, cancel, status) and blocks slots; every change is in the history."""
 
 import pytest
+import time_machine
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
@@ -101,14 +102,26 @@ def test_rita_must_give_a_reason_to_cancel(client, rita, ada):
     ("status", "label"), [("arrived", "Arrived"), ("no_show", "Did not attend"), ("completed", "Completed")]
 )
 def test_rita_marks_ada_and_the_history_records_it(client, rita, ada, status, label):
-    client.force_login(rita)
-
-    client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": status})
+    # On the day of the appointment (signed in that day): attendance is not recorded ahead of it.
+    with time_machine.travel(ada.slot.starts_at, tick=False):
+        client.force_login(rita)
+        client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": status})
 
     ada.refresh_from_db()
     assert ada.status == status
     event = ada.events.get(action=AppointmentEvent.Action.STATUS)
     assert (event.actor_label, event.from_value, event.to_value) == ("rita", "Booked", label)
+
+
+def test_rita_cannot_mark_attendance_before_the_day_of_the_appointment(client, rita, ada):
+    client.force_login(rita)
+
+    response = client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": "no_show"}, follow=True)
+
+    ada.refresh_from_db()
+    assert ada.status == "booked"
+    assert b"from the day of the appointment" in response.content
+    assert not ada.events.filter(action=AppointmentEvent.Action.STATUS).exists()
 
 
 def test_rita_cannot_set_a_made_up_status(client, rita, ada):
@@ -121,8 +134,10 @@ def test_rita_cannot_set_a_made_up_status(client, rita, ada):
 
 
 def test_the_appointment_page_shows_the_history_and_offers_no_way_to_edit_it(client, rita, ada):
+    with time_machine.travel(ada.slot.starts_at, tick=False):
+        client.force_login(rita)
+        client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": "arrived"})
     client.force_login(rita)
-    client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": "arrived"})
 
     response = client.get(reverse("reception_appointment", args=[ada.pk]))
 
