@@ -221,3 +221,21 @@ def test_the_way_back_after_marking_never_leaves_the_site(client, rita, ada):
     )
 
     assert response["Location"] == reverse("reception_appointment", args=[ada.pk])
+
+
+def test_cancelling_a_caller_without_an_e_mail_tells_rita_to_phone_them(client, rita, dr_patel):
+    from bookings.services import PatientDetails, appointment_book
+
+    slot = make_slot(dr_patel, local(days_ahead(3), 11))
+    caller = appointment_book(
+        slot_id=slot.pk, patient=PatientDetails("Cal", "Ler", "07700 900444"), now=timezone.now(), booked_by=rita
+    ).appointment
+    client.force_login(rita)
+
+    response = client.post(
+        reverse("reception_appointment_cancel", args=[caller.pk]),
+        {"reason": "Called to cancel", "notify_patient": "on"},
+        follow=True,
+    )
+
+    assert b"There is no e-mail on file: please phone the patient" in response.content
