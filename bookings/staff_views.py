@@ -643,6 +643,9 @@ def appointments_matching(query: str):
         | Q(full_name__icontains=query)
     )
     digits = "".join(ch for ch in query if ch.isdigit())
+    # A UK number given in international form (+44 7700 900123) is stored as 07700 900123.
+    if query.lstrip().startswith("+44") or (query.lstrip().startswith("0044")):
+        digits = "0" + digits.removeprefix("00").removeprefix("44")
     if len(digits) >= 4:
         match |= Q(phone_digits__contains=digits)
     return (

@@ -119,3 +119,16 @@ def test_an_export_whose_end_is_before_its_start_shows_the_form_again(client, ri
 
     assert response.status_code == 400
     assert "The end date is before the start date." in response.content.decode()
+
+
+def test_rita_finds_a_uk_caller_by_their_number_in_international_form(client, rita, dr_patel):
+    from django.utils import timezone
+
+    from bookings.services import PatientDetails, appointment_book
+
+    slot = make_slot(dr_patel, local(days_ahead(2), 10))
+    appointment_book(slot_id=slot.pk, patient=PatientDetails("Ina", "Tl", "07700 900123"), now=timezone.now())
+    client.force_login(rita)
+    for query in ["+44 7700 900123", "0044 7700 900123", "07700900123"]:
+        response = client.post(reverse("reception_search"), {"q": query})
+        assert [a.first_name for a in response.context["results"]] == ["Ina"], query

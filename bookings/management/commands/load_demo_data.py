@@ -42,7 +42,8 @@ PRACTITIONERS = [
         "display_name": "Sam Lee",
         "profession": "Chartered Physiotherapist",
         "bio": "Sam runs the clinic's exercise classes and helps patients build strength after a flare-up.",
-        "hours": [(day, time(10, 0), time(16, 0)) for day in range(1, 6)],
+        # Monday to Friday, like the clinic's published opening hours.
+        "hours": [(day, time(10, 0), time(16, 0)) for day in range(5)],
     },
 ]
 
