@@ -103,6 +103,10 @@ class PatientForm(forms.Form):
     def new_submission_key() -> uuid.UUID:
         return uuid.uuid4()
 
+    def fields_with_errors(self):
+        """The visible fields to list in the error summary at the top of the form."""
+        return [field for field in self.visible_fields() if field.errors]
+
     def clean_first_name(self):
         return self.cleaned_data["first_name"].strip()
 

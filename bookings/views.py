@@ -13,12 +13,11 @@ from django.views.decorators.cache import never_cache
 
 from articles.models import Article
 from bookings.calendar import appointment_ics
-from bookings.forms import DATABASE_ID_MAX, CancelForm, MoveForm, PatientDetailsForm, SafetyCheckForm
+from bookings.forms import CancelForm, MoveForm, PatientDetailsForm, SafetyCheckForm, parse_database_id
 from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Appointment, Practitioner, Slot
 from bookings.schedule import clinic_zone
 from bookings.services import (
     ChangeNotAllowed,
-    PatientDetails,
     SlotUnavailable,
     appointment_book,
     appointment_cancel,
@@ -79,15 +78,6 @@ def staff_home(request):
 
 
 # -- Choosing a time ----------------------------------------------------------------------
-
-
-def _parse_int(value) -> int | None:
-    """A positive database id from user input, or None (never a value PostgreSQL would reject)."""
-    try:
-        number = int(str(value).strip()[:20])
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number <= DATABASE_ID_MAX else None
 
 
 def _parse_week(value) -> date | None:
@@ -154,7 +144,7 @@ def slot_picker_context(request, *, now: datetime) -> dict:
 def _slot_picker_context(request, *, now: datetime) -> dict:
     zone = clinic_zone()
     practitioners = list(Practitioner.objects.offering_consultations())
-    practitioner_id = _parse_int(request.GET.get("practitioner"))
+    practitioner_id = parse_database_id(request.GET.get("practitioner"))
     chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
     this_week = _parse_week(now.astimezone(zone).date().isoformat())
     last_week = _parse_week((now + timedelta(days=settings.BOOKING_HORIZON_DAYS)).astimezone(zone).date().isoformat())
@@ -293,8 +283,19 @@ def booking_details(request):
         return _start_again(request)
     now = timezone.now()
     raw_slot = request.POST.get("slot") if request.method == "POST" else request.GET.get("slot")
-    slot_id = _parse_int(raw_slot)
+    slot_id = parse_database_id(raw_slot)
     # Unordered: the model's default ordering would join the practitioner for nothing.
+    if slot_id is None and request.method == "POST" and "slot" not in request.POST:
+        # The "just taken" page offers times without choosing one for the patient: sent
+        # without a choice, it asks again and keeps what they typed.
+        return _slot_unavailable_response(
+            request,
+            form=PatientDetailsForm(request.POST),
+            wanted_start=None,
+            now=now,
+            status=400,
+            headline="Please choose one of the times below",
+        )
     any_slot = Slot.objects.filter(pk=slot_id).only("starts_at").order_by().first() if slot_id else None
     if any_slot is None:
         return render(request, "bookings/slot_not_found.html", status=404)
@@ -332,22 +333,15 @@ def booking_details(request):
     article = (
         Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
     )
-    data = form.cleaned_data
     try:
         result = appointment_book(
             slot_id=slot_id,
-            patient=PatientDetails(
-                first_name=data["first_name"],
-                last_name=data["last_name"],
-                email=data["email"],
-                phone=data["phone"],
-                note=data["note"],
-            ),
+            patient=form.patient_details(),
             now=now,
             safety_answers=state["safety"],
             privacy_notice_version=form.privacy_notice_version,
             source_article=article,
-            submission_key=data["submission_key"],
+            submission_key=form.cleaned_data["submission_key"],
         )
     except SlotUnavailable:
         return _slot_unavailable_response(request, form=form, wanted_start=any_slot.starts_at, now=now)

@@ -263,3 +263,33 @@ def test_a_mangled_booking_link_never_traps_the_patient_on_the_safety_check(clie
     response = client.post("/book/", {**SAFE_ANSWERS, **hidden})
     assert response.status_code == 302
     assert response["Location"].startswith("/book/time/")
+
+
+def test_the_just_taken_page_chooses_no_time_for_the_patient_and_asks_again_if_none_is_picked(
+    client, open_slot, dr_okafor
+):
+    from django.utils import timezone
+
+    from bookings.services import PatientDetails, appointment_book
+
+    alternative = make_slot(dr_okafor, open_slot.starts_at)
+    pass_safety_check(client)
+    form = details_form(client, open_slot)
+    appointment_book(slot_id=open_slot.pk, patient=PatientDetails("O", "P", "07700 900999"), now=timezone.now())
+    taken = client.post("/book/details/", form)
+    assert b"checked" not in taken.content.split(b"Nearest free times")[1].split(b"</fieldset>")[0]
+    without_choice = {key: value for key, value in form.items() if key != "slot"}
+    response = client.post("/book/details/", without_choice)
+    assert response.status_code == 400
+    assert b"Please choose one of the times below" in response.content
+    assert b'value="Pat"' in response.content
+    assert f'value="{alternative.pk}"'.encode() in response.content
+    assert Appointment.objects.count() == 1
+
+
+def test_the_details_form_lists_its_errors_at_the_top_with_links_to_the_fields(client, open_slot):
+    pass_safety_check(client)
+    response = client.post("/book/details/", details_form(client, open_slot) | {"email": "x", "phone": ""})
+    summary = response.content.split(b'id="error-summary"')[1].split(b"</div>")[0]
+    assert b'href="#id_email"' in summary and b'href="#id_phone"' in summary
+    assert b"id_first_name" not in summary
