@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from icalendar import Calendar, Event
 
 from bookings.calendar import appointment_uid
-from bookings.forms import parse_database_id
+from bookings.forms import SAFETY_QUESTIONS, parse_database_id
 from bookings.models import (
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
@@ -315,7 +315,7 @@ def reception_book(request):
     slot = _slot_for_reception(slot_id)
     slot.local_start = slot.starts_at.astimezone(clinic_zone())
     form = PhoneBookingForm(request.POST or None, initial={"submission_key": PhoneBookingForm.new_submission_key()})
-    context = {"form": form, "slot": slot}
+    context = {"form": form, "slot": slot, "safety_questions": SAFETY_QUESTIONS}
     if request.method == "POST":
         if form.is_valid():
             try:

@@ -17,7 +17,7 @@ urlpatterns = [
     path("robots.txt", views.robots_txt, name="robots_txt"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="django.contrib.sitemaps.views.sitemap"),
     path("staff/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("staff/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("staff/logout/", views.SignOutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
 

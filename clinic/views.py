@@ -1,5 +1,6 @@
 import sys
 
+from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
@@ -65,3 +66,13 @@ def robots_txt(request):
 
 def csrf_failure(request, reason=""):
     return render(request, "403_csrf.html", status=403)
+
+
+class SignOutView(auth_views.LogoutView):
+    """Sign-out is a POST (a link or prefetch must not sign anyone out); a GET, say a typed
+    address or a bookmark, shows the button instead of Django's blank 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        return render(request, "registration/sign_out.html")

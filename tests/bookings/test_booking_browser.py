@@ -130,7 +130,7 @@ def test_every_booking_step_works_with_javascript_switched_off(chromium_browser,
         page.locator("#manage-link").click()
         page.get_by_role("link", name="Choose a new time").click()
         page.locator("label[for^='slot-']").first.click()
-        page.get_by_role("button", name="Move to the chosen time").click()
+        page.get_by_role("button", name="Move to the chosen time").last.click()
         page.wait_for_selector("text=Your consultation has been moved")
         assert Appointment.objects.get().slot != free_times[0]
     finally:

@@ -125,3 +125,14 @@ def test_the_500_page_needs_no_database(visitor, settings, django_db_blocker):
     with django_db_blocker.block():
         response = visitor.get("/test-errors/500/")
     assert_friendly(response, 500, "Sorry, something went wrong on our side", settings)
+
+
+@pytest.mark.django_db
+def test_opening_the_sign_out_address_offers_the_button_and_only_a_post_signs_out(client, rita):
+    client.force_login(rita)
+    page = client.get("/staff/logout/")
+    assert page.status_code == 200
+    assert b'<form method="post" action="/staff/logout/">' in page.content
+    assert client.get("/staff/reception/").status_code == 200  # still signed in
+    client.post("/staff/logout/")
+    assert client.get("/staff/reception/")["Location"].startswith("/staff/login/")
