@@ -105,8 +105,10 @@ def test_changing_week_swaps_only_the_times_with_javascript(page, live_server, d
         page.wait_for_function("(before) => document.querySelector('#week-heading').innerText !== before", arg=heading)
     assert "week=" in page.url
     page.wait_for_selector(f"a[href$='?slot={later.pk}']")
-    # htmx swapped the picker in place: the page (and its JavaScript state) was not reloaded.
+    # htmx swapped the picker in place: the page (and its JavaScript state) was not reloaded,
+    # and focus went to the new week's heading rather than being lost.
     assert page.evaluate("window.marker") == "still the same page"
+    assert page.evaluate("document.activeElement.id") == "week-heading"
 
 
 def test_every_booking_step_works_with_javascript_switched_off(chromium_browser, live_server, free_times):
