@@ -885,7 +885,10 @@ def practitioner_calendar_feed(request, token):
     """
     if not token:
         raise Http404
-    practitioner = Practitioner.objects.filter(calendar_token_hash=hash_token(token)).first()
+    # A practitioner who has left (inactive, or their account switched off) loses the feed too.
+    practitioner = Practitioner.objects.filter(
+        calendar_token_hash=hash_token(token), is_active=True, user__is_active=True
+    ).first()
     if practitioner is None:
         raise Http404
     now = timezone.now()

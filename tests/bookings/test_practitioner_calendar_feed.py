@@ -54,3 +54,17 @@ def test_resetting_the_token_kills_the_old_url(client, dr_patel):
 
     assert client.get(old).status_code == 404
     assert client.get(new).status_code == 200
+
+
+@pytest.mark.parametrize("leaves", ["practitioner", "account"])
+def test_the_feed_stops_when_a_practitioner_leaves(client, dr_patel, leaves):
+    from urllib.parse import urlparse
+
+    path = urlparse(_new_feed_url(client, dr_patel)).path
+    client.logout()
+    assert client.get(path).status_code == 200
+    if leaves == "practitioner":
+        Practitioner.objects.filter(pk=dr_patel.pk).update(is_active=False)
+    else:
+        type(dr_patel.user).objects.filter(pk=dr_patel.user.pk).update(is_active=False)
+    assert client.get(path).status_code == 404
