@@ -251,11 +251,13 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# -- Cache: shared by all worker processes, so rate limits hold across them -------------
+# -- Caches ------------------------------------------------------------------------------
 # The booking week picker may reuse its answer for this many seconds per process (0: never).
 # Safe, because a booking locks its slot and re-checks it; see bookings.views.slot_picker_context.
 SLOT_PICKER_CACHE_SECONDS = env_int("SLOT_PICKER_CACHE_SECONDS", 0, minimum=0)
 
+# Django's cache, in the database so every worker process sees the same values. (The
+# public rate limit has its own one-statement counter table: clinic.models.RateLimitCounter.)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
