@@ -59,7 +59,7 @@ def test_rita_books_a_caller_into_the_next_free_slot_and_then_moves_them(page, r
         AppointmentEvent.Action.BOOKED,
         AppointmentEvent.Action.MOVED,
     ]
-    assert "Moved" in page.locator("#history-heading + table").inner_text()
+    assert "Moved" in page.locator("#history-heading ~ .table-responsive table").inner_text()
 
 
 def test_dr_patel_signs_in_and_opens_todays_appointment(page, dr_patel):
