@@ -4,7 +4,8 @@ import re
 # Manage-link and calendar-feed tokens are passwords in a URL; e-mail addresses and
 # phone numbers are patient data. None of them may reach a log line.
 _REDACTIONS = [
-    (re.compile(r"(/(?:manage|calendar-feed)/)[^/\s\"'?]+"), r"\1[redacted]"),
+    # Everything up to the next slash, space or query: a token can be mangled (quotes and all).
+    (re.compile(r"(/(?:manage|calendar-feed)/)[^/\s?]+"), r"\1[redacted]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
     (re.compile(r"(?<![\w/])(?:\+|0)\d[\d ()-]{7,}\d"), "[number]"),
     # Any other token-like run: 40+ URL-safe characters with a capital and a digit (our

@@ -81,3 +81,12 @@ def test_the_minimum_notice_and_horizon_come_from_settings(dr_patel):
     fine = make_slot(dr_patel, now + settings.BOOKING_MIN_NOTICE * 2)
     bookable = set(Slot.objects.bookable(now=now).values_list("pk", flat=True))
     assert fine.pk in bookable and inside_notice.pk not in bookable
+
+
+def test_a_mangled_manage_link_with_quotes_is_still_redacted_in_the_logs():
+    from clinic.logging import redact
+
+    for path in ["/manage/'abc\"def/", '/manage/"tok/', "/calendar-feed/'x.ics"]:
+        assert redact(f"Not Found: {path}").startswith(
+            ("Not Found: /manage/[redacted]", "Not Found: /calendar-feed/[redacted]")
+        )

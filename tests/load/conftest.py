@@ -21,6 +21,7 @@ import psycopg2
 import pytest
 
 from clinic.embedded_db import EmbeddedServer
+from tests.bookings.booking_helpers import PATIENT, SAFE_ANSWERS
 from tests.clinic.conftest import (
     BASE_DIR,
     AppServer,
@@ -33,22 +34,6 @@ from tests.clinic.conftest import (
 )
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-SAFE_ANSWERS = {
-    "bladder_bowel": "no",
-    "saddle_numbness": "no",
-    "leg_weakness": "no",
-    "trauma": "no",
-    "systemic": "no",
-}
-PATIENT = {
-    "first_name": "Pat",
-    "last_name": "Example",
-    "email": "pat@example.org",
-    "phone": "07700 900123",
-    "note": "Left hip, worse on stairs",
-    "consent": "on",
-    "website": "",
-}
 JUST_TAKEN = "that time has just been taken"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 SUBMISSION_KEY_FIELD = re.compile(r'name="submission_key" value="([^"]+)"')
