@@ -18,6 +18,7 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 
 def axe_violations(page) -> list[dict]:
     """Inject axe-core and return its serious and critical violations on the current page."""
+    page.wait_for_load_state("load")
     page.evaluate(AXE_SOURCE)
     results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
@@ -72,11 +73,15 @@ def test_public_pages_have_no_serious_or_critical_axe_violations(page, live_serv
     page.goto("/book/")
     for group in page.locator("fieldset").all():
         group.get_by_label("No", exact=True).check()
+    # Each check waits for its page: axe run mid-navigation measures a half-styled page.
     page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/book/time/")
     checked["/book/time/"] = axe_violations(page)
     page.locator("a.slot-link").first.click()
+    page.wait_for_url("**/book/details/?slot=*")
     checked["/book/details/"] = axe_violations(page)
     page.get_by_role("button", name="Confirm booking").click()  # empty: the page with every error shown
+    page.wait_for_selector("#error-summary")
     checked["/book/details/ (errors)"] = axe_violations(page)
     page.goto(f"/manage/{clinic_day.manage_token}/")
     checked["/manage/…/"] = axe_violations(page)
