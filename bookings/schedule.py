@@ -35,6 +35,11 @@ def clinic_zone() -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
+def local_midnight(day: date) -> datetime:
+    """The start of a local calendar day, aware: the bound of any "this day" or "this week" query."""
+    return datetime.combine(day, time(0), tzinfo=clinic_zone())
+
+
 def local_datetime(day: date, wall_time: time, zone: zoneinfo.ZoneInfo) -> datetime | None:
     """The aware datetime for a wall-clock time, or None if the clocks skip it that day.
 

@@ -43,7 +43,7 @@ from bookings.models import (
     digits_only,
     hash_token,
 )
-from bookings.schedule import GenerationReport, clinic_zone, slots_generate
+from bookings.schedule import GenerationReport, clinic_zone, local_midnight, slots_generate
 from bookings.services import (
     ChangeNotAllowed,
     SlotUnavailable,
@@ -125,10 +125,6 @@ def _slot_for_reception(pk) -> Slot:
 
 
 # -- Time helpers -------------------------------------------------------------------------
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=clinic_zone())
 
 
 def _today(now: datetime) -> date:
@@ -238,8 +234,8 @@ def reception_day(request):
     """
     now = timezone.now()
     day = _chosen_day(request, now)
-    practitioners = list(Practitioner.objects.filter(is_active=True).order_by("list_order", "display_name"))
-    slots = _calendar_slots(start=_local_midnight(day), end=_local_midnight(day + timedelta(days=1)))
+    practitioners = list(Practitioner.objects.listed())
+    slots = _calendar_slots(start=local_midnight(day), end=local_midnight(day + timedelta(days=1)))
     # A practitioner made inactive keeps a column while they still have slots that day.
     for slot in slots:
         if slot.practitioner not in practitioners:
@@ -272,7 +268,7 @@ def reception_week(request, practitioner_id):
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=offset) for offset in range(7)]
     slots = _calendar_slots(
-        start=_local_midnight(monday), end=_local_midnight(monday + timedelta(days=7)), practitioner=practitioner
+        start=local_midnight(monday), end=local_midnight(monday + timedelta(days=7)), practitioner=practitioner
     )
     rows = _grid(slots, days, lambda slot: slot.local_start.date(), now=now)
     return render(
@@ -431,7 +427,7 @@ def _move_choices(*, now: datetime, day: date) -> list[tuple[Practitioner, list[
     slots = _with_local_start(
         list(
             _staff_bookable(now).filter(
-                starts_at__gte=_local_midnight(day), starts_at__lt=_local_midnight(day + timedelta(days=1))
+                starts_at__gte=local_midnight(day), starts_at__lt=local_midnight(day + timedelta(days=1))
             )
         )
     )
@@ -723,7 +719,7 @@ def reception_export(request):
     start, end = form.cleaned_data["start"], form.cleaned_data["end"]
     appointments = (
         Appointment.objects.filter(
-            slot__starts_at__gte=_local_midnight(start), slot__starts_at__lt=_local_midnight(end + timedelta(days=1))
+            slot__starts_at__gte=local_midnight(start), slot__starts_at__lt=local_midnight(end + timedelta(days=1))
         )
         .select_related("slot__practitioner", "booked_by")
         .order_by("slot__starts_at", "pk")
@@ -794,8 +790,8 @@ def practitioner_day(request):
         Appointment.objects.live()
         .for_practitioner(practitioner)
         .filter(
-            slot__starts_at__gte=_local_midnight(today),
-            slot__starts_at__lt=_local_midnight(today + timedelta(days=1)),
+            slot__starts_at__gte=local_midnight(today),
+            slot__starts_at__lt=local_midnight(today + timedelta(days=1)),
         )
         .select_related("slot")
         .order_by("slot__starts_at")

@@ -15,7 +15,7 @@ from articles.models import Article
 from bookings.calendar import appointment_ics
 from bookings.forms import CancelForm, MoveForm, PatientDetailsForm, SafetyCheckForm, parse_database_id
 from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Appointment, Practitioner, Slot
-from bookings.schedule import clinic_zone
+from bookings.schedule import clinic_zone, local_midnight
 from bookings.services import (
     ChangeNotAllowed,
     SlotUnavailable,
@@ -90,10 +90,6 @@ def _parse_week(value) -> date | None:
     return day - timedelta(days=day.weekday())
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), tzinfo=clinic_zone())
-
-
 def _distinct_times(slots):
     """For "any practitioner": one slot per start time, the first practitioner in list order."""
     return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id").distinct("starts_at")
@@ -155,7 +151,7 @@ def _slot_picker_context(request, *, now: datetime) -> dict:
         week = _parse_week(first.starts_at.astimezone(zone).date().isoformat()) if first else this_week
     week = min(max(week, this_week), last_week)
 
-    week_start, week_end = _local_midnight(week), _local_midnight(week + timedelta(days=7))
+    week_start, week_end = local_midnight(week), local_midnight(week + timedelta(days=7))
     bookable = Slot.objects.bookable(now=now, start=week_start, end=week_end, practitioner=chosen)
     if chosen is None:
         bookable = _distinct_times(bookable)
