@@ -29,6 +29,10 @@ class ArticleQuerySet(models.QuerySet):
         """The one rule of who sees what: published, and not dated in the future."""
         return self.filter(status=Article.Status.PUBLISHED, published_at__lte=now or timezone.now())
 
+    def scheduled_after(self, now: datetime):
+        """Articles set to go live after NOW, soonest first."""
+        return self.filter(status=Article.Status.PUBLISHED, published_at__gt=now).order_by("published_at")
+
     def search(self, terms: str):
         """Articles matching the words a patient typed (web-search syntax), most relevant first.
 

@@ -1,20 +1,48 @@
+from datetime import datetime
+
 from django.db.models import Count, Q
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView
 
 from articles import structured_data
 from articles.models import Article, Topic
+from clinic.page_cache import MAX_AGE, PageCache, Rendering, TableVersion
 
 # Columns a list of articles never shows: the bodies are the bulk of each row.
 LIST_DEFERRED = ("body_markdown", "body_html", "toc", "search_vector")
 
 
+# The home page, the article list (unless searching) and each article, as every visitor sees them.
+_article_pages = PageCache("articles")
+CONTENT_VERSION = TableVersion("articles_contentversion")
+
+
+def _served_from_cache(request, key, render_page):
+    """RENDER_PAGE's response, kept until an article, topic or practitioner changes or one is due to go live."""
+    now = timezone.now()
+
+    def next_publication() -> datetime:
+        upcoming = Article.objects.scheduled_after(now).values_list("published_at", flat=True).first()
+        return upcoming or now + MAX_AGE
+
+    def rendering() -> Rendering:
+        return Rendering(render_page(), dependency=CONTENT_VERSION, expires_at=next_publication)
+
+    return _article_pages.serve(request, key, now=now, render=rendering)
+
+
 def home(request):
-    latest = Article.objects.published().defer(*LIST_DEFERRED)[:3]
-    return render(
-        request, "articles/home.html", {"latest_articles": latest, "structured_data": structured_data.home_graph()}
-    )
+    def render_page():
+        latest = Article.objects.published().defer(*LIST_DEFERRED)[:3]
+        return render(
+            request,
+            "articles/home.html",
+            {"latest_articles": latest, "structured_data": structured_data.home_graph()},
+        )
+
+    return _served_from_cache(request, "home", render_page)
 
 
 def _can_preview_drafts(user) -> bool:
@@ -25,6 +53,12 @@ class ArticleListView(ListView):
     paginate_by = 10
     template_name = "articles/article_list.html"
     context_object_name = "articles"
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("q", "").strip():
+            return super().get(request, *args, **kwargs)  # searches are too varied to be worth keeping
+        key = ("list", request.GET.get("topic", "")[:100], request.GET.get("page", "")[:10])
+        return _served_from_cache(request, key, lambda: super(ArticleListView, self).get(request, *args, **kwargs))
 
     def get_queryset(self):
         self.search_terms = self.request.GET.get("q", "").strip()[:200]
@@ -52,6 +86,10 @@ class ArticleListView(ListView):
 
 class ArticleDetailView(DetailView):
     template_name = "articles/article_detail.html"
+
+    def get(self, request, *args, **kwargs):
+        key = ("detail", kwargs.get("slug"))
+        return _served_from_cache(request, key, lambda: super(ArticleDetailView, self).get(request, *args, **kwargs))
 
     def get_queryset(self):
         # Staff who edit articles preview drafts and scheduled ones on the public URL; anyone else gets a 404.

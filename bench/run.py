@@ -312,7 +312,7 @@ def run_raw_transactions(server: EmbeddedServer, slot_ids: list[int], *, seconds
 def availability_timing(samples: int = 15) -> dict:
     """The time page's availability work (slot_picker_context: its queries and Python), median of SAMPLES."""
     from django.db import connection
-    from django.test import RequestFactory, override_settings
+    from django.test import RequestFactory
     from django.utils import timezone
 
     from bookings.views import slot_picker_context
@@ -328,8 +328,8 @@ def availability_timing(samples: int = 15) -> dict:
             sql_times.append(time.perf_counter() - started)
 
     totals, sqls, queries = [], [], 0
-    # The work itself, never an answer from the picker's cache.
-    with override_settings(SLOT_PICKER_CACHE_SECONDS=0), connection.execute_wrapper(timed):
+    # The work itself: slot_picker_context is what a time page runs when it is rendered (not kept).
+    with connection.execute_wrapper(timed):
         for sample in range(samples + 2):
             sql_times.clear()
             started = time.perf_counter()
@@ -415,10 +415,9 @@ def main() -> int:
     parser.add_argument("--no-growth", action="store_true", help="skip the availability growth measurement")
     parser.add_argument("--report", default=str(REPORT), help="where to write the Markdown report")
     parser.add_argument(
-        "--picker-cache-seconds",
-        type=int,
-        default=0,
-        help="SLOT_PICKER_CACHE_SECONDS for the server (default 0, the production default: off)",
+        "--no-page-cache",
+        action="store_true",
+        help="PAGE_CACHE_ENABLED=false for the server: every page rendered for every request",
     )
     parser.add_argument("--save", help="also write the figures as JSON here (e.g. var/bench/before.json)")
     parser.add_argument("--before", help="figures of an earlier run (JSON from --save) to show as 'before'")
@@ -436,7 +435,7 @@ def main() -> int:
             cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
             cursor.execute(f'CREATE DATABASE "{DATABASE}"')
         env = bench_env(f"postgres://postgres@/{DATABASE}?host={server.socket_dir}")
-        env["SLOT_PICKER_CACHE_SECONDS"] = str(args.picker_cache_seconds)
+        env["PAGE_CACHE_ENABLED"] = "false" if args.no_page_cache else "true"
         log("Migrating, importing the launch articles ...")
         manage(env, "migrate", "--noinput")
         manage(env, "createcachetable")
@@ -643,8 +642,8 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
             "the launch articles. "
             f"Each target ran {args.rounds} times for {args.seconds:g} s at {args.connections} concurrent clients "
             "(wrk, 2 threads), interleaved with the others; the figures are the medians of those runs. "
-            f"The week picker's cache (SLOT_PICKER_CACHE_SECONDS): {args.picker_cache_seconds or 'off'}"
-            f"{' s' if args.picker_cache_seconds else ''}. "
+            "Kept pages (PAGE_CACHE_ENABLED, clinic/page_cache.py): "
+            f"{'off' if args.no_page_cache else 'on, the production default'}. "
             "The raw transaction ran from "
             f"{RAW_THREADS} psycopg2 connections in Python threads.",
             "",

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from bookings.models import Appointment, Practitioner, Slot, TimeOff, WorkingHours
+from clinic.page_cache import Dependency
 
 
 @dataclass
@@ -234,3 +235,27 @@ class _TakenTimes:
             return False
         self.intervals.insert(index, (start, end))
         return True
+
+
+class AvailabilityVersion(Dependency):
+    """What a week of bookable times was built from: the availability counters of its days.
+
+    The counters are kept by triggers (migration 0006) per UTC day of a slot's start and per
+    practitioner, plus one for the practitioner list; their sum only ever grows, so an equal sum
+    means nothing in those days changed. Days are UTC days so that the triggers need no clinic zone.
+    """
+
+    def __init__(self, *, starts: datetime, ends: datetime, practitioner_id: int | None):
+        self.first_day = starts.astimezone(UTC).date()
+        self.last_day = ends.astimezone(UTC).date()
+        self.practitioner_id = practitioner_id
+
+    def version(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(sum(version), 0) FROM bookings_availabilityversion"
+                " WHERE (day = '-infinity' AND practitioner_id = 0)"
+                " OR (day BETWEEN %s AND %s AND (%s::bigint IS NULL OR practitioner_id = %s))",
+                [self.first_day, self.last_day, self.practitioner_id, self.practitioner_id],
+            )
+            return int(cursor.fetchone()[0])

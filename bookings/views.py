@@ -1,4 +1,3 @@
-import time
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
@@ -15,7 +14,7 @@ from articles.models import Article
 from bookings.calendar import appointment_ics
 from bookings.forms import CancelForm, MoveForm, PatientDetailsForm, SafetyCheckForm, parse_database_id
 from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Appointment, Practitioner, Slot
-from bookings.schedule import clinic_zone, local_midnight
+from bookings.schedule import AvailabilityVersion, clinic_zone, local_midnight
 from bookings.services import (
     ChangeNotAllowed,
     SlotUnavailable,
@@ -23,6 +22,7 @@ from bookings.services import (
     appointment_cancel,
     appointment_move,
 )
+from clinic.page_cache import MAX_AGE, PageCache, Rendering
 from clinic.ratelimit import rate_limited_post
 
 # What the patient chose so far (safety answers, source article), kept in the session
@@ -107,37 +107,16 @@ class BookableTime(NamedTuple):
     label: str
 
 
-# Per process: (week, practitioner) as asked -> (when it expires, the picker's context). See slot_picker_context.
-_picker_cache: dict[tuple[str, str], tuple[float, dict]] = {}
-
-
 def slot_picker_context(request, *, now: datetime) -> dict:
     """A week of bookable times, grouped by local day, for the time page and the move page.
 
     Queries: practitioners; the first bookable slot (only without ?week); the week's slots;
     the next bookable slot after the week (only when the week is empty).
 
-    With SLOT_PICKER_CACHE_SECONDS > 0 the answer is kept that long per process, for the same
-    ?week and ?practitioner: every patient sees the same week, so under load most pages reuse
-    it. A time booked meanwhile may still be offered for those seconds; that is safe because
-    appointment_book locks the slot and re-checks it, and answers "just taken" with alternatives.
+    Besides what the template shows, "availability" says which rows the answer was built from and
+    "valid_until" when the clock alone will change it (the first time shown passing its minimum
+    notice): the time page is kept rendered until either moves (clinic/page_cache.py).
     """
-    ttl = settings.SLOT_PICKER_CACHE_SECONDS
-    if ttl <= 0:
-        return _slot_picker_context(request, now=now)
-    key = (request.GET.get("week", ""), request.GET.get("practitioner", ""))
-    cached = _picker_cache.get(key)
-    clock = time.monotonic()
-    if cached is not None and cached[0] > clock:
-        return cached[1]
-    if len(_picker_cache) > 1000:  # odd ?week values must not grow it without bound
-        _picker_cache.clear()
-    context = _slot_picker_context(request, now=now)
-    _picker_cache[key] = (clock + ttl, context)
-    return context
-
-
-def _slot_picker_context(request, *, now: datetime) -> dict:
     zone = clinic_zone()
     practitioners = list(Practitioner.objects.offering_consultations())
     practitioner_id = parse_database_id(request.GET.get("practitioner"))
@@ -145,13 +124,18 @@ def _slot_picker_context(request, *, now: datetime) -> dict:
     this_week = _parse_week(now.astimezone(zone).date().isoformat())
     last_week = _parse_week((now + timedelta(days=settings.BOOKING_HORIZON_DAYS)).astimezone(zone).date().isoformat())
 
-    week = _parse_week(request.GET.get("week"))
+    week = asked_week = _parse_week(request.GET.get("week"))
+    # From here to `depends_until`: the slots this answer reads (see "availability" below).
+    depends_from = now + settings.BOOKING_MIN_NOTICE
     if week is None:
         first = Slot.objects.bookable(now=now, practitioner=chosen).only("starts_at").first()
         week = _parse_week(first.starts_at.astimezone(zone).date().isoformat()) if first else this_week
     week = min(max(week, this_week), last_week)
 
     week_start, week_end = local_midnight(week), local_midnight(week + timedelta(days=7))
+    if asked_week is not None:
+        depends_from = max(depends_from, week_start)
+    depends_until = week_end
     bookable = Slot.objects.bookable(now=now, start=week_start, end=week_end, practitioner=chosen)
     if chosen is None:
         bookable = _distinct_times(bookable)
@@ -166,9 +150,11 @@ def _slot_picker_context(request, *, now: datetime) -> dict:
 
     next_available = None
     if not days:
+        depends_until = now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
         following = Slot.objects.bookable(now=now, start=week_end, practitioner=chosen).only("starts_at").first()
         if following:
             next_available = following.starts_at.astimezone(zone)
+    first_time_shown = min((times[0].local_start for times in days.values()), default=next_available)
 
     return {
         "practitioners": practitioners,
@@ -182,6 +168,10 @@ def _slot_picker_context(request, *, now: datetime) -> dict:
         "days": sorted(days.items()),
         "zone_name": str(zone),
         "zone_abbreviation": week_start.tzname(),
+        "availability": AvailabilityVersion(
+            starts=depends_from, ends=depends_until, practitioner_id=chosen.pk if chosen else None
+        ),
+        "valid_until": (first_time_shown - settings.BOOKING_MIN_NOTICE) if first_time_shown else now + MAX_AGE,
     }
 
 
@@ -242,13 +232,27 @@ def _start_again(request):
     return redirect("booking_start")
 
 
+# The time page as every patient sees it, per (week, practitioner) asked for.
+_time_pages = PageCache("time page")
+
+
 @never_cache
 def booking_time(request):
     """Step 2: the soonest bookable times, a week at a time; each time is a link to step 3."""
     if _booking_state_or_none(request) is None:
         return _start_again(request)
-    context = slot_picker_context(request, now=timezone.now())
-    return render(request, "bookings/pick_time.html", context)
+    now = timezone.now()
+    week, practitioner = _parse_week(request.GET.get("week")), parse_database_id(request.GET.get("practitioner"))
+
+    def render_page() -> Rendering:
+        context = slot_picker_context(request, now=now)
+        return Rendering(
+            render(request, "bookings/pick_time.html", context),
+            dependency=context["availability"],
+            expires_at=context["valid_until"],
+        )
+
+    return _time_pages.serve(request, (week, practitioner), now=now, render=render_page)
 
 
 def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, headline=None):
@@ -280,7 +284,6 @@ def booking_details(request):
     now = timezone.now()
     raw_slot = request.POST.get("slot") if request.method == "POST" else request.GET.get("slot")
     slot_id = parse_database_id(raw_slot)
-    # Unordered: the model's default ordering would join the practitioner for nothing.
     if slot_id is None and request.method == "POST" and "slot" not in request.POST:
         # The "just taken" page offers times without choosing one for the patient: sent
         # without a choice, it asks again and keeps what they typed.
@@ -292,9 +295,17 @@ def booking_details(request):
             status=400,
             headline="Please choose one of the times below",
         )
-    any_slot = Slot.objects.filter(pk=slot_id).only("starts_at").order_by().first() if slot_id else None
-    if any_slot is None:
-        return render(request, "bookings/slot_not_found.html", status=404)
+
+    def wanted_slot():
+        # Unordered: the model's default ordering would join the practitioner for nothing.
+        return Slot.objects.filter(pk=slot_id).only("starts_at").order_by().first() if slot_id else None
+
+    form = PatientDetailsForm(request.POST) if request.method == "POST" else None
+    if form is None or not form.is_valid():
+        # A valid POST goes straight to the booking, which finds an unknown slot itself.
+        any_slot = wanted_slot()
+        if any_slot is None:
+            return render(request, "bookings/slot_not_found.html", status=404)
 
     if request.method == "GET":
         slot = _bookable_slot(slot_id, now=now)
@@ -310,7 +321,6 @@ def booking_details(request):
         slot.local_start = slot.starts_at.astimezone(clinic_zone())
         return render(request, "bookings/details.html", {"form": form, "slot": slot})
 
-    form = PatientDetailsForm(request.POST)
     if not form.is_valid():
         # Only to show the form again: a valid POST goes straight to the booking, which re-checks under its lock.
         slot = _bookable_slot(slot_id, now=now)
@@ -340,6 +350,9 @@ def booking_details(request):
             submission_key=form.cleaned_data["submission_key"],
         )
     except SlotUnavailable:
+        any_slot = wanted_slot()
+        if any_slot is None:
+            return render(request, "bookings/slot_not_found.html", status=404)
         return _slot_unavailable_response(request, form=form, wanted_start=any_slot.starts_at, now=now)
 
     confirmations = request.session.get(BOOKING_CONFIRMATIONS, {})

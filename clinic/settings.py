@@ -252,9 +252,9 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # -- Caches ------------------------------------------------------------------------------
-# The booking week picker may reuse its answer for this many seconds per process (0: never).
-# Safe, because a booking locks its slot and re-checks it; see bookings.views.slot_picker_context.
-SLOT_PICKER_CACHE_SECONDS = env_int("SLOT_PICKER_CACHE_SECONDS", 0, minimum=0)
+# Public pages (the time page, the articles) rendered once per process and served again until the
+# rows they show change; exact, because PostgreSQL triggers version those rows (clinic/page_cache.py).
+PAGE_CACHE_ENABLED = env_bool("PAGE_CACHE_ENABLED", True)
 
 # Django's cache, in the database so every worker process sees the same values. (The
 # public rate limit has its own one-statement counter table: clinic.models.RateLimitCounter.)

@@ -159,3 +159,13 @@ def page(chromium_browser, live_server):
     context.close()
     assert outside_requests == [], f"Requests left the machine: {outside_requests}"
     assert policy_violations == [], f"Content-Security-Policy violations: {policy_violations}"
+
+
+@pytest.fixture(autouse=True)
+def no_page_kept_from_an_earlier_test():
+    """Pages kept in memory (clinic/page_cache.py) are process state: each test starts without any."""
+    from clinic.page_cache import clear_all
+
+    clear_all()
+    yield
+    clear_all()
