@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import PGDATA, bench_env, make_booking_sessions, setup_django  # noqa: E402
+from bench.run import PGDATA, bench_env, make_booking_cookies, setup_django  # noqa: E402
 from clinic.embedded_db import EmbeddedServer  # noqa: E402
 
 
@@ -46,14 +46,15 @@ def main() -> int:
         from articles.models import Article
         from bookings.models import Slot
 
-        sessions = iter(make_booking_sessions(args.requests * 2 + 10))
+        # "booking=<signed value>": the flow cookie of a patient past the safety check.
+        cookies = iter(cookie.split("=", 1)[1] for cookie in make_booking_cookies(args.requests * 2 + 10))
         slots = iter(Slot.objects.bookable(now=timezone.now()).order_by("-starts_at").values_list("pk", flat=True))
         browsing = Client(HTTP_HOST="127.0.0.1")
-        browsing.cookies["sessionid"] = next(sessions)
+        browsing.cookies["booking"] = next(cookies)
 
         def booking_post():
             patient = Client(HTTP_HOST="127.0.0.1")
-            patient.cookies["sessionid"] = next(sessions)
+            patient.cookies["booking"] = next(cookies)
             form = {
                 "slot": next(slots),
                 "submission_key": str(uuid.uuid4()),

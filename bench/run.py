@@ -6,7 +6,7 @@
 2. Start gunicorn (2 sync workers, production settings plus /bench/trivial: bench/settings.py).
 3. Warm up, then measure in rounds, interleaved so that a busy moment on this shared machine
    falls on every target alike: the trivial view, the home page, an article, the time page (with
-   a session past the safety check), the booking POST (a fresh slot and session each time, wrk
+   the flow cookie of a patient past the safety check), the booking POST (a fresh slot each time, wrk
    with bench/wrk.lua), and a raw psycopg2 claim-and-insert transaction (the database's ceiling).
 4. Measure how the availability query grows with practitioners and weeks of slots.
 5. Print the table and write docs/performance.md.
@@ -149,27 +149,11 @@ def make_practitioners() -> list[int]:
     return [person.pk for person in people]
 
 
-def make_booking_sessions(count: int) -> list[str]:
-    """COUNT sessions that passed the safety check, written straight to the session table."""
-    from datetime import timedelta
+def make_booking_cookies(count: int) -> list[str]:
+    """COUNT "booking=..." cookies of patients past the safety check (bookings.views: signed, no session row)."""
+    from bookings.views import booking_flow_cookie_value
 
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-    from django.utils.crypto import get_random_string
-
-    from bookings.forms import SafetyCheckForm
-
-    answers = ("bladder_bowel", "saddle_numbness", "leg_weakness", "trauma", "systemic")
-    form = SafetyCheckForm(dict.fromkeys(answers, "no"))
-    assert form.is_valid(), form.errors
-    data = SessionStore().encode({"booking": {"safety": form.answers(), "article": ""}})
-    expires = timezone.now() + timedelta(days=1)
-    keys = [get_random_string(32, string.ascii_lowercase + string.digits) for _ in range(count)]
-    Session.objects.bulk_create(
-        (Session(session_key=key, session_data=data, expire_date=expires) for key in keys), batch_size=2000
-    )
-    return keys
+    return [f"booking={booking_flow_cookie_value()}" for _ in range(count)]
 
 
 # -- Measuring ----------------------------------------------------------------------------------
@@ -460,12 +444,12 @@ def main() -> int:
         bookings_per_run, raw_per_run = len(http_slots) // runs, len(raw_slots) // runs
         bookings_needed = bookings_per_run * runs
         log(f"{bookings_per_run} fresh slots per booking run, {raw_per_run} per raw transaction run")
-        sessions = make_booking_sessions(bookings_needed + 500)
+        sessions = make_booking_cookies(bookings_needed + 500)
         booking_file = WORK_DIR / "bookings.txt"
         booking_file.write_text(
             "".join(f"{s} {slot} {uuid.uuid4()}\n" for s, slot in zip(sessions, http_slots, strict=False))
         )
-        # The time page's patients: each with their own session (it is saved on every request).
+        # The time page's patients: each with their own flow cookie.
         time_file = WORK_DIR / "time-sessions.txt"
         time_file.write_text("".join(f"{s}\n" for s in sessions[bookings_needed:]))
         from django.db import connection
@@ -651,7 +635,7 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
             "a view that does nothing, behind the full middleware stack. The raw transaction is the booking's own "
             "writes as plain SQL: lock the slot row, check it has no live appointment, insert the appointment and "
             "its history row, commit (the app's booking also counts the POST for its rate limit, writes its outbox "
-            "rows and saves the patient's session).",
+            "rows). Both run the availability-version trigger of bookings migration 0006.",
             "",
             *lines,
             "",

@@ -1,7 +1,7 @@
 -- wrk script for bench/run.py.
 -- Arguments after "--": MODE ("get" or "book"), PATH, DATAFILE ("-" for none), THREADS, CSRF.
---   get:  GET PATH; with a DATAFILE of session keys, each request carries the next one (round robin).
---   book: POST PATH; each DATAFILE line is "session slot submission_key", used once.
+--   get:  GET PATH; with a DATAFILE of cookies ("name=value"), each request carries the next one (round robin).
+--   book: POST PATH; each DATAFILE line is "cookie slot submission_key", used once.
 -- Prints one line: RESULT {json} with the figures and the status counts.
 
 local threads = {}
@@ -29,12 +29,12 @@ function request()
   index = index + 1
   if mode == "get" then
     if #lines == 0 then return wrk.format("GET", path) end
-    return wrk.format("GET", path, {["Cookie"] = "sessionid=" .. lines[(index - 1) % #lines + 1]})
+    return wrk.format("GET", path, {["Cookie"] = lines[(index - 1) % #lines + 1]})
   end
   -- Past the end of the file a session would be reused: bench/run.py makes the file long enough.
   local session, slot, key = lines[(index - 1) % #lines + 1]:match("(%S+) (%S+) (%S+)")
   local headers = {
-    ["Cookie"] = "sessionid=" .. session .. "; csrftoken=" .. csrf,
+    ["Cookie"] = session .. "; csrftoken=" .. csrf,
     ["Content-Type"] = "application/x-www-form-urlencoded",
   }
   local body = "slot=" .. slot .. "&submission_key=" .. key .. "&first_name=Pat&last_name=Bench"

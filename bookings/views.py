@@ -4,6 +4,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,7 +13,14 @@ from django.views.decorators.cache import never_cache
 
 from articles.models import Article
 from bookings.calendar import appointment_ics
-from bookings.forms import CancelForm, MoveForm, PatientDetailsForm, SafetyCheckForm, parse_database_id
+from bookings.forms import (
+    SAFETY_QUESTIONS_VERSION,
+    CancelForm,
+    MoveForm,
+    PatientDetailsForm,
+    SafetyCheckForm,
+    parse_database_id,
+)
 from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Appointment, Practitioner, Slot
 from bookings.schedule import AvailabilityVersion, clinic_zone, local_midnight
 from bookings.services import (
@@ -25,10 +33,20 @@ from bookings.services import (
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
 from clinic.ratelimit import rate_limited_post
 
-# What the patient chose so far (safety answers, source article), kept in the session
-# rather than in URLs: the answers are health information.
-BOOKING_STATE = "booking"
-BOOKING_CONFIRMATIONS = "booking_confirmations"
+# The booking flow keeps its state in two signed cookies (django.core.signing), not in URLs and
+# not in a database session: a patient never needs a session row, so the time page and the
+# booking read nothing for them but the schedule. Both cookies are HttpOnly, Secure in
+# production, SameSite=Lax, sent only to /book/, and last an hour.
+# - BOOKING_COOKIE: that the safety check was passed (every answer "no": one "yes" stops at step 1)
+#   for which version of the questions, and the article the patient came from.
+# - CONFIRMATIONS_COOKIE: the manage-link tokens of the bookings made in this browser, newest
+#   last, so the confirmation page can show the last one and a repeated submission is only ever
+#   confirmed to the browser that made the booking.
+BOOKING_COOKIE = "booking"
+CONFIRMATIONS_COOKIE = "booking_confirmed"
+FLOW_COOKIE_MAX_AGE = 3600
+FLOW_COOKIE_PATH = "/book/"
+CONFIRMATIONS_KEPT = 5
 # A manage link stops working this long after the appointment.
 MANAGE_LINK_LIFETIME = timedelta(days=30)
 
@@ -209,22 +227,53 @@ def booking_start(request):
         if not form.is_valid():
             return render(request, "bookings/safety_check.html", {"form": form}, status=400)
         if form.any_red_flag():
-            request.session.pop(BOOKING_STATE, None)
-            return render(request, "bookings/urgent_care.html")
-        request.session[BOOKING_STATE] = {
-            "safety": form.answers(),
-            "article": form.cleaned_data["article"] or "",
-        }
+            response = render(request, "bookings/urgent_care.html")
+            response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
+            return response
         url = reverse("booking_time")
         if form.cleaned_data["practitioner"]:
             url += f"?practitioner={form.cleaned_data['practitioner']}"
-        return redirect(url)
+        response = redirect(url)
+        _set_flow_cookie(response, BOOKING_COOKIE, booking_flow_cookie_value(article=form.cleaned_data["article"]))
+        return response
     return render(request, "bookings/safety_check.html", {"form": form})
 
 
-def _booking_state_or_none(request):
-    state = request.session.get(BOOKING_STATE)
-    return state if state and state.get("safety") else None
+def booking_flow_cookie_value(*, article: str = "") -> str:
+    """The signed BOOKING_COOKIE of a patient who has just passed the safety check."""
+    return _signed(BOOKING_COOKIE, {"safety": SAFETY_QUESTIONS_VERSION, "article": article or ""})
+
+
+def _signed(name: str, value) -> str:
+    return signing.dumps(value, salt=f"bookings.{name}")
+
+
+def _set_flow_cookie(response, name: str, value: str) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=FLOW_COOKIE_MAX_AGE,
+        path=FLOW_COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def _flow_cookie(request, name: str):
+    """The cookie's value, or None when it is missing, altered or older than an hour."""
+    try:
+        return signing.loads(request.COOKIES.get(name, ""), salt=f"bookings.{name}", max_age=FLOW_COOKIE_MAX_AGE)
+    except (signing.BadSignature, ValueError):
+        return None
+
+
+def _booking_state_or_none(request) -> dict | None:
+    """The patient's progress, if they passed the safety check as it is asked now (within the hour)."""
+    state = _flow_cookie(request, BOOKING_COOKIE)
+    if not isinstance(state, dict) or state.get("safety") != SAFETY_QUESTIONS_VERSION:
+        return None
+    return state
 
 
 def _start_again(request):
@@ -344,7 +393,7 @@ def booking_details(request):
             slot_id=slot_id,
             patient=form.patient_details(),
             now=now,
-            safety_answers=state["safety"],
+            safety_answers=SafetyCheckForm.passed_answers(),
             privacy_notice_version=form.privacy_notice_version,
             source_article=article,
             submission_key=form.cleaned_data["submission_key"],
@@ -355,23 +404,35 @@ def booking_details(request):
             return render(request, "bookings/slot_not_found.html", status=404)
         return _slot_unavailable_response(request, form=form, wanted_start=any_slot.starts_at, now=now)
 
-    confirmations = request.session.get(BOOKING_CONFIRMATIONS, {})
+    confirmations = _confirmations(request)
     if result.manage_token:
         confirmations[str(result.appointment.pk)] = result.manage_token
     if str(result.appointment.pk) not in confirmations:
         # A replay from another browser: never reveal the booking's details to it.
         return render(request, "bookings/already_booked.html", status=409)
-    request.session[BOOKING_CONFIRMATIONS] = confirmations
-    request.session["booking_last"] = result.appointment.pk
-    request.session.pop(BOOKING_STATE, None)
-    return redirect("booking_confirmed")
+    # This booking last (the one the confirmation page shows), and only the newest few.
+    token = confirmations.pop(str(result.appointment.pk))
+    confirmations = dict(list(confirmations.items())[-(CONFIRMATIONS_KEPT - 1) :])
+    confirmations[str(result.appointment.pk)] = token
+    response = redirect("booking_confirmed")
+    _set_flow_cookie(response, CONFIRMATIONS_COOKIE, _signed(CONFIRMATIONS_COOKIE, confirmations))
+    response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
+    return response
+
+
+def _confirmations(request) -> dict[str, str]:
+    confirmations = _flow_cookie(request, CONFIRMATIONS_COOKIE)
+    if not isinstance(confirmations, dict):
+        return {}
+    return {str(key): value for key, value in confirmations.items() if isinstance(value, str)}
 
 
 def _confirmed_appointment(request):
-    appointment_id = request.session.get("booking_last")
-    token = request.session.get(BOOKING_CONFIRMATIONS, {}).get(str(appointment_id))
-    if not token:
+    """The last booking made in this browser (within the hour), from its confirmations cookie."""
+    confirmations = _confirmations(request)
+    if not confirmations:
         return None, None
+    token = list(confirmations.values())[-1]
     appointment = Appointment.objects.by_manage_token(token).select_related("slot__practitioner").first()
     return appointment, token
 

@@ -74,17 +74,24 @@ CREATE TRIGGER slot_availability_deleted AFTER DELETE ON bookings_slot
 CREATE FUNCTION bookings_appointment_availability_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND (NEW.status, NEW.slot_id) IS NOT DISTINCT FROM (OLD.status, OLD.slot_id) THEN
-        RETURN NULL;
+    -- Kept to plain statements: this runs in every booking's commit.
+    IF TG_OP = 'UPDATE' THEN
+        IF (NEW.status, NEW.slot_id) IS NOT DISTINCT FROM (OLD.status, OLD.slot_id) THEN
+            RETURN NULL;
+        END IF;
+        IF NEW.slot_id IS DISTINCT FROM OLD.slot_id THEN
+            PERFORM bookings_availability_bump(
+                array_agg((s.starts_at AT TIME ZONE 'UTC')::date), array_agg(s.practitioner_id)
+            )
+            FROM bookings_slot s WHERE s.id IN (NEW.slot_id, OLD.slot_id);
+            RETURN NULL;
+        END IF;
     END IF;
-    PERFORM bookings_availability_bump(
-        array_agg((s.starts_at AT TIME ZONE 'UTC')::date), array_agg(s.practitioner_id)
-    )
+    INSERT INTO bookings_availabilityversion AS v (day, practitioner_id, version)
+    SELECT (s.starts_at AT TIME ZONE 'UTC')::date, s.practitioner_id, 1
     FROM bookings_slot s
-    WHERE s.id IN (
-        CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.slot_id END,
-        CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.slot_id END
-    );
+    WHERE s.id = CASE WHEN TG_OP = 'DELETE' THEN OLD.slot_id ELSE NEW.slot_id END
+    ON CONFLICT (day, practitioner_id) DO UPDATE SET version = v.version + 1;
     RETURN NULL;
 END $$;
 

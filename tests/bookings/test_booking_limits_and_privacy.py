@@ -1,5 +1,6 @@
 import io
 import logging
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -29,10 +30,10 @@ def test_the_time_page_runs_the_same_queries_at_1_and_50_practitioners(
 ):
     _practitioners_with_a_week_of_slots(practitioners)
     pass_safety_check(client)
-    # 1 session, 2 practitioners offering consultations, 3 the first bookable slot (default week),
-    # 4 the week's bookable times. A patient's unchanged session is not saved again
-    # (clinic.middleware.StaffSessionIdleExpiryMiddleware saves only signed-in staff's).
-    with django_assert_num_queries(4):
+    # 1 practitioners offering consultations, 2 the first bookable slot (default week), 3 the week's
+    # bookable times. Rendered, not kept: inside a test transaction (tests/bookings/test_time_page_cache.py).
+    # No session: the booking flow's state is a signed cookie.
+    with django_assert_num_queries(3):
         response = client.get("/book/time/")
     assert response.status_code == 200
     assert len(response.context["practitioners"]) == practitioners
@@ -90,3 +91,40 @@ def test_a_mangled_manage_link_with_quotes_is_still_redacted_in_the_logs():
         assert redact(f"Not Found: {path}").startswith(
             ("Not Found: /manage/[redacted]", "Not Found: /calendar-feed/[redacted]")
         )
+
+
+def test_a_patient_books_without_any_database_session_and_the_flow_cookies_hold_no_answers(client, dr_patel, settings):
+    from django.contrib.sessions.models import Session
+    from django.core import signing
+
+    settings.SESSION_COOKIE_SECURE = True
+    slot = make_slot(dr_patel, local(3, 10))
+
+    started = pass_safety_check(client, article="hip-pain")
+    flow = started.cookies["booking"]
+    assert flow["secure"] and flow["httponly"] and flow["samesite"] == "Lax" and flow["path"] == "/book/"
+    # That the check was passed, for this version of the questions, and where the patient came from: no answers.
+    assert signing.loads(flow.value, salt="bookings.booking") == {"safety": "2026-11", "article": "hip-pain"}
+
+    booked = client.post("/book/details/", details_form(client, slot))
+    assert booked.status_code == 302
+    assert booked.cookies["booking"].value == ""  # the flow is over: its cookie is deleted
+    assert booked.cookies["booking_confirmed"]["httponly"]
+    assert b"Dr Priya Patel" in client.get("/book/confirmed/").content
+    assert Session.objects.count() == 0
+
+
+def test_an_altered_or_hour_old_flow_cookie_sends_the_patient_back_to_the_safety_check(client, dr_patel):
+    import time_machine
+
+    make_slot(dr_patel, local(3, 10))
+    pass_safety_check(client)
+    genuine = client.cookies["booking"].value
+
+    client.cookies["booking"] = genuine.replace(":", ":x", 1)
+    assert client.get("/book/time/")["Location"] == "/book/"
+
+    client.cookies["booking"] = genuine
+    assert client.get("/book/time/").status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(minutes=61)):
+        assert client.get("/book/time/")["Location"] == "/book/"

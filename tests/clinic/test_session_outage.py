@@ -5,19 +5,17 @@ from django.test import Client
 
 
 @pytest.mark.django_db
-def test_a_database_lost_while_saving_the_session_is_a_503_not_a_400(monkeypatch):
+def test_a_database_lost_while_saving_the_session_is_a_503_not_a_400(monkeypatch, rita):
     client = Client(raise_request_exception=False)
-    from tests.bookings.booking_helpers import SAFE_ANSWERS
-
-    assert client.post("/book/", SAFE_ANSWERS).status_code == 302  # a session with the answers in it
+    client.force_login(rita)
     original_save = Session.save
 
     def database_gone(self, *args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(Session, "save", database_gone)
-    # Answering the safety check again changes the session, so it is saved at the end of the request.
-    response = client.post("/book/", SAFE_ANSWERS)
+    # A signed-in receptionist's session is saved at the end of every request (its idle timeout).
+    response = client.get("/staff/reception/")
     monkeypatch.setattr(Session, "save", original_save)
     assert response.status_code == 503
     assert response["Retry-After"]
@@ -45,3 +43,16 @@ def test_a_forged_session_cookie_is_no_session_not_a_server_error(cookie):
     response = client.get("/book/time/")
     assert response.status_code == 302  # no session: back to the start of the booking
     assert client.post("/book/", {}).status_code == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["booking", "booking_confirmed"])
+@pytest.mark.parametrize(
+    "cookie", ['"abcdefgh\\000"', "abcdefghij\x00", "eyJzYWZldHkiOiIyMDI2LTExIn0:1vZ:forged", "é:ü:ß", "x" * 5000]
+)
+def test_a_forged_booking_flow_cookie_is_no_progress_not_a_server_error(name, cookie):
+    client = Client(raise_request_exception=False)
+    client.cookies[name] = cookie
+    assert client.get("/book/time/")["Location"] == "/book/"  # back to the safety check
+    assert client.get("/book/confirmed/")["Location"] == "/book/"
+    assert client.get("/book/confirmed/consultation.ics").status_code == 404

@@ -44,7 +44,7 @@ def race_for_slots(servers, slot_ids: list[int]) -> RaceResult:
     """For each slot: every patient passes the safety check and opens the details form (untimed),
     then all post the booking at the same moment, half of them to each app server.
 
-    A patient prepares on one instance and books on the other: sessions live in the one database too.
+    A patient prepares on one instance and books on the other: the flow cookie is signed with the secret both share.
     """
     patients = [Patient(port=servers[i % len(servers)].port) for i in range(PATIENTS_PER_SLOT)]
     result = RaceResult()
@@ -54,7 +54,7 @@ def race_for_slots(servers, slot_ids: list[int]) -> RaceResult:
 
         def prepare_then_book(index, slot_id=slot_id, barrier=barrier):
             patient = patients[index]
-            # A booking ends the patient's journey (its answers leave the session): a winner starts again.
+            # A booking ends the patient's journey (its flow cookie is deleted): a winner starts again.
             if not patient.passed_safety_check:
                 patient.pass_safety_check()
             form = patient.details_form(slot_id) | {"first_name": f"Patient{index}"}
