@@ -107,6 +107,7 @@ def main() -> int:
             print(f"{name}: {statistics.median(timings):.1f} ms per request (median), {len(queries)} queries")
             if args.profile:
                 pstats.Stats(profile).sort_stats(args.sort).print_stats(30)
+                profile.dump_stats(str(Path("var") / "bench" / f"profile-{name.split()[0]}.pstats"))
         connection.close()
     finally:
         server.stop()

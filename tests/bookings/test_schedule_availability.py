@@ -214,3 +214,43 @@ def test_a_week_of_availability_costs_one_query_for_one_or_fifty_practitioners(d
     assert len({slot.practitioner_id for slot in fifty}) == 50
     assert names
     assert len(fifty) > 40 * len(one)
+
+
+def test_the_booking_locks_rule_for_one_slot_agrees_with_bookable_for_every_kind_of_slot(settings):
+    """Slot.offered_to_patients (the booking's check on its locked row) is bookable() less "not booked"."""
+    import itertools
+
+    from bookings.models import bookable_window
+
+    earliest, latest = bookable_window(NOW)
+    starts = [
+        NOW,  # inside the minimum notice
+        earliest - timedelta(minutes=1),
+        earliest,  # exactly at the notice: bookable
+        earliest + timedelta(days=3),
+        latest - timedelta(minutes=20),
+        latest,  # the horizon itself: not bookable
+        latest + timedelta(days=1),
+    ]
+    checked = 0
+    people = {}
+    for active, offers in itertools.product([True, False], [True, False]):
+        people[active, offers] = Practitioner.objects.create(
+            display_name=f"P {active} {offers}",
+            profession="Physiotherapist",
+            is_active=active,
+            offers_free_consultation=offers,
+        )
+    for (key, person), state in itertools.product(people.items(), Slot.State.values):
+        for start in starts:
+            slot = _slot(person, start, state=state)
+            slot = Slot.objects.select_related("practitioner").get(pk=slot.pk)
+            in_bookable = Slot.objects.bookable(now=NOW).filter(pk=slot.pk).exists()
+            assert slot.offered_to_patients(now=NOW) == in_bookable, (key, state, start)
+            checked += 1
+            slot.delete()
+    assert checked == 4 * 3 * 7
+    # And a booked slot: bookable() leaves it out, the lock's check leaves it to the unique index.
+    slot = _slot(people[True, True], earliest + timedelta(days=1))
+    _appointment(slot)
+    assert slot.offered_to_patients(now=NOW) and not Slot.objects.bookable(now=NOW).filter(pk=slot.pk).exists()
