@@ -324,7 +324,9 @@ class Appointment(models.Model):
     note = models.TextField(blank=True, max_length=1000)
     safety_answers = models.JSONField(default=dict, blank=True)
     privacy_notice_version = models.CharField(max_length=20, blank=True)
-    manage_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Unique through Meta.constraints: a unique CharField also gets a LIKE index on PostgreSQL, which an
+    # equality lookup never uses and every booking would pay for.
+    manage_token_hash = models.CharField(max_length=64, editable=False)
     # The hidden per-form key: a double click or a back-and-resubmit finds the first booking.
     submission_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     # Bumped on every change the patient's calendar must follow (.ics SEQUENCE).
@@ -347,6 +349,7 @@ class Appointment(models.Model):
                 condition=~Q(status="cancelled"),
                 name="appointment_one_live_per_slot",
             ),
+            models.UniqueConstraint(fields=["manage_token_hash"], name="appointment_manage_token_hash_unique"),
             models.CheckConstraint(
                 condition=Q(status__in=["booked", "arrived", "completed", "no_show", "cancelled"]),
                 name="appointment_status_valid",

@@ -34,6 +34,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -136,9 +137,13 @@ class EmbeddedServer:
             return any(message in str(error) for message in _SERVER_IS_UP_BUT_FULL)
         return True
 
+    def serving_us(self) -> bool:
+        """True when a server answers on our socket and it is the postmaster of our data folder."""
+        return self.accepts_connections() and self.postmaster_pid() is not None
+
     def status(self) -> str:
         if self.accepts_connections():
-            return "running"
+            return "running" if self.postmaster_pid() else "another server is on this folder's socket"
         if self.postmaster_pid():
             return "starting or stopping"
         return "stopped"
@@ -164,10 +169,15 @@ class EmbeddedServer:
         4. If a live postmaster exists but does not answer yet, wait for it.
         5. Otherwise clear stale PID and socket lock files and start a new one.
         6. Create the application database if missing.
+
+        A server that answers on our socket without being our data folder's postmaster is the one
+        of a checkout deleted while its server ran (the socket is named after the data folder's
+        path, which a new clone in the same place has again): it is stopped first (_stop_orphan).
         """
-        if self.accepts_connections():
+        if self.serving_us():
             return
         with self._locked():
+            self._stop_orphan()
             if not self.accepts_connections():
                 self._initdb_if_needed()
                 if not self._wait_for_live_postmaster():
@@ -184,6 +194,39 @@ class EmbeddedServer:
                 [str(_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"]
             )
             return True
+
+    def _stop_orphan(self) -> None:
+        """Stop a server of a deleted data folder that still holds our socket; refuse any other stranger.
+
+        A checkout deleted while its server ran leaves that server running (it cannot serve: its
+        files are gone) with the socket a new clone in the same place uses too. Were ours started
+        beside it, its exit (PostgreSQL checks its data folder every minute) would delete our socket
+        and lock files by name, leaving our server unreachable. Its PID is the first line of the
+        socket's lock file; it is stopped only if its working directory (its data folder) is deleted.
+        """
+        try:
+            pid = int(self.socket_lock_path.read_text().splitlines()[0])
+        except (OSError, IndexError, ValueError):
+            return
+        if pid == self.postmaster_pid() or not _is_running_postgres(pid):
+            return  # ours, or a stale lock file: _remove_stale_files deals with it
+        try:
+            data_folder = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            data_folder = ""
+        if not data_folder.endswith(" (deleted)"):
+            if self.accepts_connections():
+                raise EmbeddedDatabaseError(
+                    f"A PostgreSQL server that is not the one of {self.pgdata} answers on {self.socket_dir}: "
+                    "stop it, then try again."
+                )
+            return
+        os.kill(pid, signal.SIGQUIT)  # immediate shutdown: it has no files left to write
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while _is_running_postgres(pid):
+            if time.monotonic() > deadline:
+                raise EmbeddedDatabaseError(f"The orphaned PostgreSQL server {pid} on {self.socket_dir} did not stop")
+            time.sleep(0.05)
 
     def _initdb_if_needed(self) -> None:
         if (self.pgdata / "PG_VERSION").exists():
@@ -334,6 +377,16 @@ class EmbeddedServer:
         if check and result.returncode != 0:
             raise EmbeddedDatabaseError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
         return result
+
+
+def _is_running_postgres(pid: int) -> bool:
+    """True when PID is a postgres process that has not exited (not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except (OSError, IndexError):
+        return False
+    return state not in {"Z", "X"} and os.path.basename(argv0) == b"postgres"
 
 
 def _is_live_postmaster_of(pid: int, pgdata: Path) -> bool:

@@ -3,6 +3,7 @@
 Each test uses its own data folder under tmp_path (the `pgdata` fixture stops it afterwards).
 """
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -380,3 +381,44 @@ def test_processes_with_different_temp_folders_find_the_same_server(reused_pgdat
     assert second.returncode == 0, second.stderr
     assert time.monotonic() - started < 5
     assert postmaster_pids(reused_pgdata) == [postmaster]
+
+
+def test_a_server_left_running_by_a_deleted_checkout_is_stopped_before_the_new_clone_starts_its_own(server_tmp):
+    """The socket is named after the data folder's path, so a new clone in the same place shares it.
+
+    Left running, the old server would exit within a minute (PostgreSQL checks its data folder) and
+    delete the socket and lock files by name: the new clone's server would be unreachable from then on.
+    """
+    checkout = server_tmp / "checkout"
+    pgdata = checkout / "var" / "pgdata"
+    assert run_helper("start", pgdata).returncode == 0
+    orphan = embedded(pgdata).postmaster_pid()
+    assert orphan is not None
+    shutil.rmtree(checkout)  # deleted while its server runs
+    try:
+        result = run_helper("start", pgdata)
+
+        assert result.returncode == 0, result.stderr
+        _wait_until_reaped_or_zombie(orphan)  # stopped before ours started, so its exit removed nothing of ours
+        server = embedded(pgdata)
+        assert server.postmaster_pid() not in (None, orphan)
+        assert server.socket_lock_path.read_text().splitlines()[0] == str(server.postmaster_pid())
+        assert server.status() == "running"
+    finally:
+        stop_embedded(pgdata)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
+
+
+def test_a_server_on_our_socket_that_serves_a_folder_still_there_is_refused_not_stopped(pgdata, monkeypatch):
+    assert run_helper("start", pgdata).returncode == 0
+    server = embedded(pgdata)
+    running = server.postmaster_pid()
+    # As if our data folder's postmaster.pid named nobody: the server answering is someone else's.
+    monkeypatch.setattr(EmbeddedServer, "postmaster_pid", lambda self: None)
+
+    with pytest.raises(EmbeddedDatabaseError, match="not the one of"):
+        server.ensure_running()
+
+    monkeypatch.undo()
+    assert server.postmaster_pid() == running
