@@ -195,3 +195,22 @@ def test_a_booking_committed_while_the_page_renders_is_never_hidden_behind_it(pa
 
     assert Appointment.objects.live().filter(slot=slot).exists()
     assert offered(patient) == {other.pk}
+
+
+def test_in_the_week_the_clocks_go_forward_a_booking_on_either_side_of_the_change_shows_at_once(patient, dr_patel):
+    """The versions are kept per UTC day; the page's local week (23-29 March 2026) covers them across the change."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    london = ZoneInfo("Europe/London")
+    before_change = make_slot(dr_patel, datetime(2026, 3, 28, 23, 40, tzinfo=london))  # Saturday, GMT
+    after_change = make_slot(dr_patel, datetime(2026, 3, 29, 23, 20, tzinfo=london))  # Sunday, BST: 22:20 UTC
+    with time_machine.travel(datetime(2026, 3, 23, 9, 0, tzinfo=london), tick=False):
+        pass_safety_check(patient)
+        week = "/book/time/?week=2026-03-23"
+        assert offered(patient, week) == {before_change.pk, after_change.pk}
+
+        book(after_change)
+        assert offered(patient, week) == {before_change.pk}
+        book(before_change)
+        assert offered(patient, week) == set()
