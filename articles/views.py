@@ -55,9 +55,10 @@ class ArticleListView(ListView):
     context_object_name = "articles"
 
     def get(self, request, *args, **kwargs):
-        if request.GET.get("q", "").strip():
-            return super().get(request, *args, **kwargs)  # searches are too varied to be worth keeping
-        key = ("list", request.GET.get("topic", "")[:100], request.GET.get("page", "")[:10])
+        topic, page = request.GET.get("topic", ""), request.GET.get("page", "")
+        if request.GET.get("q", "").strip() or len(topic) > 100 or len(page) > 6:
+            return super().get(request, *args, **kwargs)  # searches (and odd values) are not worth keeping
+        key = ("list", topic, page)
         return _served_from_cache(request, key, lambda: super(ArticleListView, self).get(request, *args, **kwargs))
 
     def get_queryset(self):

@@ -1,3 +1,4 @@
+import base64
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -8,6 +9,7 @@ from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.db import models
 from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 from django.utils.timezone import localtime
 
 RECEPTION_GROUP = "Reception"
@@ -21,6 +23,19 @@ def new_token() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def manage_token_for_submission(submission_key, browser_secret: str) -> str:
+    """The manage-link token of an online booking, derived so that the browser that sent it can be shown it again.
+
+    An HMAC (keyed by SECRET_KEY) of the form's one-time submission key and a random secret kept in that
+    browser's signed booking cookie: 256 bits nobody can work out without all three. A repeated
+    submission from the same browser (a double click whose second request left before the first's
+    answer set its cookie) derives the same token, which matches the booking's stored hash; from any
+    other browser it does not, and nothing about the booking is shown.
+    """
+    digest = salted_hmac("bookings.manage_token", f"{submission_key}:{browser_secret}", algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class TsTzRange(Func):

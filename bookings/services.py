@@ -132,6 +132,7 @@ def appointment_book(
     source_article=None,
     submission_key: uuid.UUID | None = None,
     booked_by=None,
+    manage_token: str | None = None,
 ) -> BookingResult:
     """Book a slot for a patient (online) or a caller (reception, `booked_by` set).
 
@@ -142,7 +143,8 @@ def appointment_book(
        click, or the form sent again later) finds the booking the first one made and returns it.
        The first submission wins the lock; the second waits, then finds the slot taken or its key used.
     """
-    token = new_token()
+    # Random, unless the caller derived one (bookings.models.manage_token_for_submission).
+    token = manage_token or new_token()
     try:
         with transaction.atomic():
             slot = _lock_bookable_slot(slot_id, now=now, staff=booked_by is not None)

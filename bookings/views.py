@@ -1,4 +1,5 @@
-from datetime import date, datetime, timedelta
+import secrets
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
@@ -21,7 +22,15 @@ from bookings.forms import (
     SafetyCheckForm,
     parse_database_id,
 )
-from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Appointment, Practitioner, Slot
+from bookings.models import (
+    PRACTITIONER_GROUP,
+    RECEPTION_GROUP,
+    Appointment,
+    Practitioner,
+    Slot,
+    hash_token,
+    manage_token_for_submission,
+)
 from bookings.schedule import AvailabilityVersion, clinic_zone, local_midnight
 from bookings.services import (
     ChangeNotAllowed,
@@ -38,7 +47,8 @@ from clinic.ratelimit import rate_limited_post
 # booking read nothing for them but the schedule. Both cookies are HttpOnly, Secure in
 # production, SameSite=Lax, sent only to /book/, and last an hour.
 # - BOOKING_COOKIE: that the safety check was passed (every answer "no": one "yes" stops at step 1)
-#   for which version of the questions, and the article the patient came from.
+#   for which version of the questions, the article the patient came from, and a random secret
+#   from which the booking's manage token is derived (models.manage_token_for_submission).
 # - CONFIRMATIONS_COOKIE: the manage-link tokens of the bookings made in this browser, newest
 #   last, so the confirmation page can show the last one and a repeated submission is only ever
 #   confirmed to the browser that made the booking.
@@ -108,6 +118,13 @@ def _parse_week(value) -> date | None:
     return day - timedelta(days=day.weekday())
 
 
+def _bookable_weeks(now: datetime) -> tuple[date, date]:
+    """The Mondays of the first and the last week a patient may book in at NOW (clinic time)."""
+    zone = clinic_zone()
+    latest = now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
+    return _parse_week(now.astimezone(zone).date()), _parse_week(latest.astimezone(zone).date())
+
+
 def _distinct_times(slots):
     """For "any practitioner": one slot per start time, the first practitioner in list order."""
     return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id").distinct("starts_at")
@@ -139,8 +156,7 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     practitioners = list(Practitioner.objects.offering_consultations())
     practitioner_id = parse_database_id(request.GET.get("practitioner"))
     chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
-    this_week = _parse_week(now.astimezone(zone).date().isoformat())
-    last_week = _parse_week((now + timedelta(days=settings.BOOKING_HORIZON_DAYS)).astimezone(zone).date().isoformat())
+    this_week, last_week = _bookable_weeks(now)
 
     week = asked_week = _parse_week(request.GET.get("week"))
     # From here to `depends_until`: the slots this answer reads (see "availability" below).
@@ -189,7 +205,10 @@ def slot_picker_context(request, *, now: datetime) -> dict:
         "availability": AvailabilityVersion(
             starts=depends_from, ends=depends_until, practitioner_id=chosen.pk if chosen else None
         ),
-        "valid_until": (first_time_shown - settings.BOOKING_MIN_NOTICE) if first_time_shown else now + MAX_AGE,
+        # In UTC: a local time minus a timedelta moves the wall clock, an hour wrong across a clock change.
+        "valid_until": (
+            first_time_shown.astimezone(UTC) - settings.BOOKING_MIN_NOTICE if first_time_shown else now + MAX_AGE
+        ),
     }
 
 
@@ -241,7 +260,9 @@ def booking_start(request):
 
 def booking_flow_cookie_value(*, article: str = "") -> str:
     """The signed BOOKING_COOKIE of a patient who has just passed the safety check."""
-    return _signed(BOOKING_COOKIE, {"safety": SAFETY_QUESTIONS_VERSION, "article": article or ""})
+    # "browser": a random secret of this browser's booking, from which its manage token is derived.
+    state = {"safety": SAFETY_QUESTIONS_VERSION, "article": article or "", "browser": secrets.token_urlsafe(16)}
+    return _signed(BOOKING_COOKIE, state)
 
 
 def _signed(name: str, value) -> str:
@@ -291,7 +312,12 @@ def booking_time(request):
     if _booking_state_or_none(request) is None:
         return _start_again(request)
     now = timezone.now()
-    week, practitioner = _parse_week(request.GET.get("week")), parse_database_id(request.GET.get("practitioner"))
+    # The key is what the page will show: a week outside the bookable ones shows the nearest one.
+    week = _parse_week(request.GET.get("week"))
+    if week is not None:
+        this_week, last_week = _bookable_weeks(now)
+        week = min(max(week, this_week), last_week)
+    practitioner = parse_database_id(request.GET.get("practitioner"))
 
     def render_page() -> Rendering:
         context = slot_picker_context(request, now=now)
@@ -388,6 +414,11 @@ def booking_details(request):
     article = (
         Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
     )
+    submission_key = form.cleaned_data["submission_key"]
+    browser_secret = state.get("browser")
+    this_browsers_token = (
+        manage_token_for_submission(submission_key, browser_secret) if isinstance(browser_secret, str) else None
+    )
     try:
         result = appointment_book(
             slot_id=slot_id,
@@ -396,7 +427,8 @@ def booking_details(request):
             safety_answers=SafetyCheckForm.passed_answers(),
             privacy_notice_version=form.privacy_notice_version,
             source_article=article,
-            submission_key=form.cleaned_data["submission_key"],
+            submission_key=submission_key,
+            manage_token=this_browsers_token,
         )
     except SlotUnavailable:
         any_slot = wanted_slot()
@@ -407,6 +439,10 @@ def booking_details(request):
     confirmations = _confirmations(request)
     if result.manage_token:
         confirmations[str(result.appointment.pk)] = result.manage_token
+    elif this_browsers_token and hash_token(this_browsers_token) == result.appointment.manage_token_hash:
+        # A repeated submission from the browser that made the booking, which may never have
+        # received the first answer's cookie (a double click): show it the confirmation again.
+        confirmations[str(result.appointment.pk)] = this_browsers_token
     if str(result.appointment.pk) not in confirmations:
         # A replay from another browser: never reveal the booking's details to it.
         return render(request, "bookings/already_booked.html", status=409)

@@ -221,7 +221,10 @@ class EmbeddedServer:
                     "stop it, then try again."
                 )
             return
-        os.kill(pid, signal.SIGQUIT)  # immediate shutdown: it has no files left to write
+        try:
+            os.kill(pid, signal.SIGQUIT)  # immediate shutdown: it has no files left to write
+        except ProcessLookupError:
+            return  # it exited on its own meanwhile
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while _is_running_postgres(pid):
             if time.monotonic() > deadline:

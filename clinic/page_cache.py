@@ -20,7 +20,9 @@ token. Anything else is rendered as usual.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,7 +79,8 @@ class PageCache:
 
     def __init__(self, name: str):
         self.name = name
-        self._entries: dict[Hashable, _Entry] = {}
+        # Least recently served first: a flood of odd query strings evicts the cold pages, not every page.
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.renders = 0
@@ -96,6 +99,8 @@ class PageCache:
         entry = self._entries.get(key)
         if entry is not None and now < entry.expires_at and entry.dependency.version() == entry.version:
             self.hits += 1
+            with self._lock, contextlib.suppress(KeyError):
+                self._entries.move_to_end(key)
             return HttpResponse(entry.content, content_type=entry.content_type)
 
         session_was_modified = request.session.modified
@@ -113,9 +118,9 @@ class PageCache:
         self.renders += 1
         if keep:
             with self._lock:
-                if len(self._entries) >= MAX_ENTRIES_PER_CACHE:
-                    # Odd query strings must not grow it without bound; the pages people ask for come back at once.
-                    self._entries.clear()
+                self._entries.pop(key, None)
+                while len(self._entries) >= MAX_ENTRIES_PER_CACHE:
+                    self._entries.popitem(last=False)
                 self._entries[key] = _Entry(
                     content=response.content,
                     content_type=response["Content-Type"],

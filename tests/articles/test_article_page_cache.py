@@ -61,20 +61,42 @@ def test_an_unpublished_article_is_gone_at_once(client, make_article):
 
 def test_a_scheduled_article_appears_at_its_time_without_any_change(client, make_article):
     make_article(title="Live now", slug="live")
-    going_live = timezone.now() + timedelta(hours=2)
-    make_article(title="Out in two hours", slug="soon", published_at=going_live)
-    assert "Out in two hours" not in client.get("/").content.decode()
+    # Two minutes ahead: inside the kept page's five-minute limit, so only its own expiry can show it.
+    going_live = timezone.now().replace(microsecond=0) + timedelta(minutes=2)
+    make_article(title="Out in two minutes", slug="soon", published_at=going_live)
+    assert "Out in two minutes" not in client.get("/").content.decode()
 
     with time_machine.travel(going_live + timedelta(seconds=1), tick=False):
-        assert "Out in two hours" in client.get("/").content.decode()
+        assert "Out in two minutes" in client.get("/").content.decode()
 
 
-def test_searches_and_staff_previews_are_never_kept(client, make_article, rita):
+def test_searches_and_staff_previews_are_never_kept(client, make_article, rita, monkeypatch):
+    from clinic import page_cache
+
     make_article(title="Sitting with a sore hip", slug="sitting")
+    # Whatever the page holds (a staff page has a CSRF token), searching or being signed in is enough.
+    monkeypatch.setattr(page_cache, "_keepable", lambda *args: True)
     client.get("/articles/?q=hip")
     client.get("/articles/?q=hip")
     client.force_login(rita)
     client.get("/articles/sitting/")
     client.get("/articles/sitting/")
 
-    assert views._article_pages.hits == 0
+    assert (views._article_pages.renders, views._article_pages.hits) == (0, 0)
+
+
+def test_when_full_the_page_served_longest_ago_goes_first(client, make_article, monkeypatch):
+    from clinic import page_cache
+
+    make_article(title="Sitting with a sore hip", slug="sitting")
+    monkeypatch.setattr(page_cache, "MAX_ENTRIES_PER_CACHE", 2)
+    client.get("/")
+    client.get("/articles/sitting/")
+    client.get("/")  # the home page is now the most recently served
+
+    client.get("/articles/?topic=made-up")  # a third page: the article page goes, the home page stays
+    renders = views._article_pages.renders
+    client.get("/")
+    assert views._article_pages.renders == renders
+    client.get("/articles/sitting/")
+    assert views._article_pages.renders == renders + 1

@@ -135,6 +135,31 @@ def test_submitting_twice_makes_one_booking_and_shows_its_confirmation(client, o
     assert client.get("/book/confirmed/").status_code == 200
 
 
+def test_a_double_click_whose_second_request_missed_the_first_answer_still_confirms_but_no_other_browser(
+    client, open_slot
+):
+    from django.test import Client
+
+    pass_safety_check(client)
+    form = details_form(client, open_slot)
+    cookies_before = {name: morsel.value for name, morsel in client.cookies.items()}
+    first = client.post("/book/details/", form)
+    # The second click left with the cookies as they were: the first answer's never reached it.
+    second_click = Client()
+    second_click.cookies.load(cookies_before)
+    second = second_click.post("/book/details/", form)
+
+    assert first["Location"] == second["Location"] == "/book/confirmed/"
+    assert b"Dr Priya Patel" in second_click.get("/book/confirmed/").content
+    assert Appointment.objects.count() == 1
+    # Somebody else sending the same form from their own browser learns nothing of the booking.
+    other = Client()
+    pass_safety_check(other)
+    replay = other.post("/book/details/", form)
+    assert replay.status_code == 409 and b"Dr Priya Patel" not in replay.content
+    assert other.get("/book/confirmed/")["Location"] == "/book/"
+
+
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [

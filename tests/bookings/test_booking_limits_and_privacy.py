@@ -103,8 +103,11 @@ def test_a_patient_books_without_any_database_session_and_the_flow_cookies_hold_
     started = pass_safety_check(client, article="hip-pain")
     flow = started.cookies["booking"]
     assert flow["secure"] and flow["httponly"] and flow["samesite"] == "Lax" and flow["path"] == "/book/"
-    # That the check was passed, for this version of the questions, and where the patient came from: no answers.
-    assert signing.loads(flow.value, salt="bookings.booking") == {"safety": "2026-11", "article": "hip-pain"}
+    # That the check was passed, for this version of the questions, where the patient came from, and this
+    # browser's random secret (its manage token is derived from it): no answers.
+    state = signing.loads(flow.value, salt="bookings.booking")
+    assert state.keys() == {"safety", "article", "browser"}
+    assert (state["safety"], state["article"], len(state["browser"])) == ("2026-11", "hip-pain", 22)
 
     booked = client.post("/book/details/", details_form(client, slot))
     assert booked.status_code == 302
