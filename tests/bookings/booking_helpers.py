@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from bookings.models import Slot
+from bookings.models import Appointment, Slot, hash_token, new_token
 
 SAFE_ANSWERS = {
     "bladder_bowel": "no",
@@ -36,6 +36,21 @@ def local(day_offset: int, hour: int, minute: int = 0) -> datetime:
 def make_slot(practitioner, starts_at: datetime, **extra) -> Slot:
     length = timedelta(minutes=settings.CONSULTATION_MINUTES)
     return Slot.objects.create(practitioner=practitioner, starts_at=starts_at, ends_at=starts_at + length, **extra)
+
+
+def make_appointment(slot, *, at: datetime, status=Appointment.Status.BOOKED, cancelled_at=None) -> Appointment:
+    """An appointment written straight to the table (no service, no history, no e-mails), made AT."""
+    return Appointment.objects.create(
+        slot=slot,
+        status=status,
+        first_name="Pat",
+        last_name="Ient",
+        phone="07700 900123",
+        manage_token_hash=hash_token(new_token()),
+        created_at=at,
+        updated_at=at,
+        cancelled_at=(cancelled_at or at) if status == Appointment.Status.CANCELLED else None,
+    )
 
 
 def pass_safety_check(client, **extra):

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 
-from bookings.models import Appointment, Practitioner, Slot, hash_token, new_token
+from bookings.models import Appointment, Practitioner, Slot
+from tests.bookings.booking_helpers import make_appointment
 
 LONDON = ZoneInfo("Europe/London")
 # Monday 1 June 2026, 08:00: the clinic opens at 09:00.
@@ -19,20 +20,6 @@ pytestmark = pytest.mark.django_db
 
 def _slot(practitioner, when, **extra):
     return Slot.objects.create(practitioner=practitioner, starts_at=when, ends_at=when + timedelta(minutes=20), **extra)
-
-
-def _appointment(slot, status=Appointment.Status.BOOKED):
-    return Appointment.objects.create(
-        slot=slot,
-        status=status,
-        first_name="Pat",
-        last_name="Ient",
-        phone="07700 900123",
-        manage_token_hash=hash_token(new_token()),
-        created_at=NOW,
-        updated_at=NOW,
-        cancelled_at=NOW if status == Appointment.Status.CANCELLED else None,
-    )
 
 
 def _bookable(**kwargs):
@@ -55,13 +42,13 @@ def test_blocked_and_retired_slots_are_not_bookable(dr_patel, rita):
 
 def test_a_booked_slot_is_not_bookable_whatever_the_live_status(dr_patel):
     for days, status in enumerate(["booked", "arrived", "completed", "no_show"], start=1):
-        _appointment(_slot(dr_patel, NOW + timedelta(days=days)), status=status)
+        make_appointment(_slot(dr_patel, NOW + timedelta(days=days)), status=status, at=NOW)
     assert _bookable() == []
 
 
 def test_a_slot_whose_appointment_was_cancelled_is_bookable_again(dr_patel):
     slot = _slot(dr_patel, NOW + timedelta(days=1))
-    _appointment(slot, status=Appointment.Status.CANCELLED)
+    make_appointment(slot, status=Appointment.Status.CANCELLED, at=NOW)
     assert _bookable() == [slot]
 
 
@@ -252,5 +239,5 @@ def test_the_booking_locks_rule_for_one_slot_agrees_with_bookable_for_every_kind
     assert checked == 4 * 3 * 7
     # And a booked slot: bookable() leaves it out, the lock's check leaves it to the unique index.
     slot = _slot(people[True, True], earliest + timedelta(days=1))
-    _appointment(slot)
+    make_appointment(slot, at=NOW)
     assert slot.offered_to_patients(now=NOW) and not Slot.objects.bookable(now=NOW).filter(pk=slot.pk).exists()

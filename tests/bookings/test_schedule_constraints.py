@@ -7,6 +7,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from bookings.models import Appointment, Slot, hash_token, new_token
+from tests.bookings.booking_helpers import make_appointment
 
 LONDON = ZoneInfo("Europe/London")
 NINE = datetime(2026, 6, 8, 9, 0, tzinfo=LONDON)
@@ -31,17 +32,7 @@ def _insert_raw(practitioner, start, end, state="open"):
 
 
 def _appointment(slot, status=Appointment.Status.BOOKED):
-    return Appointment.objects.create(
-        slot=slot,
-        status=status,
-        first_name="Pat",
-        last_name="Ient",
-        phone="07700 900123",
-        manage_token_hash=hash_token(new_token()),
-        created_at=NINE - timedelta(days=1),
-        updated_at=NINE - timedelta(days=1),
-        cancelled_at=NINE - timedelta(hours=12) if status == Appointment.Status.CANCELLED else None,
-    )
+    return make_appointment(slot, at=NINE - timedelta(days=1), status=status, cancelled_at=NINE - timedelta(hours=12))
 
 
 def _rejected(write):

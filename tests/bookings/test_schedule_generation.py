@@ -8,8 +8,9 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from bookings.models import Appointment, Slot, TimeOff, WorkingHours, hash_token, new_token
+from bookings.models import Appointment, Slot, TimeOff, WorkingHours
 from bookings.schedule import slots_generate
+from tests.bookings.booking_helpers import make_appointment
 
 LONDON = ZoneInfo("Europe/London")
 # A Sunday noon: the week ahead starts on Monday 8 June 2026, far from any clock change.
@@ -45,20 +46,6 @@ def _monday(*times):
 
 def _rows():
     return list(Slot.objects.order_by("pk").values_list("pk", "practitioner", "starts_at", "ends_at", "state"))
-
-
-def _book(slot, status=Appointment.Status.BOOKED):
-    return Appointment.objects.create(
-        slot=slot,
-        status=status,
-        first_name="Pat",
-        last_name="Ient",
-        phone="07700 900123",
-        manage_token_hash=hash_token(new_token()),
-        created_at=NOW,
-        updated_at=NOW,
-        cancelled_at=NOW if status == Appointment.Status.CANCELLED else None,
-    )
 
 
 def _slot_at(practitioner, when):
@@ -217,7 +204,7 @@ def test_the_command_reports_what_it_created_and_removed(dr_patel):
 def test_the_command_names_each_booked_slot_left_outside_the_hours(dr_patel):
     hours = _hours(dr_patel, 0, time(9), time(10))
     slots_generate(now=NOW, days=WEEK)
-    _book(_slot_at(dr_patel, _at(MONDAY, 9, 20)))
+    make_appointment(_slot_at(dr_patel, _at(MONDAY, 9, 20)), at=NOW)
     hours.start_time = time(9, 40)
     hours.save()
     out = StringIO()
@@ -294,7 +281,7 @@ def test_a_booked_slot_outside_new_hours_stays_and_is_reported_as_a_conflict(dr_
     hours = _hours(dr_patel, 0, time(9), time(10))
     slots_generate(now=NOW, days=WEEK)
     booked = _slot_at(dr_patel, _at(MONDAY, 9))
-    appointment = _book(booked)
+    appointment = make_appointment(booked, at=NOW)
 
     hours.start_time = time(9, 20)
     hours.save()
@@ -314,7 +301,7 @@ def test_a_booked_slot_on_an_old_grid_keeps_new_slots_from_overlapping_it(dr_pat
     hours = _hours(dr_patel, 0, time(9), time(10))
     slots_generate(now=NOW, days=WEEK)
     booked = _slot_at(dr_patel, _at(MONDAY, 9, 20))
-    _book(booked)
+    make_appointment(booked, at=NOW)
 
     hours.start_time = time(9, 10)
     hours.end_time = time(10, 10)
@@ -345,7 +332,7 @@ def test_an_open_slot_whose_only_appointment_was_cancelled_is_retired_not_delete
     hours = _hours(dr_patel, 0, time(9), time(10))
     slots_generate(now=NOW, days=WEEK)
     cancelled_slot = _slot_at(dr_patel, _at(MONDAY, 9))
-    cancelled = _book(cancelled_slot, status=Appointment.Status.CANCELLED)
+    cancelled = make_appointment(cancelled_slot, status=Appointment.Status.CANCELLED, at=NOW)
 
     hours.delete()
     report = slots_generate(now=NOW, days=WEEK)
@@ -362,7 +349,7 @@ def test_a_retired_slot_is_reopened_when_its_time_is_worked_again(dr_patel):
     hours = _hours(dr_patel, 0, time(9), time(10))
     slots_generate(now=NOW, days=WEEK)
     retired = _slot_at(dr_patel, _at(MONDAY, 9))
-    _book(retired, status=Appointment.Status.CANCELLED)
+    make_appointment(retired, status=Appointment.Status.CANCELLED, at=NOW)
     hours.delete()
     slots_generate(now=NOW, days=WEEK)
 
@@ -380,13 +367,13 @@ def test_a_retired_slot_is_not_reopened_on_top_of_a_booked_slot(dr_patel):
     hours = _hours(dr_patel, 0, time(9), time(10))
     slots_generate(now=NOW, days=WEEK)
     retired = _slot_at(dr_patel, _at(MONDAY, 9))
-    _book(retired, status=Appointment.Status.CANCELLED)
+    make_appointment(retired, status=Appointment.Status.CANCELLED, at=NOW)
     # The hours move by ten minutes: 09:00 is retired, and the new 09:10 gets booked.
     hours.start_time, hours.end_time = time(9, 10), time(10, 10)
     hours.save()
     slots_generate(now=NOW, days=WEEK)
     booked = _slot_at(dr_patel, _at(MONDAY, 9, 10))
-    _book(booked)
+    make_appointment(booked, at=NOW)
 
     hours.start_time, hours.end_time = time(9), time(10)
     hours.save()
@@ -477,7 +464,7 @@ def test_time_off_over_a_booked_slot_leaves_it_and_reports_it(dr_patel):
     _hours(dr_patel, 0, time(9), time(10))
     slots_generate(now=NOW, days=WEEK)
     booked = _slot_at(dr_patel, _at(MONDAY, 9, 20))
-    _book(booked)
+    make_appointment(booked, at=NOW)
 
     TimeOff.objects.create(practitioner=dr_patel, starts_at=_at(MONDAY, 0), ends_at=_at(TUESDAY, 0))
     report = slots_generate(now=NOW, days=WEEK)

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from bookings.models import Appointment, Slot, TimeOff, WorkingHours, hash_token, new_token
+from bookings.models import Appointment, Slot, TimeOff, WorkingHours
 from bookings.schedule import slots_generate
+from tests.bookings.booking_helpers import make_appointment
 
 LONDON = ZoneInfo("Europe/London")
 # Sundays the clocks change, and an ordinary one: a run starts a few days before one of them.
@@ -143,18 +144,6 @@ def _assert_schedule_is_sound(practitioner, pattern, *, now, booked_ids=frozense
     return slots
 
 
-def _book(slot, now):
-    Appointment.objects.create(
-        slot=slot,
-        first_name="Pat",
-        last_name="Ient",
-        phone="07700 900123",
-        manage_token_hash=hash_token(new_token()),
-        created_at=now,
-        updated_at=now,
-    )
-
-
 @EXAMPLES
 @given(scenario=scenarios())
 def test_random_working_patterns_never_give_an_overlap_or_a_slot_outside_hours_or_in_time_off(scenario, dr_patel):
@@ -181,7 +170,7 @@ def test_changing_random_patterns_keeps_bookings_and_leaves_only_slots_that_fit(
         slots = list(Slot.objects.filter(practitioner=dr_patel).order_by("starts_at"))
         booked = {slots[index % len(slots)] for index in scenario["bookings"]} if slots else set()
         for slot in booked:
-            _book(slot, now)
+            make_appointment(slot, at=now)
 
         _apply(dr_patel, scenario["later_pattern"], scenario["time_off"])
         report = slots_generate(now=now, days=DAYS, practitioner=dr_patel)
