@@ -3,7 +3,7 @@ from django.contrib.syndication.views import Feed
 from django.urls import reverse_lazy
 from django.utils.feedgenerator import Atom1Feed
 
-from articles.models import Article
+from articles.models import LIST_DEFERRED, Article
 
 FEED_LENGTH = 20
 
@@ -20,7 +20,7 @@ class LatestArticlesFeed(Feed):
             Article.objects.published()
             .select_related("author")
             .prefetch_related("topics")
-            .defer("body_markdown", "body_html", "toc", "search_vector")[:FEED_LENGTH]
+            .defer(*LIST_DEFERRED)[:FEED_LENGTH]
         )
 
     def item_title(self, article):

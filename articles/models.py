@@ -9,6 +9,9 @@ from django.utils import timezone
 
 from articles.rendering import render_markdown, split_after_introduction
 
+# Columns a list of articles never shows: the bodies are the bulk of each row.
+LIST_DEFERRED = ("body_markdown", "body_html", "toc", "search_vector")
+
 # The text search configuration for stemming and stop words: the site is written in English.
 SEARCH_CONFIG = "english"
 

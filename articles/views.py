@@ -7,12 +7,8 @@ from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView
 
 from articles import structured_data
-from articles.models import Article, Topic
+from articles.models import LIST_DEFERRED, Article, Topic
 from clinic.page_cache import MAX_AGE, PageCache, Rendering, TableVersion
-
-# Columns a list of articles never shows: the bodies are the bulk of each row.
-LIST_DEFERRED = ("body_markdown", "body_html", "toc", "search_vector")
-
 
 # The home page, the article list (unless searching) and each article, as every visitor sees them.
 _article_pages = PageCache("articles")

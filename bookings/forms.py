@@ -72,24 +72,16 @@ class SafetyCheckForm(forms.Form):
     def question_fields(self):
         return [self[key] for key, _ in SAFETY_QUESTIONS]
 
-    def answers(self) -> dict:
-        return _recorded_answers(lambda key: self.cleaned_data[key])
-
     @staticmethod
     def passed_answers() -> dict:
         """What a patient past the check answered: "no" to every question (one "yes" stops the booking)."""
-        return _recorded_answers(lambda key: "no")
+        return {
+            "version": SAFETY_QUESTIONS_VERSION,
+            "answers": [{"key": key, "question": question, "answer": "no"} for key, question in SAFETY_QUESTIONS],
+        }
 
     def any_red_flag(self) -> bool:
         return any(self.cleaned_data[key] == "yes" for key, _ in SAFETY_QUESTIONS)
-
-
-def _recorded_answers(answer_to) -> dict:
-    """The answers as an appointment keeps them: with the questions' wording and version."""
-    return {
-        "version": SAFETY_QUESTIONS_VERSION,
-        "answers": [{"key": key, "question": question, "answer": answer_to(key)} for key, question in SAFETY_QUESTIONS],
-    }
 
 
 def clean_phone(value: str) -> str:

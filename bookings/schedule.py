@@ -139,7 +139,7 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
     first_day = now.astimezone(zone).date()
     last_day = first_day + timedelta(days=days)
     window_start = now
-    window_end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone)
+    window_end = local_midnight(last_day + timedelta(days=1))
     length = timedelta(minutes=settings.CONSULTATION_MINUTES)
 
     with transaction.atomic():
@@ -163,12 +163,14 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
             .filter(practitioner=practitioner, starts_at__gt=window_start, starts_at__lt=window_end)
             .order_by("pk")
         )
-        booked_ids = set(
-            Appointment.objects.live().filter(slot__in=[slot.pk for slot in existing]).values_list("slot_id", flat=True)
+        # One read of the appointments on those slots (unordered: the default ordering joins the slot).
+        appointments = list(
+            Appointment.objects.filter(slot__in=[slot.pk for slot in existing])
+            .order_by()
+            .values_list("slot_id", "status")
         )
-        any_appointment_ids = set(
-            Appointment.objects.filter(slot__in=[slot.pk for slot in existing]).values_list("slot_id", flat=True)
-        )
+        any_appointment_ids = {slot_id for slot_id, _ in appointments}
+        booked_ids = {slot_id for slot_id, status in appointments if status != Appointment.Status.CANCELLED}
 
         # Slots this run must not change but must not overlap either: the one in progress, and
         # any beyond the window (left by an earlier run with a longer horizon).

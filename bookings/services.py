@@ -17,7 +17,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from bookings.models import Appointment, AppointmentEvent, Slot, hash_token, new_token
+from bookings.models import Appointment, AppointmentEvent, Practitioner, Slot, hash_token, new_token
 from bookings.schedule import clinic_zone
 
 # -- Booking ------------------------------------------------------------------------------
@@ -320,9 +320,7 @@ def practitioner_calendar_token_reset(*, practitioner) -> str:
 
     Only the hash is stored: the returned token is shown once, to the practitioner.
     """
-    from bookings.models import Practitioner
-
     token = new_token()
-    Practitioner.objects.filter(pk=practitioner.pk).update(calendar_token_hash=hash_token(token))
     practitioner.calendar_token_hash = hash_token(token)
+    Practitioner.objects.filter(pk=practitioner.pk).update(calendar_token_hash=practitioner.calendar_token_hash)
     return token

@@ -6,7 +6,6 @@ from datetime import date
 from django import forms
 from django.forms import BaseModelFormSet, modelformset_factory
 
-from bookings.forms import DATABASE_ID_MAX as MAX_ID
 from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, clean_phone
 from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
 
@@ -62,10 +61,6 @@ class StatusForm(forms.Form):
         (Appointment.Status.BOOKED, "Back to booked"),
     ]
     status = forms.ChoiceField(choices=STATUS_CHOICES)
-
-
-class StaffMoveForm(forms.Form):
-    slot = forms.IntegerField(min_value=1, max_value=MAX_ID, error_messages={"required": "Please choose a new time."})
 
 
 class BlockForm(forms.Form):

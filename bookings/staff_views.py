@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from icalendar import Calendar, Event
 
 from bookings.calendar import appointment_uid
-from bookings.forms import SAFETY_QUESTIONS, parse_database_id
+from bookings.forms import SAFETY_QUESTIONS, MoveForm, parse_database_id
 from bookings.models import (
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
@@ -62,7 +62,6 @@ from bookings.staff_forms import (
     PhoneBookingForm,
     SearchForm,
     StaffCancelForm,
-    StaffMoveForm,
     StatusForm,
     TimeOffForm,
     WorkingHoursFormSet,
@@ -446,7 +445,7 @@ def reception_appointment_move(request, pk):
     day = _chosen_day(request, now) if request.GET.get("date") else max(local_start.date(), _today(now))
     status = 200
     if request.method == "POST":
-        form = StaffMoveForm(request.POST)
+        form = MoveForm(request.POST)
         if form.is_valid():
             try:
                 appointment_move(

@@ -125,6 +125,12 @@ def _bookable_weeks(now: datetime) -> tuple[date, date]:
     return _parse_week(now.astimezone(zone).date()), _parse_week(latest.astimezone(zone).date())
 
 
+def _within_bookable_weeks(week: date, now: datetime) -> date:
+    """WEEK, or the nearest week a patient may book in: what the time page shows when asked for it."""
+    this_week, last_week = _bookable_weeks(now)
+    return min(max(week, this_week), last_week)
+
+
 def _distinct_times(slots):
     """For "any practitioner": one slot per start time, the first practitioner in list order."""
     return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id").distinct("starts_at")
@@ -164,7 +170,7 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     if week is None:
         first = Slot.objects.bookable(now=now, practitioner=chosen).only("starts_at").first()
         week = _parse_week(first.starts_at.astimezone(zone).date().isoformat()) if first else this_week
-    week = min(max(week, this_week), last_week)
+    week = _within_bookable_weeks(week, now)
 
     week_start, week_end = local_midnight(week), local_midnight(week + timedelta(days=7))
     if asked_week is not None:
@@ -315,8 +321,7 @@ def booking_time(request):
     # The key is what the page will show: a week outside the bookable ones shows the nearest one.
     week = _parse_week(request.GET.get("week"))
     if week is not None:
-        this_week, last_week = _bookable_weeks(now)
-        week = min(max(week, this_week), last_week)
+        week = _within_bookable_weeks(week, now)
     practitioner = parse_database_id(request.GET.get("practitioner"))
 
     def render_page() -> Rendering:
@@ -377,37 +382,25 @@ def booking_details(request):
 
     form = PatientDetailsForm(request.POST) if request.method == "POST" else None
     if form is None or not form.is_valid():
-        # A valid POST goes straight to the booking, which finds an unknown slot itself.
+        # The form, first or again. A valid POST goes straight to the booking, which checks the slot under its lock.
+        status = 200 if form is None else 400
+        if form is None:
+            form = PatientDetailsForm(
+                initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key()}
+            )
+        slot = _bookable_slot(slot_id, now=now) if slot_id else None
+        if slot is not None:
+            slot.local_start = slot.starts_at.astimezone(clinic_zone())
+            return render(request, "bookings/details.html", {"form": form, "slot": slot}, status=status)
         any_slot = wanted_slot()
         if any_slot is None:
             return render(request, "bookings/slot_not_found.html", status=404)
-
-    if request.method == "GET":
-        slot = _bookable_slot(slot_id, now=now)
-        form = PatientDetailsForm(initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key()})
-        if slot is None:
-            return _slot_unavailable_response(
-                request,
-                form=form,
-                wanted_start=any_slot.starts_at,
-                now=now,
-                headline="Sorry, that time is no longer available",
-            )
-        slot.local_start = slot.starts_at.astimezone(clinic_zone())
-        return render(request, "bookings/details.html", {"form": form, "slot": slot})
-
-    if not form.is_valid():
-        # Only to show the form again: a valid POST goes straight to the booking, which re-checks under its lock.
-        slot = _bookable_slot(slot_id, now=now)
-        if slot is not None:
-            slot.local_start = slot.starts_at.astimezone(clinic_zone())
-            return render(request, "bookings/details.html", {"form": form, "slot": slot}, status=400)
         return _slot_unavailable_response(
             request,
             form=form,
             wanted_start=any_slot.starts_at,
             now=now,
-            status=400,
+            status=409 if status == 200 else 400,
             headline="Sorry, that time is no longer available",
         )
 

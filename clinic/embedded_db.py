@@ -382,14 +382,22 @@ class EmbeddedServer:
         return result
 
 
-def _is_running_postgres(pid: int) -> bool:
-    """True when PID is a postgres process that has not exited (not a zombie)."""
+def _live_postgres_argv(pid: int) -> list[bytes] | None:
+    """The command line of PID if it is a postgres process that has not exited (not a zombie), else None."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-    except (OSError, IndexError):
-        return False
-    return state not in {"Z", "X"} and os.path.basename(argv0) == b"postgres"
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The state letter follows the parenthesised command name, which may contain spaces.
+    state = stat.rsplit(")", 1)[1].split()[0]
+    if state in {"Z", "X"} or os.path.basename(argv[0]) != b"postgres":
+        return None
+    return argv
+
+
+def _is_running_postgres(pid: int) -> bool:
+    return _live_postgres_argv(pid) is not None
 
 
 def _is_live_postmaster_of(pid: int, pgdata: Path) -> bool:
@@ -400,14 +408,8 @@ def _is_live_postmaster_of(pid: int, pgdata: Path) -> bool:
     folder (the ``-D`` argument we start it with, else its working directory, which
     postgres sets to the data folder) must be ours.
     """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return False
-    # The state letter follows the parenthesised command name, which may contain spaces.
-    state = stat.rsplit(")", 1)[1].split()[0]
-    if state in {"Z", "X"} or os.path.basename(argv[0]) != b"postgres":
+    argv = _live_postgres_argv(pid)
+    if argv is None:
         return False
     if b"-D" in argv[:-1]:
         data_folder = os.fsdecode(argv[argv.index(b"-D") + 1])

@@ -26,7 +26,7 @@ COUNT_SQL = f"""
 
 def client_address(request) -> str:
     # Behind a proxy the last hop it appends is the client; trust it only when configured.
-    if getattr(settings, "TRUST_X_FORWARDED_FOR", False):
+    if settings.TRUST_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
             return forwarded.split(",")[-1].strip()

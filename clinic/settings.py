@@ -173,8 +173,10 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "axes/lockout.html"
-# The same client address as the rate limits: the last X-Forwarded-For hop only behind a trusted proxy.
-if env_bool("TRUST_X_FORWARDED_FOR", False):
+# Set when a proxy in front of the app sets X-Forwarded-For: the rate limits and axes then count the
+# real client, the last hop the proxy appended.
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+if TRUST_X_FORWARDED_FOR:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
     AXES_IPWARE_PROXY_ORDER = "right-most"
 LOGIN_URL = "login"
@@ -316,8 +318,6 @@ if BOOKING_UNSAFE_SKIP_SLOT_LOCK and not DEBUG and not str(_database["NAME"]).en
     raise ImproperlyConfigured(
         "BOOKING_UNSAFE_SKIP_SLOT_LOCK is only for the load tests' control run on a *_unsafe_control database."
     )
-# Set when a proxy in front of the app sets X-Forwarded-For (the rate limit then counts the real client).
-TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
 # -- Forms ------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
