@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test stop install install-dev migrate demo worker bench lint
+.PHONY: run test test-tools stop install install-dev migrate demo worker bench lint
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,11 @@ run: demo
 worker: migrate
 	$(PY) manage.py send_messages
 
-test: install-dev
+# Chromium (browser tests), Java and the Nu Html Checker (HTML validity): apt as root, npm into node_modules/.
+test-tools:
+	bin/install-test-tools
+
+test: install-dev test-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
