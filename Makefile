@@ -36,12 +36,14 @@ run: demo
 	@echo "  E-mails are sent by the worker beside it (manage.py send_messages): without EMAIL_HOST, files in var/mail/."
 	@echo ""
 	@# The e-mail worker runs in the background and stops with the web server (Ctrl-C, exit or kill).
+	@# PORT in the environment: without SITE_URL, the links in e-mails point at this port (clinic/settings.py).
+	export PORT=$(PORT); \
 	$(PY) manage.py send_messages --interval 2 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 worker: migrate
-	$(PY) manage.py send_messages
+	PORT=$(PORT) $(PY) manage.py send_messages
 
 # Chromium (browser tests), Java and the Nu Html Checker (HTML validity): apt as root, npm into node_modules/.
 test-tools:

@@ -103,3 +103,31 @@ def test_a_socket_folder_in_the_database_url_becomes_the_host():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split(maxsplit=1) == ["/tmp/clinic-sock", "{}\n"]
+
+
+def site_url(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "-c", "from clinic import settings; print(settings.SITE_URL)"],
+        cwd=BASE_DIR,
+        env=app_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_without_site_url_the_links_in_e_mails_follow_the_port_make_run_serves_on():
+    result = site_url(PORT="8911", SITE_URL="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "http://127.0.0.1:8911"
+
+
+def test_site_url_wins_over_the_port():
+    result = site_url(PORT="8911", SITE_URL="https://clinic.example/")
+    assert result.stdout.strip() == "https://clinic.example"
+
+
+def test_a_port_that_is_not_a_port_fails_naming_the_variable():
+    assert_fails_naming(import_settings(PORT="eighty"), "PORT")
+    assert_fails_naming(import_settings(PORT="70000"), "PORT")
