@@ -177,6 +177,8 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "axes/lockout.html"
+# The attempted username is stored in a varchar(255): longer ones are cut to fit (clinic/signin.py).
+AXES_USERNAME_CALLABLE = "clinic.signin.axes_username"
 # Set when a proxy in front of the app sets X-Forwarded-For: the rate limits and axes then count the
 # real client, the last hop the proxy appended.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)

@@ -6,6 +6,7 @@ from django.urls import include, path
 from articles.sitemaps import SITEMAPS
 from articles.views import home
 from clinic import views
+from clinic.signin import StaffAdminAuthenticationForm, StaffAuthenticationForm
 
 urlpatterns = [
     path("", home, name="home"),
@@ -16,9 +17,16 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("robots.txt", views.robots_txt, name="robots_txt"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="django.contrib.sitemaps.views.sitemap"),
-    path("staff/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "staff/login/",
+        auth_views.LoginView.as_view(authentication_form=StaffAuthenticationForm, redirect_authenticated_user=True),
+        name="login",
+    ),
     path("staff/logout/", views.SignOutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
+
+# The admin's sign-in refuses an overlong username too (clinic/signin.py).
+admin.site.login_form = StaffAdminAuthenticationForm
 
 handler500 = "clinic.views.server_error"
