@@ -1,0 +1,151 @@
+"""Every page of the site, public and staff, as its visitor gets it: for the HTML checker and the phone-width test.
+
+`every_page` builds a small clinic (the launch articles, two practitioners with slots, a booking, a caller to ring
+back, time off and a closure), then fetches each page as the person who would see it: a patient going through the
+booking, Rita at reception, Dr Patel, Mallory (403) and a stranger's browser. Pages that only a POST shows (the
+urgent-care advice, the form with its errors, "just taken", "already booked", 429) are reached by that POST.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client, RequestFactory, override_settings
+from django.utils import timezone
+
+from articles.models import Article
+from bookings.models import CallbackRequest, Slot, TimeOff, WorkingHours
+from bookings.services import PatientDetails, appointment_book
+from clinic.views import database_unavailable_response, server_error
+from tests.bookings.booking_helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot
+
+
+@dataclass
+class Page:
+    status: int
+    html: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _page(response) -> Page:
+    return Page(response.status_code, response.content.decode(), dict(response.headers.items()))
+
+
+def _signed_in(username: str) -> Client:
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    return client
+
+
+def _patient() -> Client:
+    client = Client()
+    assert client.post("/book/", SAFE_ANSWERS).status_code == 302
+    return client
+
+
+@pytest.fixture
+def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
+    call_command("import_articles", "--launch-content", stdout=StringIO())
+    articles = list(Article.objects.order_by("slug").values_list("slug", flat=True))
+    assert len(articles) == 2
+    WorkingHours.objects.create(practitioner=dr_patel, weekday=1, start_time="09:00", end_time="12:00")
+    TimeOff.objects.create(practitioner=dr_patel, starts_at=local(20, 9), ends_at=local(20, 17), reason="Course")
+    TimeOff.objects.create(starts_at=local(30, 0), ends_at=local(31, 0), reason="Bank holiday")
+    taken, free, later, okafor = (
+        make_slot(dr_patel, local(2, 9)),
+        make_slot(dr_patel, local(2, 10)),
+        make_slot(dr_patel, local(3, 11)),
+        make_slot(dr_okafor, local(2, 9)),
+    )
+    make_slot(dr_okafor, local(2, 14), state=Slot.State.BLOCKED, blocked_reason="Team meeting")
+    booking = appointment_book(
+        slot_id=taken.pk,
+        patient=PatientDetails("Pat", "Example", "07700 900123", "pat@example.org", "Left hip"),
+        now=timezone.now(),
+    )
+    # Today's appointment, for the practitioner's day and the day view (the services rightly refuse the past).
+    today = make_appointment(make_slot(dr_patel, local(0, 0, 20)), at=timezone.now() - timedelta(days=2))
+    CallbackRequest.objects.create(name="Carol Caller", phone="07700 900555", created_at=timezone.now())
+
+    pages: dict[str, Page] = {}
+    stranger = Client()
+    for name, url in [
+        ("home", "/"),
+        ("article list", "/articles/"),
+        *[(f"article {slug}", f"/articles/{slug}/") for slug in articles],
+        ("team", "/team/"),
+        ("contact", "/contact/"),
+        ("privacy", "/privacy/"),
+        ("accessibility", "/accessibility/"),
+        ("safety check", "/book/"),
+        ("staff sign-in", "/staff/login/"),
+        ("sign-out", "/staff/logout/"),
+        ("manage", f"/manage/{booking.manage_token}/"),
+        ("manage move", f"/manage/{booking.manage_token}/move/"),
+        ("404", "/no-such-page/"),
+    ]:
+        pages[name] = _page(stranger.get(url))
+    pages["urgent care"] = _page(Client().post("/book/", {**SAFE_ANSWERS, "trauma": "yes"}))
+    pages["contact with errors"] = _page(Client().post("/contact/", {"name": "", "phone": "no"}))
+
+    patient = _patient()
+    pages["time page"] = _page(patient.get("/book/time/"))
+    pages["details"] = _page(patient.get(f"/book/details/?slot={free.pk}"))
+    pages["details with errors"] = _page(patient.post("/book/details/", {"slot": free.pk}))
+    form = details_form(patient, free)
+    assert patient.post("/book/details/", form).status_code == 302
+    pages["confirmation"] = _page(patient.get("/book/confirmed/"))
+    pages["already booked"] = _page(_patient().post("/book/details/", form))
+    pages["just taken"] = _page(
+        _patient().post("/book/details/", {**details_form(_patient(), later), "slot": taken.pk})
+    )
+
+    rita_browser = _signed_in("rita")
+    for name, url in [
+        ("day view", "/staff/reception/"),
+        ("week view", f"/staff/reception/week/{dr_patel.pk}/"),
+        ("next free", "/staff/reception/next-free/"),
+        ("phone booking", f"/staff/reception/book/?slot={okafor.pk}"),
+        ("appointment", f"/staff/reception/appointments/{booking.appointment.pk}/"),
+        ("staff move", f"/staff/reception/appointments/{booking.appointment.pk}/move/"),
+        ("block a slot", f"/staff/reception/slots/{okafor.pk}/block/"),
+        ("hours and closures", "/staff/reception/hours/"),
+        ("hours and time off", f"/staff/reception/hours/{dr_patel.pk}/"),
+        ("export", "/staff/reception/export/"),
+        ("call-backs", "/staff/reception/callbacks/"),
+    ]:
+        pages[name] = _page(rita_browser.get(url))
+    pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Example"}))
+    pages["phone booking with errors"] = _page(
+        rita_browser.post(f"/staff/reception/book/?slot={okafor.pk}", {"slot": okafor.pk})
+    )
+
+    patel_browser = _signed_in("dr.patel")
+    for name, url in [
+        ("my day", "/staff/me/"),
+        ("my upcoming", "/staff/me/upcoming/"),
+        ("my appointment", f"/staff/me/appointments/{today.pk}/"),
+        ("my calendar", "/staff/me/calendar/"),
+    ]:
+        pages[name] = _page(patel_browser.get(url))
+
+    pages["400"] = _page(Client().get("/", HTTP_HOST="not-our-site.example"))
+    pages["403"] = _page(_signed_in("mallory").get("/staff/reception/"))
+    pages["403 csrf"] = _page(Client(enforce_csrf_checks=True).post("/contact/", {"name": "Mallory"}))
+    with override_settings(RATE_LIMIT_PUBLIC_POSTS=1):
+        flooder = Client()
+        flooder.post("/contact/", {"name": ""})
+        pages["429"] = _page(flooder.post("/contact/", {"name": ""}))
+    pages["500"] = _page(server_error(RequestFactory().get("/")))
+    pages["503"] = _page(database_unavailable_response())
+
+    expected = {"404": 404, "400": 400, "403": 403, "403 csrf": 403, "429": 429, "500": 500, "503": 503}
+    expected |= {"urgent care": 200, "already booked": 409, "just taken": 409}
+    expected |= dict.fromkeys(("contact with errors", "details with errors", "phone booking with errors"), 400)
+    wrong = {name: page.status for name, page in pages.items() if page.status != expected.get(name, 200)}
+    assert wrong == {}, wrong
+    return pages
