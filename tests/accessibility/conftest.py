@@ -11,12 +11,13 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
 from articles.models import Article
-from bookings.models import CallbackRequest, Slot, TimeOff, WorkingHours
+from bookings.models import CallbackRequest, Practitioner, Slot, TimeOff, WorkingHours
 from bookings.services import PatientDetails, appointment_book
 from clinic.views import database_unavailable_response, server_error
 from tests.bookings.booking_helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot
@@ -34,8 +35,6 @@ def _page(response) -> Page:
 
 
 def _signed_in(username: str) -> Client:
-    from django.contrib.auth import get_user_model
-
     client = Client()
     client.force_login(get_user_model().objects.get(username=username))
     return client
@@ -62,6 +61,15 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         make_slot(dr_okafor, local(2, 9)),
     )
     make_slot(dr_okafor, local(2, 14), state=Slot.State.BLOCKED, blocked_reason="Team meeting")
+    # A third practitioner, as in the demo: the day view's widest table.
+    sam = Practitioner.objects.create(
+        user=get_user_model().objects.create_user(username="sam.lee", first_name="Sam", last_name="Lee"),
+        display_name="Sam Lee",
+        title="",
+        profession="Physiotherapist",
+        list_order=3,
+    )
+    make_slot(sam, local(0, 23, 20))
     booking = appointment_book(
         slot_id=taken.pk,
         patient=PatientDetails("Pat", "Example", "07700 900123", "pat@example.org", "Left hip"),
