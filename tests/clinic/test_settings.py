@@ -131,3 +131,12 @@ def test_site_url_wins_over_the_port():
 def test_a_port_that_is_not_a_port_fails_naming_the_variable():
     assert_fails_naming(import_settings(PORT="eighty"), "PORT")
     assert_fails_naming(import_settings(PORT="70000"), "PORT")
+
+
+def test_make_run_hands_its_port_to_the_server_and_the_mail_worker():
+    plan = subprocess.run(
+        ["make", "-n", "run", "PORT=8911"], cwd=BASE_DIR, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    # One shell line: the worker started after the export sends links to the same port the server listens on.
+    assert "export PORT=8911;" in plan
+    assert plan.index("export PORT=8911;") < plan.index("send_messages") < plan.index("runserver 127.0.0.1:8911")
