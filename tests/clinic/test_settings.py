@@ -139,4 +139,8 @@ def test_make_run_hands_its_port_to_the_server_and_the_mail_worker():
     ).stdout
     # One shell line: the worker started after the export sends links to the same port the server listens on.
     assert "export PORT=8911;" in plan
-    assert plan.index("export PORT=8911;") < plan.index("send_messages") < plan.index("runserver 127.0.0.1:8911")
+    assert (
+        plan.index("export PORT=8911;")
+        < plan.index("send_messages --interval")
+        < plan.index("runserver 127.0.0.1:8911")
+    )
