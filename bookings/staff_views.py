@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -686,11 +687,23 @@ def reception_search(request):
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# "+", then digits and spaces only: a phone number in international form, as patients type it.
+PHONE_NUMBER = re.compile(r"\+\d[\d ]*\d")
 
 
 def csv_safe(value) -> str:
+    """The value as text, with an apostrophe in front of anything a spreadsheet would run as a formula.
+
+    Why a phone number like "+44 7700 900654" is left as it is: with no letter, no bracket and no
+    operator but the leading "+", it names no function, no cell and no other file, so a spreadsheet
+    has nothing to run, while the apostrophe would stay in reception's sheet (a CSV cell is not typed
+    in, so the apostrophe is shown, not hidden) and break the number for dialling and matching. Every
+    other value starting with = + - @ tab or CR is quoted, a phone number with brackets or hyphens too.
+    """
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if text.startswith(FORMULA_STARTS) and not PHONE_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 EXPORT_COLUMNS = [
@@ -706,6 +719,7 @@ EXPORT_COLUMNS = [
     "Note",
     "Booked by",
     "Cancel reason",
+    "Source article",
 ]
 
 
@@ -720,11 +734,13 @@ def reception_export(request):
         Appointment.objects.filter(
             slot__starts_at__gte=local_midnight(start), slot__starts_at__lt=local_midnight(end + timedelta(days=1))
         )
-        .select_related("slot__practitioner", "booked_by")
+        .select_related("slot__practitioner", "booked_by", "source_article")
         .order_by("slot__starts_at", "pk")
     )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="appointments-{start}-to-{end}.csv"'
+    # A byte-order mark: without it Excel on Windows reads the file as Windows-1252 ("ZoÃ«" for "Zoë").
+    response.write("\ufeff")
     writer = csv.writer(response)
     writer.writerow(EXPORT_COLUMNS)
     zone = clinic_zone()
@@ -743,6 +759,7 @@ def reception_export(request):
             appointment.note,
             appointment.booked_by.get_username() if appointment.booked_by else "",
             appointment.cancel_reason,
+            appointment.source_article.title if appointment.source_article else "",
         ]
         writer.writerow([csv_safe(value) for value in row])
     return response
