@@ -629,14 +629,29 @@ def reception_time_off_delete(request, pk):
 # -- Find and export ----------------------------------------------------------------------
 
 
+# Apostrophes a name may be typed with (typographic, modifier letter, prime, grave, acute), all
+# searched as the plain one: "O’Connor" from a phone's keyboard finds "O'Connor" typed at a desk.
+APOSTROPHES = "\u2019\u2018\u02bc\u201b\u2032\u0060\u00b4"
+PLAIN_APOSTROPHES = "'" * len(APOSTROPHES)
+
+
+def fold_apostrophes(expression):
+    """The text expression with every apostrophe made plain, in SQL (the query is folded in Python)."""
+    return Func(expression, Value(APOSTROPHES), Value(PLAIN_APOSTROPHES), function="translate")
+
+
 def appointments_matching(query: str):
-    """Appointments by patient name (any part, or "first last"), e-mail or phone (digits only)."""
+    """Appointments by patient name (any part, or "first last"), e-mail or phone (digits only).
+
+    Names are compared with their apostrophes folded on both sides (fold_apostrophes).
+    """
     query = query.strip()
+    name = query.translate(str.maketrans(APOSTROPHES, PLAIN_APOSTROPHES))
     match = (
-        Q(first_name__icontains=query)
-        | Q(last_name__icontains=query)
+        Q(first_name_folded__icontains=name)
+        | Q(last_name_folded__icontains=name)
         | Q(email__icontains=query)
-        | Q(full_name__icontains=query)
+        | Q(full_name__icontains=name)
     )
     digits = "".join(ch for ch in query if ch.isdigit())
     # A UK number given in international form (+44 7700 900123) is stored as 07700 900123.
@@ -646,7 +661,9 @@ def appointments_matching(query: str):
         match |= Q(phone_digits__contains=digits)
     return (
         Appointment.objects.annotate(
-            full_name=Func(F("first_name"), Value(" "), F("last_name"), function="CONCAT"),
+            first_name_folded=fold_apostrophes(F("first_name")),
+            last_name_folded=fold_apostrophes(F("last_name")),
+            full_name=Func(F("first_name_folded"), Value(" "), F("last_name_folded"), function="CONCAT"),
             phone_digits=digits_only(F("phone")),
         )
         .filter(match)

@@ -44,6 +44,26 @@ def test_rita_finds_ada_by_name_e_mail_or_phone(client, rita, ada, grace, query)
     assert reverse("reception_appointment", args=[ada.pk]) in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        ("O'Connor", "O\u2019Connor"),
+        ("O\u2019Connor", "O'Connor"),
+        ("O\u2019Connor", "o\u2018connor"),
+        ("O'Connor", "Aoife O\u2019Con"),
+        ("O\u2019Connor", "Aoife O'Connor"),
+    ],
+)
+def test_rita_finds_a_name_whatever_apostrophe_it_was_stored_or_typed_with(client, rita, dr_patel, stored, typed):
+    aoife = patient_books(make_slot(dr_patel, local(days_ahead(3), 11)), first_name="Aoife", last_name=stored)
+    patient_books(make_slot(dr_patel, local(days_ahead(3), 12)), first_name="Aoife", last_name="Connor")
+    client.force_login(rita)
+
+    response = client.post(reverse("reception_search"), {"q": typed})
+
+    assert [appointment.pk for appointment in response.context["results"]] == [aoife.pk]
+
+
 def test_a_one_letter_search_finds_nothing_rather_than_everyone(client, rita, ada, grace):
     client.force_login(rita)
 
