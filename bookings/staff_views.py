@@ -811,6 +811,20 @@ def reception_callback_done(request, pk):
     return redirect("reception_callbacks")
 
 
+@reception_required
+@require_POST
+def reception_callback_reopen(request, pk):
+    """Back on the list to call: marked done by mistake, or the caller did not answer."""
+    # Compare-and-set, like marking it done: a second click changes nothing.
+    updated = CallbackRequest.objects.filter(pk=pk, done_at__isnull=False).update(done_at=None, done_by=None)
+    if not updated:
+        get_object_or_404(CallbackRequest, pk=pk)
+        messages.info(request, "That call-back is already on the list to call.")
+    else:
+        messages.success(request, "Call-back back on the list to call.")
+    return redirect("reception_callbacks")
+
+
 # -- Practitioners ------------------------------------------------------------------------
 
 
