@@ -6,14 +6,18 @@
     summary: One or two sentences for lists and link previews.
     topics: Hip, Lower back          (optional, comma-separated; missing topics are created)
     status: published                (optional: draft or published)
+    author: Dr Priya Patel           (optional: a practitioner, by name as on the team page)
+    reviewer: Dr Chidi Okafor        (optional, with reviewed_on: who checked the medical content)
+    reviewed_on: 2026-11-20          (optional, with reviewer: the day of that check)
     ---
     The body, in Markdown.
 
 The parser is deliberately tiny (one `key: value` per line) so that every error can name its line.
+An author, reviewer or review date left out of a file leaves the article's own (set in the admin) as it is.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -23,11 +27,12 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from articles.models import Article, Topic
+from bookings.models import Practitioner
 
 LAUNCH_CONTENT_DIR = Path(__file__).resolve().parent / "content"
 FENCE = "---"
 REQUIRED_KEYS = ("title", "slug", "summary")
-OPTIONAL_KEYS = ("topics", "status")
+OPTIONAL_KEYS = ("topics", "status", "author", "reviewer", "reviewed_on")
 MAX_LENGTHS = {"title": 200, "slug": 200, "summary": 500}
 
 Outcome = Literal["created", "updated", "unchanged", "kept"]
@@ -52,12 +57,45 @@ class ArticleSource:
     body_markdown: str
     topic_names: list[str] = field(default_factory=list)
     status: str | None = None
+    author: Practitioner | None = None
+    reviewer: Practitioner | None = None
+    reviewed_on: date | None = None
 
 
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1]
     return value
+
+
+def _practitioner_named(name: str, path: Path, line: int) -> Practitioner:
+    """The practitioner called NAME, with or without the title ("Dr Priya Patel" or "Priya Patel")."""
+    matches = [
+        practitioner
+        for practitioner in Practitioner.objects.all()
+        if name.casefold() in (practitioner.full_name.casefold(), practitioner.display_name.casefold())
+    ]
+    if not matches:
+        raise ArticleFileError(path, line, f"no practitioner is called {name!r} (use the name on the team page)")
+    if len(matches) > 1:
+        raise ArticleFileError(path, line, f"{len(matches)} practitioners are called {name!r}: add the title")
+    return matches[0]
+
+
+def _review(values: dict[str, str], value_lines: dict[str, int], path: Path) -> tuple[Practitioner | None, date | None]:
+    """The reviewer and the review date: both or neither, since a review is a person on a day."""
+    if "reviewer" in values and "reviewed_on" not in values:
+        raise ArticleFileError(path, value_lines["reviewer"], "a reviewer needs 'reviewed_on: YYYY-MM-DD' too")
+    if "reviewed_on" in values and "reviewer" not in values:
+        raise ArticleFileError(path, value_lines["reviewed_on"], "'reviewed_on' needs a 'reviewer' too")
+    if "reviewer" not in values:
+        return None, None
+    try:
+        reviewed_on = date.fromisoformat(values["reviewed_on"])
+    except ValueError:
+        message = f"reviewed_on must be a date like 2026-11-20, not {values['reviewed_on']!r}"
+        raise ArticleFileError(path, value_lines["reviewed_on"], message) from None
+    return _practitioner_named(values["reviewer"], path, value_lines["reviewer"]), reviewed_on
 
 
 def parse_article_file(path: Path) -> ArticleSource:
@@ -120,6 +158,11 @@ def parse_article_file(path: Path) -> ArticleSource:
     if not body:
         raise ArticleFileError(path, closing_index + 1, "the article has no body after the front matter")
     topic_names = [name.strip() for name in values.get("topics", "").split(",") if name.strip()]
+    for key in ("author", "reviewer", "reviewed_on"):
+        if key in values and not values[key]:
+            raise ArticleFileError(path, value_lines[key], f"{key!r} is empty (leave the line out instead)")
+    author = _practitioner_named(values["author"], path, value_lines["author"]) if "author" in values else None
+    reviewer, reviewed_on = _review(values, value_lines, path)
     return ArticleSource(
         path=path,
         title=values["title"],
@@ -128,6 +171,9 @@ def parse_article_file(path: Path) -> ArticleSource:
         body_markdown=body + "\n",
         topic_names=topic_names,
         status=status,
+        author=author,
+        reviewer=reviewer,
+        reviewed_on=reviewed_on,
     )
 
 
@@ -143,9 +189,10 @@ def article_import(*, source: ArticleSource, publish: bool, now: datetime, keep_
     """Create or update the article with the source's slug; save nothing when nothing changed.
 
     1. A new article is published at `now` when `publish` or its front matter says so, else a draft.
-    2. An existing one takes the file's text and topics. Its status changes only when the front matter
-       names one, or `publish` finds a draft; a publication date is never moved, so a re-import does not
-       bump the article to the top of the list.
+    2. An existing one takes the file's text and topics, and the author and review the file names (one
+       it leaves out keeps the article's own). Its status changes only when the front matter names one,
+       or `publish` finds a draft; a publication date is never moved, so a re-import does not bump the
+       article to the top of the list.
     3. With `keep_existing` an existing article is left exactly as it is (launch content: editors' fixes win).
     """
     with transaction.atomic():
@@ -164,6 +211,10 @@ def article_import(*, source: ArticleSource, publish: bool, now: datetime, keep_
             outcome = "unchanged"
 
         new_values = {"title": source.title, "summary": source.summary, "body_markdown": source.body_markdown}
+        if source.author is not None:
+            new_values["author_id"] = source.author.pk
+        if source.reviewer is not None:
+            new_values |= {"reviewer_id": source.reviewer.pk, "reviewed_on": source.reviewed_on}
         if wanted_status and outcome == "unchanged":
             new_values["status"] = wanted_status
         for name, value in new_values.items():

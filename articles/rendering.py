@@ -125,3 +125,67 @@ def split_after_introduction(body_html: str) -> tuple[str, str]:
     if position <= 0:
         return body_html, ""
     return body_html[:position], body_html[position:]
+
+
+# A section whose h2 reads like one of these holds questions (its h3s) and their answers.
+FAQ_HEADING = re.compile(r"^\s*(frequently asked questions|faqs?)\b", re.IGNORECASE)
+# The HTML Google reads in an FAQ answer; anything else (a table) keeps only its text.
+FAQ_ANSWER_TAGS = {
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "br",
+    "ol",
+    "ul",
+    "li",
+    "a",
+    "p",
+    "div",
+    "b",
+    "strong",
+    "i",
+    "em",
+}
+
+
+def _plain_text(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def _table_as_paragraphs(table: re.Match) -> str:
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(0), flags=re.S)
+    cells = [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S) for row in rows]
+    return "".join(f"<p>{' – '.join(cell.strip() for cell in row)}</p>" for row in cells if row)
+
+
+def _faq_answer_html(fragment: str) -> str:
+    # A table row becomes a paragraph of its cells, so that its words do not run together once the table goes.
+    fragment = re.sub(r"<table[^>]*>.*?</table>", _table_as_paragraphs, fragment, flags=re.S)
+    cleaned = nh3.clean(fragment, tags=FAQ_ANSWER_TAGS, attributes={"a": {"href"}}, link_rel=None)
+    return re.sub(r"\n\s*\n", "\n", cleaned).strip()
+
+
+def faq_entries(body_html: str) -> list[tuple[str, str]]:
+    """The questions and answers of the body's FAQ section, as (question text, answer HTML).
+
+    1. The FAQ section is the first h2 that reads "Frequently asked questions" (or "FAQ"), up to the next h2.
+    2. In it, each h3 is a question, and everything up to the next h3 is its answer.
+    3. A question without an answer is left out. No such section: an empty list.
+    """
+    sections = re.split(r"(<h2[^>]*>.*?</h2>)", body_html, flags=re.S)
+    for index in range(1, len(sections), 2):
+        if FAQ_HEADING.match(_plain_text(sections[index])):
+            section = sections[index + 1]
+            break
+    else:
+        return []
+    parts = re.split(r"<h3[^>]*>(.*?)</h3>", section, flags=re.S)
+    entries = []
+    for question, answer in zip(parts[1::2], parts[2::2], strict=True):
+        question, answer = _plain_text(question), _faq_answer_html(answer)
+        if question and _plain_text(answer):
+            entries.append((question, answer))
+    return entries

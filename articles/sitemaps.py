@@ -20,7 +20,7 @@ class PagesSitemap(SiteUrlSitemap):
     changefreq = "weekly"
 
     def items(self):
-        return ["home", "articles:list"]
+        return ["home", "articles:list", "team", "contact"]
 
     def location(self, name):
         return reverse(name)

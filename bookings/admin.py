@@ -4,6 +4,7 @@ from django.utils import timezone
 from bookings.models import (
     Appointment,
     AppointmentEvent,
+    CallbackRequest,
     OutboundMessage,
     Practitioner,
     Slot,
@@ -169,3 +170,20 @@ class OutboundMessageAdmin(admin.ModelAdmin):
             status=OutboundMessage.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), claimed_by=""
         )
         messages.info(request, f"{count} message(s) will be sent again by the e-mail worker.")
+
+
+@admin.register(CallbackRequest)
+class CallbackRequestAdmin(admin.ModelAdmin):
+    """Call-back requests from the Contact page. Reception works them on its own screen; here an
+    administrator finds an old one, or deletes one when a caller asks to be forgotten."""
+
+    list_display = ["created_at", "name", "phone", "preferred_time", "done_at", "done_by"]
+    list_filter = [("done_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["done_by"]
+    search_fields = ["name", "phone"]
+    date_hierarchy = "created_at"
+    # Who asked when, and who called back, are records: only what the caller said can be corrected.
+    readonly_fields = ["created_at", "done_at", "done_by"]
+
+    def has_add_permission(self, request):
+        return False

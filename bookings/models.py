@@ -100,13 +100,23 @@ class WorkingHours(models.Model):
         ordering = ["practitioner", "weekday", "start_time"]
         verbose_name_plural = "working hours"
         constraints = [
-            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="working_hours_end_after_start"),
-            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="working_hours_weekday_valid"),
+            # The messages are what a form shows (ModelForm checks these constraints), in the clinic's words.
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")),
+                name="working_hours_end_after_start",
+                violation_error_message="The period must end after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0, weekday__lte=6),
+                name="working_hours_weekday_valid",
+                violation_error_message="Choose a day of the week, Monday to Sunday.",
+            ),
             models.CheckConstraint(
                 condition=Q(valid_from__isnull=True)
                 | Q(valid_until__isnull=True)
                 | Q(valid_until__gte=F("valid_from")),
                 name="working_hours_valid_range",
+                violation_error_message="'Valid until' is before 'valid from'.",
             ),
         ]
 
@@ -140,7 +150,11 @@ class TimeOff(models.Model):
         ordering = ["starts_at"]
         verbose_name_plural = "time off"
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="time_off_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="time_off_end_after_start",
+                violation_error_message="The time off must end after it starts.",
+            ),
         ]
 
     def __str__(self):
@@ -203,9 +217,15 @@ class Slot(models.Model):
             models.Index(fields=["starts_at"], condition=Q(state="open"), name="slot_open_starts_at_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="slot_end_after_start"),
+            # The messages are what an admin form shows, in the clinic's words.
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="slot_end_after_start",
+                violation_error_message="The slot must end after it starts.",
+            ),
             ExclusionConstraint(
                 name="slot_no_overlap_per_practitioner",
+                violation_error_message="This practitioner already has a slot that overlaps this time.",
                 expressions=[
                     (TsTzRange("starts_at", "ends_at", RangeBoundary()), RangeOperators.OVERLAPS),
                     ("practitioner", RangeOperators.EQUAL),
@@ -215,6 +235,7 @@ class Slot(models.Model):
             models.CheckConstraint(
                 condition=Q(state__in=["open", "blocked", "retired"]),
                 name="slot_state_valid",
+                violation_error_message="Choose open, blocked or retired.",
             ),
         ]
 

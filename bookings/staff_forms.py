@@ -98,6 +98,9 @@ SMALL_INPUT = "form-control form-control-sm"
 
 
 class WorkingHoursForm(forms.ModelForm):
+    """One period of a practitioner's week. An end before the start, or "valid until" before "valid from",
+    is refused by the model's constraints, in the clinic's words (their violation_error_message)."""
+
     class Meta:
         model = WorkingHours
         fields = ["weekday", "start_time", "end_time", "valid_from", "valid_until"]
@@ -108,16 +111,6 @@ class WorkingHoursForm(forms.ModelForm):
             "valid_from": forms.DateInput(attrs={"type": "date", "class": SMALL_INPUT}, format="%Y-%m-%d"),
             "valid_until": forms.DateInput(attrs={"type": "date", "class": SMALL_INPUT}, format="%Y-%m-%d"),
         }
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start_time"), cleaned.get("end_time")
-        if start and end and end <= start:
-            raise forms.ValidationError("The period must end after it starts.")
-        valid_from, valid_until = cleaned.get("valid_from"), cleaned.get("valid_until")
-        if valid_from and valid_until and valid_until < valid_from:
-            raise forms.ValidationError("'Valid until' is before 'valid from'.")
-        return cleaned
 
 
 def _periods_overlap(one: dict, other: dict) -> bool:
@@ -164,7 +157,10 @@ WorkingHoursFormSet = modelformset_factory(
 
 
 class TimeOffForm(forms.ModelForm):
-    """Time off for one practitioner, or a clinic closure (the view decides which). Times are clinic local time."""
+    """Time off for one practitioner, or a clinic closure (the view decides which). Times are clinic local time.
+
+    An end before the start is refused by the model's constraint, in the clinic's words.
+    """
 
     class Meta:
         model = TimeOff
@@ -174,13 +170,6 @@ class TimeOffForm(forms.ModelForm):
             "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
             "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
         }
-
-    def clean(self):
-        cleaned = super().clean()
-        starts_at, ends_at = cleaned.get("starts_at"), cleaned.get("ends_at")
-        if starts_at and ends_at and ends_at <= starts_at:
-            raise forms.ValidationError("The time off must end after it starts.")
-        return cleaned
 
 
 class CallbackRequestForm(forms.ModelForm):

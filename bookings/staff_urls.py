@@ -39,6 +39,7 @@ urlpatterns = [
     path("reception/export/", views.reception_export, name="reception_export"),
     path("reception/callbacks/", views.reception_callbacks, name="reception_callbacks"),
     path("reception/callbacks/<int:pk>/done/", views.reception_callback_done, name="reception_callback_done"),
+    path("reception/callbacks/<int:pk>/reopen/", views.reception_callback_reopen, name="reception_callback_reopen"),
     path("me/", views.practitioner_day, name="practitioner_day"),
     path("me/upcoming/", views.practitioner_upcoming, name="practitioner_upcoming"),
     path("me/appointments/<int:pk>/", views.practitioner_appointment, name="practitioner_appointment"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -628,14 +629,29 @@ def reception_time_off_delete(request, pk):
 # -- Find and export ----------------------------------------------------------------------
 
 
+# Apostrophes a name may be typed with (typographic, modifier letter, prime, grave, acute), all
+# searched as the plain one: "O’Connor" from a phone's keyboard finds "O'Connor" typed at a desk.
+APOSTROPHES = "\u2019\u2018\u02bc\u201b\u2032\u0060\u00b4"
+PLAIN_APOSTROPHES = "'" * len(APOSTROPHES)
+
+
+def fold_apostrophes(expression):
+    """The text expression with every apostrophe made plain, in SQL (the query is folded in Python)."""
+    return Func(expression, Value(APOSTROPHES), Value(PLAIN_APOSTROPHES), function="translate")
+
+
 def appointments_matching(query: str):
-    """Appointments by patient name (any part, or "first last"), e-mail or phone (digits only)."""
+    """Appointments by patient name (any part, or "first last"), e-mail or phone (digits only).
+
+    Names are compared with their apostrophes folded on both sides (fold_apostrophes).
+    """
     query = query.strip()
+    name = query.translate(str.maketrans(APOSTROPHES, PLAIN_APOSTROPHES))
     match = (
-        Q(first_name__icontains=query)
-        | Q(last_name__icontains=query)
+        Q(first_name_folded__icontains=name)
+        | Q(last_name_folded__icontains=name)
         | Q(email__icontains=query)
-        | Q(full_name__icontains=query)
+        | Q(full_name__icontains=name)
     )
     digits = "".join(ch for ch in query if ch.isdigit())
     # A UK number given in international form (+44 7700 900123) is stored as 07700 900123.
@@ -645,7 +661,9 @@ def appointments_matching(query: str):
         match |= Q(phone_digits__contains=digits)
     return (
         Appointment.objects.annotate(
-            full_name=Func(F("first_name"), Value(" "), F("last_name"), function="CONCAT"),
+            first_name_folded=fold_apostrophes(F("first_name")),
+            last_name_folded=fold_apostrophes(F("last_name")),
+            full_name=Func(F("first_name_folded"), Value(" "), F("last_name_folded"), function="CONCAT"),
             phone_digits=digits_only(F("phone")),
         )
         .filter(match)
@@ -686,11 +704,23 @@ def reception_search(request):
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# "+", then digits and spaces only: a phone number in international form, as patients type it.
+PHONE_NUMBER = re.compile(r"\+\d[\d ]*\d")
 
 
 def csv_safe(value) -> str:
+    """The value as text, with an apostrophe in front of anything a spreadsheet would run as a formula.
+
+    Why a phone number like "+44 7700 900654" is left as it is: with no letter, no bracket and no
+    operator but the leading "+", it names no function, no cell and no other file, so a spreadsheet
+    has nothing to run, while the apostrophe would stay in reception's sheet (a CSV cell is not typed
+    in, so the apostrophe is shown, not hidden) and break the number for dialling and matching. Every
+    other value starting with = + - @ tab or CR is quoted, a phone number with brackets or hyphens too.
+    """
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if text.startswith(FORMULA_STARTS) and not PHONE_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 EXPORT_COLUMNS = [
@@ -706,6 +736,7 @@ EXPORT_COLUMNS = [
     "Note",
     "Booked by",
     "Cancel reason",
+    "Source article",
 ]
 
 
@@ -720,11 +751,13 @@ def reception_export(request):
         Appointment.objects.filter(
             slot__starts_at__gte=local_midnight(start), slot__starts_at__lt=local_midnight(end + timedelta(days=1))
         )
-        .select_related("slot__practitioner", "booked_by")
+        .select_related("slot__practitioner", "booked_by", "source_article")
         .order_by("slot__starts_at", "pk")
     )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="appointments-{start}-to-{end}.csv"'
+    # A byte-order mark: without it Excel on Windows reads the file as Windows-1252 ("ZoÃ«" for "Zoë").
+    response.write("\ufeff")
     writer = csv.writer(response)
     writer.writerow(EXPORT_COLUMNS)
     zone = clinic_zone()
@@ -743,6 +776,7 @@ def reception_export(request):
             appointment.note,
             appointment.booked_by.get_username() if appointment.booked_by else "",
             appointment.cancel_reason,
+            appointment.source_article.title if appointment.source_article else "",
         ]
         writer.writerow([csv_safe(value) for value in row])
     return response
@@ -774,6 +808,20 @@ def reception_callback_done(request, pk):
         messages.info(request, "Someone already marked that call-back as done.")
     else:
         messages.success(request, "Call-back marked as done.")
+    return redirect("reception_callbacks")
+
+
+@reception_required
+@require_POST
+def reception_callback_reopen(request, pk):
+    """Back on the list to call: marked done by mistake, or the caller did not answer."""
+    # Compare-and-set, like marking it done: a second click changes nothing.
+    updated = CallbackRequest.objects.filter(pk=pk, done_at__isnull=False).update(done_at=None, done_by=None)
+    if not updated:
+        get_object_or_404(CallbackRequest, pk=pk)
+        messages.info(request, "That call-back is already on the list to call.")
+    else:
+        messages.success(request, "Call-back back on the list to call.")
     return redirect("reception_callbacks")
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from articles import structured_data
 from articles.models import Article
 from bookings.calendar import appointment_ics
 from bookings.forms import (
@@ -79,8 +80,12 @@ def contact(request):
             callback.save()
             messages.success(request, "Thank you: we will call you back, usually within one working day.")
             return redirect("contact")
-        return render(request, "bookings/contact.html", {"callback_form": form}, status=400)
-    return render(request, "bookings/contact.html", {"callback_form": form})
+        return render(request, "bookings/contact.html", _contact_context(form), status=400)
+    return render(request, "bookings/contact.html", _contact_context(form))
+
+
+def _contact_context(form) -> dict:
+    return {"callback_form": form, "structured_data": structured_data.contact_graph(reverse("contact"))}
 
 
 @never_cache

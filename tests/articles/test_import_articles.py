@@ -1,5 +1,8 @@
 """import_articles: Markdown files with front matter in, idempotent by slug, a bad file reported by line."""
 
+import json
+import re
+from datetime import date
 from io import StringIO
 from pathlib import Path
 
@@ -116,6 +119,109 @@ def test_a_file_that_is_not_utf8_names_its_line(tmp_path):
     with pytest.raises(CommandError):
         call_command("import_articles", str(path), stdout=StringIO(), stderr=err)
     assert f"{path}:8: is not UTF-8 text" in err.getvalue()
+
+
+REVIEWED = GOOD.replace(
+    "topics: Hip, Posture\n",
+    "topics: Hip, Posture\nauthor: Dr Priya Patel\nreviewer: Chidi Okafor\nreviewed_on: 2026-11-20\n",
+)
+
+
+def _json_ld_page(client, article) -> dict:
+    html = client.get(article.get_absolute_url()).content.decode()
+    data = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S).group(1))
+    return next(node for node in data["@graph"] if node["@type"] == "MedicalWebPage")
+
+
+def test_the_front_matter_names_the_author_the_reviewer_and_the_review_date(client, tmp_path, dr_patel, dr_okafor):
+    out, _ = _import("--publish", _write(tmp_path, "a.md", REVIEWED))
+
+    article = Article.objects.get()
+    assert "created    sitting-and-your-hips" in out
+    assert (article.author, article.reviewer, article.reviewed_on) == (dr_patel, dr_okafor, date(2026, 11, 20))
+    page = _json_ld_page(client, article)
+    assert page["reviewedBy"] == {"@type": "Person", "name": "Dr Chidi Okafor", "jobTitle": "Physiotherapist"}
+    assert page["lastReviewed"] == "2026-11-20"
+
+
+def test_an_article_without_a_reviewer_claims_no_review(client, tmp_path, dr_patel, dr_okafor):
+    _import("--publish", _write(tmp_path, "a.md", GOOD))
+
+    article = Article.objects.get()
+    assert (article.author, article.reviewer, article.reviewed_on) == (None, None, None)
+    page = _json_ld_page(client, article)
+    assert "reviewedBy" not in page and "lastReviewed" not in page
+
+
+def test_a_new_review_in_the_file_updates_the_article_and_a_file_without_one_keeps_it(tmp_path, dr_patel, dr_okafor):
+    path = _write(tmp_path, "a.md", REVIEWED)
+    _import(path)
+    _write(
+        tmp_path,
+        "a.md",
+        REVIEWED.replace(
+            "reviewer: Chidi Okafor\nreviewed_on: 2026-11-20", "reviewer: Dr Priya Patel\nreviewed_on: 2026-11-27"
+        ),
+    )
+
+    out, _ = _import(path)
+
+    article = Article.objects.get()
+    assert "updated    sitting-and-your-hips" in out
+    assert (article.reviewer, article.reviewed_on) == (dr_patel, date(2026, 11, 27))
+    _write(tmp_path, "a.md", GOOD)
+    out, _ = _import(path)
+    assert "unchanged  sitting-and-your-hips" in out
+    article.refresh_from_db()
+    assert (article.author, article.reviewer, article.reviewed_on) == (dr_patel, dr_patel, date(2026, 11, 27))
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "message"),
+    [
+        ("author: Dr Nobody\n", 6, "no practitioner is called 'Dr Nobody'"),
+        ("author:\n", 6, "'author' is empty"),
+        ("reviewer: Dr Chidi Okafor\n", 6, "a reviewer needs 'reviewed_on: YYYY-MM-DD' too"),
+        ("reviewed_on: 2026-11-20\n", 6, "'reviewed_on' needs a 'reviewer' too"),
+        ("reviewer: Dr Chidi Okafor\nreviewed_on: 20/11/2026\n", 7, "reviewed_on must be a date like 2026-11-20"),
+        ("reviewer: Dr Mallory\nreviewed_on: 2026-11-20\n", 6, "no practitioner is called 'Dr Mallory'"),
+    ],
+)
+def test_a_bad_author_or_review_is_named_with_its_line(tmp_path, dr_patel, dr_okafor, extra, line, message):
+    path = _write(tmp_path, "bad.md", GOOD.replace("topics: Hip, Posture\n", "topics: Hip, Posture\n" + extra))
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_articles", str(path), stdout=StringIO(), stderr=err)
+    assert f"{path}:{line}: {message}" in err.getvalue()
+    assert not Article.objects.exists()
+
+
+def test_two_practitioners_of_one_name_need_the_title(tmp_path, dr_patel):
+    from bookings.models import Practitioner
+
+    Practitioner.objects.create(display_name="Priya Patel", profession="Sports massage therapist")
+    path = _write(
+        tmp_path, "a.md", GOOD.replace("topics: Hip, Posture\n", "topics: Hip, Posture\nauthor: Priya Patel\n")
+    )
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_articles", str(path), stdout=StringIO(), stderr=err)
+    assert "2 practitioners are called 'Priya Patel': add the title" in err.getvalue()
+
+    _import(
+        _write(
+            tmp_path, "a.md", GOOD.replace("topics: Hip, Posture\n", "topics: Hip, Posture\nauthor: dr priya patel\n")
+        )
+    )
+    assert Article.objects.get().author == dr_patel
+
+
+def test_the_launch_articles_claim_no_reviewer():
+    _import("--launch-content")
+
+    assert Article.objects.count() == 2
+    assert not Article.objects.filter(reviewer__isnull=False).exists()
+    assert not Article.objects.filter(reviewed_on__isnull=False).exists()
 
 
 def test_launch_content_is_published_with_its_headings_lists_and_table():

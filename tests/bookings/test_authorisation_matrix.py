@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bookings.models import CallbackRequest, Slot, TimeOff
 from bookings.services import PatientDetails, appointment_book, practitioner_calendar_token_reset
-from tests.bookings.test_staff_factory import days_ahead, local, make_slot
+from tests.bookings.staff_factory import days_ahead, local, make_slot
 
 pytestmark = pytest.mark.django_db
 
@@ -115,6 +115,11 @@ def staff_urls(world, dr_patel):
         ("export", f"{reverse('reception_export')}?start=2026-01-01&end=2026-12-31", *both(RECEPTION_ONLY)),
         ("call-backs", reverse("reception_callbacks"), *both(RECEPTION_ONLY)),
         ("call-back done", reverse("reception_callback_done", args=[world["callback"].pk]), *post_only(RECEPTION_ONLY)),
+        (
+            "call-back reopen",
+            reverse("reception_callback_reopen", args=[world["callback"].pk]),
+            *post_only(RECEPTION_ONLY),
+        ),
         ("my day", reverse("practitioner_day"), *both(PRACTITIONER_OWN)),
         ("upcoming", reverse("practitioner_upcoming"), *both(PRACTITIONER_OWN)),
         ("my appointment", reverse("practitioner_appointment", args=[appointment.pk]), *both(PRACTITIONER_A_ONLY)),
@@ -163,16 +168,16 @@ def run_matrix(role, world, dr_patel, request) -> list[tuple]:
     return results
 
 
-def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_300_requests(world, dr_patel, request):
+def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_312_requests(world, dr_patel, request):
     results = [(role, *result) for role in ROLES for result in run_matrix(role, world, dr_patel, request)]
 
     wrong = [result for result in results if result[3] != result[4]]
     assert wrong == []
     tally = Counter(result[3] for result in results)
     print(f"\nAuthorisation matrix: {len(results)} requests: {dict(sorted(tally.items()))}")
-    # 25 staff URLs x GET and POST x 6 roles.
-    assert len(results) == 300
-    assert len({result[:3] for result in results}) == 300
+    # 26 staff URLs x GET and POST x 6 roles.
+    assert len(results) == 312
+    assert len({result[:3] for result in results}) == 312
 
 
 def test_the_feed_of_a_practitioner_is_refused_with_a_wrong_or_old_token(client, dr_patel):

@@ -73,7 +73,7 @@ def test_the_service_lets_one_of_twenty_threads_book_a_slot(dr_patel):
 def test_the_database_refuses_a_second_live_appointment_even_without_the_service(dr_patel):
     slot = make_slot(dr_patel, local(3, 12))
     appointment_book(slot_id=slot.pk, patient=PatientDetails("A", "B", "07700 900123"), now=timezone.now())
-    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+    with pytest.raises(IntegrityError) as error, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO bookings_appointment (slot_id, status, source, first_name, last_name, email, phone, note,"
             " safety_answers, privacy_notice_version, manage_token_hash, sequence, created_at, updated_at,"
@@ -81,6 +81,7 @@ def test_the_database_refuses_a_second_live_appointment_even_without_the_service
             " VALUES (%s, 'booked', 'online', 'M', 'X', '', '1', '', '{}', '', 'h2', 0, now(), now(), '')",
             [slot.pk],
         )
+    assert error.value.__cause__.diag.constraint_name == "appointment_one_live_per_slot"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,4 +1,8 @@
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 from django.conf import settings
 
 from articles.models import Article
@@ -40,11 +44,16 @@ def test_an_unanswered_safety_question_is_a_clear_400(client):
     assert b"Please answer yes or no." in response.content
 
 
-def test_the_times_page_lists_bookable_times_grouped_by_day_in_local_time(client, open_slot, dr_patel):
+# A Friday: the first free time, three days ahead, is in next week, so the page must jump to that week.
+# Frozen, so that the jump is tested whatever day the suite runs.
+@time_machine.travel(datetime(2026, 12, 4, 11, 0, tzinfo=ZoneInfo("Europe/London")), tick=False)
+def test_the_times_page_lists_bookable_times_grouped_by_day_in_local_time(client, dr_patel):
+    open_slot = make_slot(dr_patel, local(3, 10))
     make_slot(dr_patel, local(3, 11))
     make_slot(dr_patel, local(-1, 10))  # yesterday: never offered
     pass_safety_check(client)
     response = client.get("/book/time/")
+    assert response.context["week"] == date(2026, 12, 7)
     assert response.status_code == 200
     content = response.content.decode()
     assert f"?slot={open_slot.pk}" in content

@@ -83,12 +83,14 @@ def test_moving_a_slot_onto_another_is_rejected(dr_patel):
     later = _slot(dr_patel, NINE + TWENTY_MINUTES)
     later.starts_at = NINE + timedelta(minutes=5)
     later.ends_at = NINE + timedelta(minutes=25)
-    _rejected(later.save)
+    message = _rejected(later.save)
+    assert "slot_no_overlap_per_practitioner" in message
 
 
 def test_a_blocked_slot_still_counts_as_an_overlap(dr_patel, rita):
     _slot(dr_patel, NINE, state=Slot.State.BLOCKED, blocked_by=rita, blocked_reason="Training")
-    _rejected(lambda: _slot(dr_patel, NINE + timedelta(minutes=10)))
+    message = _rejected(lambda: _slot(dr_patel, NINE + timedelta(minutes=10)))
+    assert "slot_no_overlap_per_practitioner" in message
 
 
 def test_back_to_back_slots_do_not_overlap(dr_patel):

@@ -72,3 +72,47 @@ def test_the_call_back_form_is_rate_limited(client, settings):
 
     assert client.post(reverse("contact"), REQUEST).status_code == 429
     assert CallbackRequest.objects.count() == 2
+
+
+def test_rita_reopens_a_call_back_marked_done_by_mistake(client, rita):
+    client.post(reverse("contact"), REQUEST)
+    callback = CallbackRequest.objects.get()
+    client.force_login(rita)
+    client.post(reverse("reception_callback_done", args=[callback.pk]))
+
+    response = client.post(reverse("reception_callback_reopen", args=[callback.pk]), follow=True)
+
+    callback.refresh_from_db()
+    assert (callback.done_at, callback.done_by) == (None, None)
+    assert [each.pk for each in response.context["open_requests"]] == [callback.pk]
+    assert list(response.context["recently_done"]) == []
+    again = client.post(reverse("reception_callback_reopen", args=[callback.pk]), follow=True)
+    assert "That call-back is already on the list to call." in again.content.decode()
+    assert client.post(reverse("reception_callback_reopen", args=[callback.pk + 1])).status_code == 404
+
+
+def test_recently_done_still_shows_what_the_caller_asked_and_when_suits_them(client, rita):
+    client.post(reverse("contact"), REQUEST | {"message": "Left hip, since the marathon."})
+    callback = CallbackRequest.objects.get()
+    client.force_login(rita)
+    client.post(reverse("reception_callback_done", args=[callback.pk]))
+
+    response = client.get(reverse("reception_callbacks"))
+
+    assert list(response.context["open_requests"]) == []
+    html = response.content.decode()
+    assert "Left hip, since the marathon." in html
+    assert "Weekday mornings" in html
+    assert f'action="{reverse("reception_callback_reopen", args=[callback.pk])}"' in html
+
+
+def test_call_back_requests_are_in_the_admin(admin_client, client, rita):
+    client.post(reverse("contact"), REQUEST)
+    callback = CallbackRequest.objects.get()
+
+    changelist = admin_client.get("/admin/bookings/callbackrequest/")
+    assert changelist.status_code == 200
+    assert "Bob Builder" in changelist.content.decode()
+    assert admin_client.get("/admin/bookings/callbackrequest/?done_at__isempty=1").status_code == 200
+    assert admin_client.get("/admin/bookings/callbackrequest/?q=Bob").status_code == 200
+    assert admin_client.get(f"/admin/bookings/callbackrequest/{callback.pk}/change/").status_code == 200

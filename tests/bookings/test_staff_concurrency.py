@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import Appointment
-from bookings.services import PatientDetails, SlotUnavailable, appointment_book
-from tests.bookings.test_staff_factory import days_ahead, local, make_slot
+from bookings.services import BookingResult, PatientDetails, SlotUnavailable, appointment_book
+from tests.bookings.staff_factory import days_ahead, local, make_slot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROUNDS = 5
@@ -66,5 +66,7 @@ def test_rita_and_a_patient_book_the_same_slot_at_once_and_exactly_one_of_them_g
         else:
             assert phone.status_code == 409, phone
             assert b"Nothing was booked." in phone.content
+            assert isinstance(online, BookingResult) and online.appointment == appointment, online
             winners.append("patient")
-    assert len(winners) == ROUNDS
+    # Every round has exactly one winner, and nobody was booked twice or anywhere else.
+    assert Appointment.objects.count() == ROUNDS, winners

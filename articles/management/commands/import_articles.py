@@ -8,7 +8,8 @@ from articles.importing import LAUNCH_CONTENT_DIR, ArticleFileError, article_imp
 
 class Command(BaseCommand):
     help = (
-        "Import articles from Markdown files with front matter (title, slug, summary; optional topics, status). "
+        "Import articles from Markdown files with front matter (title, slug, summary; optional topics, status, "
+        "author, reviewer with reviewed_on). "
         "Idempotent by slug: a re-import updates the article, never duplicates it, and saves nothing when "
         "nothing changed. A bad file is reported with its line and the other files still import."
     )
