@@ -1,7 +1,8 @@
 """Several app servers, one truth: two gunicorn instances, 16 patients racing for each of 50 slots.
 
-The same harness, pointed at a throwaway database without the constraint and with the slot lock
-skipped (BOOKING_UNSAFE_SKIP_SLOT_LOCK), must find double bookings: that proves it can see them.
+The same harness, pointed at a throwaway database without the constraint and at servers whose
+own settings (tests/load/unsafe_settings.py) swap the slot lock for a naive check-then-insert,
+must find double bookings: that proves it can see them.
 """
 
 import threading
@@ -87,8 +88,8 @@ def test_two_app_servers_book_each_slot_exactly_once_and_a_control_without_prote
     setup_started = time.monotonic()
     protected_url = database_server.create_database("load_protected")
     slots = seed_schedule(protected_url, practitioners=2, slots=ROUNDS)
-    # The control gets a copy (same slots), named so that the settings accept BOOKING_UNSAFE_SKIP_SLOT_LOCK
-    # there; then the backstop constraint goes.
+    # The control gets a copy (same slots), named so that its unsafe settings accept it; then the
+    # backstop constraint goes.
     control_url = database_server.create_database("load_unsafe_control", template="load_protected")
     database_server.sql(
         "load_unsafe_control",
@@ -109,7 +110,7 @@ def test_two_app_servers_book_each_slot_exactly_once_and_a_control_without_prote
         " (SELECT 1 FROM bookings_appointment a WHERE a.slot_id = s.id AND a.status <> 'cancelled')",
     )[0][0]
 
-    env = production_env(control_url, BOOKING_UNSAFE_SKIP_SLOT_LOCK="true")
+    env = production_env(control_url, DJANGO_SETTINGS_MODULE="tests.load.unsafe_settings")
     servers = [gunicorns(env, "control-a"), gunicorns(env, "control-b")]
     control = race_for_slots(servers, slots[:CONTROL_ROUNDS])
     for server in servers:
