@@ -211,6 +211,9 @@ def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str =
             raise ChangeNotAllowed("cut-off")
         if locked.status == Appointment.Status.CANCELLED:
             raise ChangeNotAllowed("already cancelled")
+        if locked.status != Appointment.Status.BOOKED:
+            # Arrived, completed or did not attend: what happened is not overwritten by a cancellation.
+            raise ChangeNotAllowed("attendance recorded")
         previous_status = locked.get_status_display()
         locked.status = Appointment.Status.CANCELLED
         locked.cancelled_at = now

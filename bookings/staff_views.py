@@ -409,8 +409,15 @@ def reception_appointment_cancel(request, pk):
             actor=request.user,
             notify_patient=form.cleaned_data["notify_patient"],
         )
-    except ChangeNotAllowed:
-        messages.error(request, "This appointment was already cancelled.")
+    except ChangeNotAllowed as refusal:
+        if str(refusal) == "attendance recorded":
+            messages.error(
+                request,
+                "This appointment is marked arrived, completed or did not attend, so it cannot be cancelled. "
+                "If that was a mistake, mark it back to booked first.",
+            )
+        else:
+            messages.error(request, "This appointment was already cancelled.")
         return redirect("reception_appointment", pk=pk)
     if not form.cleaned_data["notify_patient"]:
         told = "The patient will not be e-mailed."
