@@ -100,9 +100,14 @@ def test_two_app_servers_book_each_slot_exactly_once_and_a_control_without_prote
 
     env = production_env(protected_url)
     servers = [gunicorns(env, "protected-a"), gunicorns(env, "protected-b")]
+    log_offset = database_server.server.log_path.stat().st_size
     protected = race_for_slots(servers, slots)
     for server in servers:
         server.stop()
+    # 750 losers refused: none of them by a failing statement, which PostgreSQL would log with its values.
+    with database_server.server.log_path.open("rb") as log:
+        log.seek(log_offset)
+        protected_log_errors = [line for line in log.read().decode("utf-8", "replace").splitlines() if "ERROR" in line]
     protected_doubles = double_booked_slots(database_server, "load_protected")
     unbooked = database_server.sql(
         "load_protected",
@@ -141,6 +146,7 @@ def test_two_app_servers_book_each_slot_exactly_once_and_a_control_without_prote
     assert protected.losers_without_just_taken == 0
     assert protected.statuses == Counter({302: ROUNDS, 409: ROUNDS * (PATIENTS_PER_SLOT - 1)})
     assert protected_doubles == []
+    assert protected_log_errors == [], protected_log_errors[:5]
     assert unbooked == 0
 
     # The harness can see a double booking when the protection is off.
