@@ -28,7 +28,9 @@ def _regenerate(request, practitioners):
         messages.warning(
             request,
             f"{len(report.conflicts)} booked appointment(s) no longer fit the working hours or time off; "
-            "they were left in place: move or cancel them from the reception calendar.",
+            "they were left in place: move or cancel them from the reception calendar: "
+            + ", ".join(str(slot) for slot in report.conflicts[:20])
+            + ("..." if len(report.conflicts) > 20 else "."),
         )
 
 

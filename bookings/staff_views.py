@@ -168,7 +168,7 @@ def _with_local_start(slots):
 @dataclass
 class SlotCell:
     slot: Slot
-    # open, booked, blocked or past
+    # open, booked, blocked, past or inactive (the practitioner has left)
     state: str
     appointment: Appointment | None = None
 
@@ -207,6 +207,9 @@ def _cell(slot: Slot, *, now: datetime) -> SlotCell:
         return SlotCell(slot, "blocked")
     if slot.starts_at <= now:
         return SlotCell(slot, "past")
+    if not slot.practitioner.is_active:
+        # Left the clinic: nobody may be booked with them (the service refuses it too).
+        return SlotCell(slot, "inactive")
     return SlotCell(slot, "open")
 
 
