@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from icalendar import Calendar, Event
 
 from bookings.calendar import appointment_uid
-from bookings.forms import SAFETY_QUESTIONS, MoveForm, parse_database_id
+from bookings.forms import MoveForm, parse_database_id
 from bookings.models import (
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
@@ -313,14 +313,21 @@ def reception_book(request):
     slot = _slot_for_reception(slot_id)
     slot.local_start = slot.starts_at.astimezone(clinic_zone())
     form = PhoneBookingForm(request.POST or None, initial={"submission_key": PhoneBookingForm.new_submission_key()})
-    context = {"form": form, "slot": slot, "safety_questions": SAFETY_QUESTIONS}
+    context = {"form": form, "slot": slot}
     if request.method == "POST":
-        if form.is_valid():
+        valid = form.is_valid()
+        if form.any_red_flag():
+            # Nothing is booked and nothing kept: reception reads the urgent advice to the caller.
+            context |= {"urgent": True}
+            return render(request, "bookings/staff/book.html", context)
+        if valid:
             try:
                 result = appointment_book(
                     slot_id=slot.pk,
                     patient=form.patient_details(),
                     now=now,
+                    safety_answers=form.recorded_answers(),
+                    privacy_notice_version=form.privacy_notice_version,
                     submission_key=form.cleaned_data["submission_key"],
                     booked_by=request.user,
                 )
