@@ -48,7 +48,7 @@ def _written_since(log: Path, offset: int) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_races_double_clicks_and_moves_to_a_taken_time_leave_no_patient_data_in_the_database_log(dr_patel):
+def test_races_double_clicks_and_moves_to_a_taken_time_leave_no_patient_data_in_the_database_log(rita, dr_patel):
     log = _server_log()
     offset = log.stat().st_size
     now = timezone.now()
@@ -88,7 +88,7 @@ def test_races_double_clicks_and_moves_to_a_taken_time_leave_no_patient_data_in_
             slot_id=raced.pk,
             patient=PatientDetails(caller["first_name"], "Quarrington", caller["phone"], caller["email"]),
             now=now,
-            booked_by=dr_patel.user,
+            booked_by=rita,
         )
     # A patient moves to a time that is taken.
     mover = appointment_book(
