@@ -29,7 +29,9 @@ def _regenerate(request, practitioners):
         messages.warning(
             request,
             f"{len(report.conflicts)} booked appointment(s) no longer fit the working hours or time off; "
-            "they were left in place: move or cancel them from the reception calendar.",
+            "they were left in place: move or cancel them from the reception calendar: "
+            + ", ".join(str(slot) for slot in report.conflicts[:20])
+            + ("..." if len(report.conflicts) > 20 else "."),
         )
 
 
@@ -90,11 +92,18 @@ class TimeOffAdmin(RegeneratesSlots, admin.ModelAdmin):
 
 @admin.register(Slot)
 class SlotAdmin(admin.ModelAdmin):
+    """Read-only times and state: slots come from working hours and time off (slots_generate), and a
+    booked slot changes only through the services, which keep the history, e-mail the patient and
+    bump the calendar SEQUENCE. Here a change would do none of that."""
+
     list_display = ["practitioner", "starts_at", "ends_at", "state", "blocked_reason"]
     list_filter = ["state", "practitioner"]
     date_hierarchy = "starts_at"
     list_select_related = ["practitioner"]
-    raw_id_fields = ["blocked_by"]
+    readonly_fields = ["practitioner", "starts_at", "ends_at", "state", "blocked_by"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 class AppointmentEventInline(admin.TabularInline):

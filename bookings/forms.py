@@ -46,11 +46,8 @@ SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]+")
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$")
 
 
-class SafetyCheckForm(forms.Form):
-    # Carried from the link the patient followed. A mangled link must never trap them on this
-    # page with an error they cannot see, so a bad value is simply dropped.
-    article = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
-    practitioner = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
+class SafetyQuestionsMixin:
+    """The red-flag questions as form fields: the online safety check and reception's phone booking ask the same."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -62,15 +59,37 @@ class SafetyCheckForm(forms.Form):
                 error_messages={"required": "Please answer yes or no."},
             )
 
+    def question_fields(self):
+        return [self[key] for key, _ in SAFETY_QUESTIONS]
+
+    def any_red_flag(self) -> bool:
+        """A "yes" to any question answered, even while other fields still have errors: it comes first."""
+        answered = getattr(self, "cleaned_data", {})  # none on an unbound form (an empty POST)
+        return any(answered.get(key) == "yes" for key, _ in SAFETY_QUESTIONS)
+
+    def recorded_answers(self) -> dict:
+        """The answers as stored on the appointment, with the questions as they were asked."""
+        return {
+            "version": SAFETY_QUESTIONS_VERSION,
+            "answers": [
+                {"key": key, "question": question, "answer": self.cleaned_data[key]}
+                for key, question in SAFETY_QUESTIONS
+            ],
+        }
+
+
+class SafetyCheckForm(SafetyQuestionsMixin, forms.Form):
+    # Carried from the link the patient followed. A mangled link must never trap them on this
+    # page with an error they cannot see, so a bad value is simply dropped.
+    article = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    practitioner = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
+
     def clean_article(self):
         article = self.cleaned_data["article"]
         return article if SLUG_PATTERN.fullmatch(article) else ""
 
     def clean_practitioner(self):
         return parse_database_id(self.cleaned_data["practitioner"])
-
-    def question_fields(self):
-        return [self[key] for key, _ in SAFETY_QUESTIONS]
 
     @staticmethod
     def passed_answers() -> dict:
@@ -79,9 +98,6 @@ class SafetyCheckForm(forms.Form):
             "version": SAFETY_QUESTIONS_VERSION,
             "answers": [{"key": key, "question": question, "answer": "no"} for key, question in SAFETY_QUESTIONS],
         }
-
-    def any_red_flag(self) -> bool:
-        return any(self.cleaned_data[key] == "yes" for key, _ in SAFETY_QUESTIONS)
 
 
 def clean_phone(value: str) -> str:

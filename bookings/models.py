@@ -247,8 +247,9 @@ class Slot(models.Model):
         """SlotQuerySet.bookable()'s rule for this one slot, except "not booked yet".
 
         For the booking itself, on the locked row: whether the slot already has a live appointment
-        is the partial unique index's to say when the appointment is inserted. Kept next to
-        bookable(); tests/bookings/test_schedule_availability.py checks that the two agree.
+        is read after the lock (services._lock_bookable_slot), with the partial unique index as the
+        backstop. Kept next to bookable(); tests/bookings/test_schedule_availability.py checks that
+        the two agree.
         """
         earliest, latest = bookable_window(now)
         return (

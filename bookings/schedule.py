@@ -122,9 +122,18 @@ def slots_generate(*, now: datetime, days: int | None = None, practitioner: Prac
 
     Idempotent. Never touches a slot with a live appointment or a blocked slot; open slots
     that no longer fit are deleted (or retired, when a cancelled appointment points to them).
+    An inactive practitioner's future open slots all go, and their bookings are reported as conflicts.
     """
     days = settings.BOOKING_HORIZON_DAYS if days is None else days
-    practitioners = [practitioner] if practitioner else list(Practitioner.objects.filter(is_active=True))
+    if practitioner:
+        practitioners = [practitioner]
+    else:
+        # Active practitioners, and inactive ones who still have future slots to take off the diary.
+        practitioners = list(
+            Practitioner.objects.filter(
+                Q(is_active=True) | Q(slots__starts_at__gt=now, slots__state=Slot.State.OPEN)
+            ).distinct()
+        )
     report = GenerationReport()
     for each in practitioners:
         report += _generate_for_practitioner(each, now=now, days=days)
@@ -144,8 +153,9 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
 
     with transaction.atomic():
         # Serialises generation runs for one practitioner (admin save and a cron job at once).
-        Practitioner.objects.select_for_update().get(pk=practitioner.pk)
-        working_hours = list(practitioner.working_hours.all())
+        locked = Practitioner.objects.select_for_update().get(pk=practitioner.pk)
+        # A practitioner who has left works no hours: their open slots go, their bookings are conflicts.
+        working_hours = list(practitioner.working_hours.all()) if locked.is_active else []
         time_off = list(
             TimeOff.objects.filter(Q(practitioner=practitioner) | Q(practitioner__isnull=True)).filter(
                 ends_at__gt=window_start, starts_at__lt=window_end

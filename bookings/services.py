@@ -9,13 +9,12 @@ Every service takes `now` so that tests and callers agree on the time.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from bookings.models import Appointment, AppointmentEvent, Practitioner, Slot, hash_token, new_token
 from bookings.schedule import clinic_zone
@@ -25,6 +24,14 @@ from bookings.schedule import clinic_zone
 
 class SlotUnavailable(Exception):
     """The slot cannot be booked (any more): taken, blocked, past, too soon or unknown."""
+
+
+class Replayed(Exception):
+    """The form was sent before and booked: `appointment` is that booking."""
+
+    def __init__(self, appointment: Appointment):
+        super().__init__("replayed")
+        self.appointment = appointment
 
 
 class ChangeNotAllowed(Exception):
@@ -86,39 +93,38 @@ def _describe_slot(slot: Slot) -> str:
     return f"{local:%a %d %b %Y %H:%M} with {slot.practitioner.full_name}"
 
 
-def _lock_bookable_slot(slot_id, *, now: datetime, staff: bool) -> Slot:
-    """Lock the slot row, then check it may still be booked. Raises SlotUnavailable.
+def _lock_bookable_slot(slot_id, *, now: datetime, staff: bool, submission_key: uuid.UUID | None = None) -> Slot:
+    """Lock the slot row, then check it may still be booked. Raises SlotUnavailable, or Replayed.
 
     Patients may only take slots the availability rule offers; reception may also book
-    a caller inside the minimum notice, but never into the past or a blocked slot.
+    a caller inside the minimum notice, but never into the past, a blocked slot or the
+    slot of a practitioner who has left.
+
+    Every normal refusal is decided here, under the lock, by reading: PostgreSQL logs a
+    failing statement with its values (a patient's name, e-mail and phone), so a slot just
+    taken or a form sent twice must never reach the INSERT or UPDATE. The unique constraints
+    stay as the backstop. With a `submission_key`, an earlier booking made with it is a replay.
     """
-    slots = Slot.objects.select_related("practitioner").order_by()
-    # Only for the load harness's control run (clinic/settings.py): no lock, so that it sees double bookings.
-    if not settings.BOOKING_UNSAFE_SKIP_SLOT_LOCK:
-        slots = slots.select_for_update(of=("self",))
     try:
-        slot = slots.get(pk=slot_id)
+        slot = Slot.objects.select_related("practitioner").order_by().select_for_update(of=("self",)).get(pk=slot_id)
     except (Slot.DoesNotExist, ValueError, TypeError):
         raise SlotUnavailable("unknown") from None
     if staff:
-        # Reception may book inside the minimum notice; the lock is held, so this sees the latest commit.
-        still_free = (
-            slot.state == Slot.State.OPEN
-            and slot.starts_at > now
-            and not Appointment.objects.live().filter(slot=slot).exists()
-        )
+        # Reception may book inside the minimum notice.
+        allowed = slot.state == Slot.State.OPEN and slot.starts_at > now and slot.practitioner.is_active
     else:
-        # Whether it is booked already is left to the partial unique index, when the appointment is
-        # inserted under this lock: one statement fewer on every booking.
-        still_free = slot.offered_to_patients(now=now)
-        if settings.BOOKING_UNSAFE_SKIP_SLOT_LOCK:
-            # The control run has no such index: it checks, then inserts, as a naive booking would.
-            still_free = still_free and not Appointment.objects.live().filter(slot=slot).exists()
-    if not still_free:
+        allowed = slot.offered_to_patients(now=now)
+    # One read, after the lock was granted, so that it sees the latest commit: this slot's
+    # live appointment, and any appointment made with the same submission key.
+    clash = Q(slot=slot) & ~Q(status=Appointment.Status.CANCELLED)
+    if submission_key is not None:
+        clash |= Q(submission_key=submission_key)
+    clashing = list(Appointment.objects.filter(clash).order_by()[:2])
+    earlier = next((each for each in clashing if submission_key and each.submission_key == submission_key), None)
+    if earlier is not None:
+        raise Replayed(earlier)
+    if clashing or not allowed:
         raise SlotUnavailable("taken")
-    if settings.BOOKING_UNSAFE_SKIP_SLOT_LOCK:
-        # Widens the window between the check and the insert, as a slow moment in production would.
-        time.sleep(0.02)
     return slot
 
 
@@ -137,17 +143,18 @@ def appointment_book(
     """Book a slot for a patient (online) or a caller (reception, `booked_by` set).
 
     1. In one transaction: lock the slot, re-check it, create the appointment and its history.
-    2. The unique constraints are the backstop: an IntegrityError means "just taken" (the slot's
-       live appointment) or "already booked" (the submission key).
-    3. A refused booking is checked against the submission key: a repeated submission (a double
-       click, or the form sent again later) finds the booking the first one made and returns it.
-       The first submission wins the lock; the second waits, then finds the slot taken or its key used.
+    2. Under the lock, a repeated submission (a double click, or the form sent again later)
+       finds the booking the first one made and returns it; a slot taken meanwhile raises
+       SlotUnavailable. The first submission wins the lock; the second waits, then reads
+       its commit. Neither refusal is a failing statement (see _lock_bookable_slot).
+    3. The unique constraints are the backstop: an IntegrityError (one form sent for two
+       slots at the same instant) still means "already booked" or "just taken".
     """
     # Random, unless the caller derived one (bookings.models.manage_token_for_submission).
     token = manage_token or new_token()
     try:
         with transaction.atomic():
-            slot = _lock_bookable_slot(slot_id, now=now, staff=booked_by is not None)
+            slot = _lock_bookable_slot(slot_id, now=now, staff=booked_by is not None, submission_key=submission_key)
             appointment = Appointment.objects.create(
                 slot=slot,
                 source=Appointment.Source.PHONE if booked_by else Appointment.Source.ONLINE,
@@ -173,12 +180,12 @@ def appointment_book(
                 to_value=_describe_slot(slot),
                 manage_token=token,
             )
-    except (IntegrityError, SlotUnavailable) as refusal:
+    except Replayed as replay:
+        return BookingResult(replay.appointment, None, replayed=True)
+    except IntegrityError:
         earlier = _booking_with_key(submission_key)
         if earlier is not None:
             return BookingResult(earlier, None, replayed=True)
-        if isinstance(refusal, SlotUnavailable):
-            raise
         raise SlotUnavailable("taken") from None
     return BookingResult(appointment, token)
 
@@ -204,6 +211,9 @@ def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str =
             raise ChangeNotAllowed("cut-off")
         if locked.status == Appointment.Status.CANCELLED:
             raise ChangeNotAllowed("already cancelled")
+        if locked.status != Appointment.Status.BOOKED:
+            # Arrived, completed or did not attend: what happened is not overwritten by a cancellation.
+            raise ChangeNotAllowed("attendance recorded")
         previous_status = locked.get_status_display()
         locked.status = Appointment.Status.CANCELLED
         locked.cancelled_at = now

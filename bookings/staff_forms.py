@@ -4,9 +4,10 @@
 from datetime import date
 
 from django import forms
+from django.conf import settings
 from django.forms import BaseModelFormSet, modelformset_factory
 
-from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, clean_phone
+from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, clean_phone
 from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -31,8 +32,9 @@ class DayForm(forms.Form):
         return _check_year(self.cleaned_data["date"])
 
 
-class PhoneBookingForm(PatientForm):
-    """A caller booked by reception: fewer questions than online, because a person is on the line."""
+class PhoneBookingForm(SafetyQuestionsMixin, PatientForm):
+    """A caller booked by reception: the same red-flag questions as online (any "yes": no booking, urgent
+    advice to read out), the privacy notice told, and fewer details, because a person is on the line."""
 
     phone = forms.CharField(max_length=32, label="Phone")
     email = forms.EmailField(
@@ -44,6 +46,20 @@ class PhoneBookingForm(PatientForm):
     note = forms.CharField(
         required=False, max_length=1000, label="Note (optional)", widget=forms.Textarea(attrs={"rows": 3})
     )
+    privacy_notice_told = forms.BooleanField(
+        error_messages={"required": "Please tell the caller how we use their details, then tick this."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["privacy_notice_told"].label = (
+            "I have told the caller how the clinic uses their details "
+            f"(privacy notice, version {self.privacy_notice_version})."
+        )
+
+    @property
+    def privacy_notice_version(self) -> str:
+        return settings.PRIVACY_NOTICE_VERSION
 
 
 class StaffCancelForm(forms.Form):

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from icalendar import Calendar, Event
 
 from bookings.calendar import appointment_uid
-from bookings.forms import SAFETY_QUESTIONS, MoveForm, parse_database_id
+from bookings.forms import MoveForm, parse_database_id
 from bookings.models import (
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
@@ -169,7 +169,7 @@ def _with_local_start(slots):
 @dataclass
 class SlotCell:
     slot: Slot
-    # open, booked, blocked or past
+    # open, booked, blocked, past or inactive (the practitioner has left)
     state: str
     appointment: Appointment | None = None
 
@@ -208,6 +208,9 @@ def _cell(slot: Slot, *, now: datetime) -> SlotCell:
         return SlotCell(slot, "blocked")
     if slot.starts_at <= now:
         return SlotCell(slot, "past")
+    if not slot.practitioner.is_active:
+        # Left the clinic: nobody may be booked with them (the service refuses it too).
+        return SlotCell(slot, "inactive")
     return SlotCell(slot, "open")
 
 
@@ -311,14 +314,21 @@ def reception_book(request):
     slot = _slot_for_reception(slot_id)
     slot.local_start = slot.starts_at.astimezone(clinic_zone())
     form = PhoneBookingForm(request.POST or None, initial={"submission_key": PhoneBookingForm.new_submission_key()})
-    context = {"form": form, "slot": slot, "safety_questions": SAFETY_QUESTIONS}
+    context = {"form": form, "slot": slot}
     if request.method == "POST":
-        if form.is_valid():
+        valid = form.is_valid()
+        if form.any_red_flag():
+            # Nothing is booked and nothing kept: reception reads the urgent advice to the caller.
+            context |= {"urgent": True}
+            return render(request, "bookings/staff/book.html", context)
+        if valid:
             try:
                 result = appointment_book(
                     slot_id=slot.pk,
                     patient=form.patient_details(),
                     now=now,
+                    safety_answers=form.recorded_answers(),
+                    privacy_notice_version=form.privacy_notice_version,
                     submission_key=form.cleaned_data["submission_key"],
                     booked_by=request.user,
                 )
@@ -410,8 +420,15 @@ def reception_appointment_cancel(request, pk):
             actor=request.user,
             notify_patient=form.cleaned_data["notify_patient"],
         )
-    except ChangeNotAllowed:
-        messages.error(request, "This appointment was already cancelled.")
+    except ChangeNotAllowed as refusal:
+        if str(refusal) == "attendance recorded":
+            messages.error(
+                request,
+                "This appointment is marked arrived, completed or did not attend, so it cannot be cancelled. "
+                "If that was a mistake, mark it back to booked first.",
+            )
+        else:
+            messages.error(request, "This appointment was already cancelled.")
         return redirect("reception_appointment", pk=pk)
     if not form.cleaned_data["notify_patient"]:
         told = "The patient will not be e-mailed."

@@ -293,7 +293,14 @@ class EmbeddedServer:
         self._give_to_service_user(self.socket_dir)
         self.log_path.touch()
         self._give_to_service_user(self.log_path)
-        options = f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -c port={PORT}"
+        # A statement that fails (a unique violation is the backstop of the booking rules) must not
+        # put a patient's name, e-mail or phone into the log: log_min_error_statement=panic keeps the
+        # statement out, log_error_verbosity=terse its DETAIL ("Failing row contains (...)", "Key
+        # (...)=(...)"). The error itself is still logged. The README's production section says the same.
+        options = (
+            f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -c port={PORT}"
+            " -c log_min_error_statement=panic -c log_error_verbosity=terse"
+        )
         # The postmaster of a killed server may take a moment to let go of its shared memory.
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:

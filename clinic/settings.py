@@ -316,14 +316,6 @@ MANAGE_CUTOFF = timedelta(minutes=env_int("MANAGE_CUTOFF_MINUTES", 120))
 PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-11")
 RATE_LIMIT_PUBLIC_POSTS = env_int("RATE_LIMIT_PUBLIC_POSTS", 30, minimum=1)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 600, minimum=1)
-# Exists only for the load harness's control run (tests/load): booking then skips the slot lock,
-# so the harness can prove it sees double bookings. Never set it anywhere else. With DEBUG off it
-# is refused unless the database is a throwaway one whose name ends in "_unsafe_control".
-BOOKING_UNSAFE_SKIP_SLOT_LOCK = env_bool("BOOKING_UNSAFE_SKIP_SLOT_LOCK", False)
-if BOOKING_UNSAFE_SKIP_SLOT_LOCK and not DEBUG and not str(_database["NAME"]).endswith("_unsafe_control"):
-    raise ImproperlyConfigured(
-        "BOOKING_UNSAFE_SKIP_SLOT_LOCK is only for the load tests' control run on a *_unsafe_control database."
-    )
 
 # -- Forms ------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

@@ -1,5 +1,6 @@
 import sys
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
@@ -12,7 +13,8 @@ from clinic.middleware import is_database_unavailable
 
 
 def privacy(request):
-    return render(request, "clinic/privacy.html")
+    # The version patients agree to when they book (stored on each appointment): the page must say the same.
+    return render(request, "clinic/privacy.html", {"privacy_notice_version": settings.PRIVACY_NOTICE_VERSION})
 
 
 def accessibility(request):

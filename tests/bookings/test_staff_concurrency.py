@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from bookings.models import Appointment
 from bookings.services import BookingResult, PatientDetails, SlotUnavailable, appointment_book
+from tests.bookings.booking_helpers import SAFE_ANSWERS
 from tests.bookings.staff_factory import days_ahead, local, make_slot
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,6 +51,8 @@ def test_rita_and_a_patient_book_the_same_slot_at_once_and_exactly_one_of_them_g
             "first_name": "Grace",
             "last_name": "Hopper",
             "phone": "07700 900456",
+            **SAFE_ANSWERS,
+            "privacy_notice_told": "on",
         }
 
         phone, online = _run_at_once(

@@ -422,3 +422,30 @@ def test_a_server_on_our_socket_that_serves_a_folder_still_there_is_refused_not_
 
     monkeypatch.undo()
     assert server.postmaster_pid() == running
+
+
+def test_a_failing_statement_is_logged_as_an_error_without_its_values(reused_pgdata):
+    """A constraint violation (the booking rules' backstop) must not copy a patient's details into the server's log:
+    neither the statement nor its DETAIL (the key, or the whole failing row)."""
+    import psycopg2
+
+    server = EmbeddedServer.for_pgdata(reused_pgdata)
+    server.ensure_running()
+    offset = server.log_path.stat().st_size
+    connection = psycopg2.connect(dbname="postgres", user="postgres", host=str(server.socket_dir), port=PORT)
+    connection.autocommit = True
+    with contextlib.closing(connection), connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE patient (email text UNIQUE, name text CHECK (name <> 'Mallory'))")
+        cursor.execute("INSERT INTO patient VALUES ('wilhelmina.quarrington@example.org', 'Wilhelmina')")
+        with pytest.raises(psycopg2.IntegrityError):
+            cursor.execute("INSERT INTO patient VALUES ('wilhelmina.quarrington@example.org', 'Wilhelmina')")
+        with pytest.raises(psycopg2.IntegrityError):
+            cursor.execute("INSERT INTO patient VALUES ('mallory.quarrington@example.org', 'Mallory')")
+    time.sleep(0.5)
+    with server.log_path.open("rb") as log:
+        log.seek(offset)
+        written = log.read().decode("utf-8", "replace")
+    assert "violates unique constraint" in written
+    assert "violates check constraint" in written
+    assert "STATEMENT:" not in written
+    assert "quarrington" not in written.lower()

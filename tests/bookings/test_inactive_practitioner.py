@@ -1,0 +1,121 @@
+"""A practitioner who has left (inactive): nobody can be booked with them, and their future open slots go."""
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from bookings.models import Appointment, Practitioner, Slot, WorkingHours
+from bookings.schedule import slots_generate
+from bookings.services import PatientDetails, SlotUnavailable, appointment_book, appointment_move
+from tests.bookings.booking_helpers import local, make_appointment, make_slot
+
+pytestmark = pytest.mark.django_db
+
+LONDON = ZoneInfo("Europe/London")
+# Sunday noon; the admin saves with the wall clock, so the admin test stops it here.
+NOW = datetime(2026, 6, 7, 12, 0, tzinfo=LONDON)
+MONDAY = date(2026, 6, 8)
+
+
+def _leaves(practitioner):
+    Practitioner.objects.filter(pk=practitioner.pk).update(is_active=False)
+    practitioner.refresh_from_db()
+
+
+def test_rita_cannot_book_a_caller_with_a_practitioner_who_has_left(rita, dr_patel):
+    slot = make_slot(dr_patel, local(3, 10))
+    _leaves(dr_patel)
+
+    with pytest.raises(SlotUnavailable):
+        appointment_book(
+            slot_id=slot.pk,
+            patient=PatientDetails("Ada", "Lovelace", "07700 900123"),
+            now=timezone.now(),
+            booked_by=rita,
+        )
+    assert not Appointment.objects.exists()
+
+
+def test_rita_cannot_move_someone_to_a_practitioner_who_has_left(rita, dr_patel, dr_okafor):
+    ada = make_appointment(make_slot(dr_okafor, local(3, 9)), at=timezone.now())
+    slot = make_slot(dr_patel, local(3, 10))
+    _leaves(dr_patel)
+
+    with pytest.raises(SlotUnavailable):
+        appointment_move(appointment=ada, new_slot_id=slot.pk, now=timezone.now(), actor=rita)
+
+
+def test_the_day_view_offers_no_book_button_on_an_inactive_practitioners_slot(client, rita, dr_patel):
+    slot = make_slot(dr_patel, local(3, 10))
+    _leaves(dr_patel)
+    client.force_login(rita)
+
+    page = client.get(reverse("reception_day"), {"date": local(3, 10).date().isoformat()}).content.decode()
+
+    assert f"?slot={slot.pk}" not in page
+    assert "Not offered (practitioner inactive)" in page
+
+
+def test_the_daily_generation_takes_a_leavers_open_slots_off_and_reports_their_bookings(dr_patel, dr_okafor):
+    open_slot = make_slot(dr_patel, local(3, 10))
+    booked = make_slot(dr_patel, local(3, 11))
+    make_appointment(booked, at=timezone.now())
+    okafors = make_slot(dr_okafor, local(3, 10))
+    WorkingHours.objects.create(
+        practitioner=dr_okafor, weekday=okafors.starts_at.weekday(), start_time=time(9), end_time=time(18)
+    )
+    _leaves(dr_patel)
+
+    report = slots_generate(now=timezone.now(), days=7)
+
+    assert not Slot.objects.filter(pk=open_slot.pk, state=Slot.State.OPEN).exists()
+    assert report.conflicts == [booked]
+    assert Appointment.objects.live().get().slot == booked
+    assert Slot.objects.filter(pk=okafors.pk, state=Slot.State.OPEN).exists()
+
+
+def test_deactivating_a_practitioner_in_the_admin_takes_their_open_slots_off_and_lists_their_bookings(
+    admin_client, dr_patel, settings
+):
+    settings.BOOKING_HORIZON_DAYS = 6
+    hours = WorkingHours.objects.create(practitioner=dr_patel, weekday=0, start_time=time(9), end_time=time(10))
+    with time_machine.travel(NOW, tick=False):
+        slots_generate(now=NOW)
+        booked = Slot.objects.get(practitioner=dr_patel, starts_at=datetime.combine(MONDAY, time(9), tzinfo=LONDON))
+        make_appointment(booked, at=NOW)
+
+        response = admin_client.post(
+            f"/admin/bookings/practitioner/{dr_patel.pk}/change/",
+            {
+                "user": dr_patel.user_id,
+                "display_name": dr_patel.display_name,
+                "title": dr_patel.title,
+                "profession": dr_patel.profession,
+                "bio": "",
+                "offers_free_consultation": "on",
+                "list_order": dr_patel.list_order,
+                "working_hours-TOTAL_FORMS": "1",
+                "working_hours-INITIAL_FORMS": "1",
+                "working_hours-MIN_NUM_FORMS": "0",
+                "working_hours-MAX_NUM_FORMS": "1000",
+                "working_hours-0-id": hours.pk,
+                "working_hours-0-practitioner": dr_patel.pk,
+                "working_hours-0-weekday": "0",
+                "working_hours-0-start_time": "09:00",
+                "working_hours-0-end_time": "10:00",
+            },
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    dr_patel.refresh_from_db()
+    assert not dr_patel.is_active
+    assert list(Slot.objects.filter(practitioner=dr_patel).exclude(state=Slot.State.RETIRED)) == [booked]
+    messages = [str(message) for message in response.context["messages"]]
+    assert any(
+        "1 booked appointment(s) no longer fit" in message and "2026-06-08 09:00" in message for message in messages
+    ), messages
