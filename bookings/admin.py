@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils import timezone
 
 from bookings.models import (
@@ -48,10 +49,13 @@ class RegeneratesSlots:
         _regenerate(request, [practitioner])
 
     def delete_queryset(self, request, queryset):
-        practitioners = [each.practitioner for each in queryset.select_related("practitioner")]
-        super().delete_queryset(request, queryset)
-        if practitioners:
-            _regenerate(request, practitioners)
+        # The change form and the delete page run in the admin's own transaction; the
+        # "delete selected" action does not, and must be all or nothing too.
+        with transaction.atomic():
+            practitioners = [each.practitioner for each in queryset.select_related("practitioner")]
+            super().delete_queryset(request, queryset)
+            if practitioners:
+                _regenerate(request, practitioners)
 
 
 class WorkingHoursInline(admin.TabularInline):

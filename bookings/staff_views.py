@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Exists, F, Func, OuterRef, Q, Value
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -546,10 +547,13 @@ def reception_hours(request):
     now = timezone.now()
     form = TimeOffForm(request.POST or None, prefix="closure")
     if request.method == "POST" and form.is_valid():
-        closure = form.save(commit=False)
-        closure.practitioner = None
-        closure.save()
-        _report_schedule_change(request, slots_generate(now=now))
+        # All or nothing: a closure whose slots could not follow is not saved either.
+        with transaction.atomic():
+            closure = form.save(commit=False)
+            closure.practitioner = None
+            closure.save()
+            report = slots_generate(now=now)
+        _report_schedule_change(request, report)
         return redirect("reception_hours")
     closures = TimeOff.objects.filter(practitioner__isnull=True, ends_at__gt=now).order_by("starts_at")
     return render(
@@ -585,13 +589,15 @@ def reception_practitioner_hours(request, practitioner_id):
             request.POST, queryset=WorkingHours.objects.filter(practitioner=practitioner), prefix="hours"
         )
         if formset.is_valid():
-            periods = formset.save(commit=False)
-            for period in formset.deleted_objects:
-                period.delete()
-            for period in periods:
-                period.practitioner = practitioner
-                period.save()
-            _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+            with transaction.atomic():
+                periods = formset.save(commit=False)
+                for period in formset.deleted_objects:
+                    period.delete()
+                for period in periods:
+                    period.practitioner = practitioner
+                    period.save()
+                report = slots_generate(now=timezone.now(), practitioner=practitioner)
+            _report_schedule_change(request, report)
             return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
         context = _practitioner_hours_context(request, practitioner, formset=formset)
         return render(request, "bookings/staff/practitioner_hours.html", context, status=400)
@@ -606,10 +612,13 @@ def reception_time_off_add(request, practitioner_id):
     if not form.is_valid():
         context = _practitioner_hours_context(request, practitioner, time_off_form=form)
         return render(request, "bookings/staff/practitioner_hours.html", context, status=400)
-    time_off = form.save(commit=False)
-    time_off.practitioner = practitioner
-    time_off.save()
-    _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+    # All or nothing: time off whose slots could not follow is not saved (a retry would duplicate it).
+    with transaction.atomic():
+        time_off = form.save(commit=False)
+        time_off.practitioner = practitioner
+        time_off.save()
+        report = slots_generate(now=timezone.now(), practitioner=practitioner)
+    _report_schedule_change(request, report)
     return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
 
 
@@ -618,8 +627,10 @@ def reception_time_off_add(request, practitioner_id):
 def reception_time_off_delete(request, pk):
     time_off = get_object_or_404(TimeOff.objects.select_related("practitioner"), pk=pk)
     practitioner = time_off.practitioner
-    time_off.delete()
-    _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+    with transaction.atomic():
+        time_off.delete()
+        report = slots_generate(now=timezone.now(), practitioner=practitioner)
+    _report_schedule_change(request, report)
     if practitioner is None:
         return redirect("reception_hours")
     return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
