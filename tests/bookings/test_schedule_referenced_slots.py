@@ -199,3 +199,90 @@ def test_the_admins_delete_selected_action_on_time_off_is_all_or_nothing(rita, p
         admin_site._registry[TimeOff].delete_queryset(request, TimeOff.objects.all())
 
     assert TimeOff.objects.count() == 1
+
+
+def _move(client, rita, appointment, practitioner, day):
+    client.force_login(rita)
+    new_slot = _slot(practitioner, local(day, 10, 20))
+    return client.post(reverse("reception_appointment_move", args=[appointment.pk]), {"slot": new_slot.pk})
+
+
+def _cancel(client, rita, appointment, practitioner, day):
+    client.force_login(rita)
+    return client.post(reverse("reception_appointment_cancel", args=[appointment.pk]), {"reason": "Unwell"})
+
+
+def _time_off(client, rita, appointment, practitioner, day):
+    client.force_login(rita)
+    return client.post(
+        reverse("reception_time_off_add", args=[practitioner.pk]),
+        {"off-starts_at": f"{day}T10:00", "off-ends_at": f"{day}T10:40", "off-reason": "Training"},
+    )
+
+
+def _closure(client, rita, appointment, practitioner, day):
+    client.force_login(rita)
+    return client.post(
+        reverse("reception_hours"), {"closure-starts_at": f"{day}T10:00", "closure-ends_at": f"{day}T10:40"}
+    )
+
+
+def _hours(client, rita, appointment, practitioner, day):
+    client.force_login(rita)
+    period = WorkingHours.objects.get(practitioner=practitioner)
+    return client.post(
+        reverse("reception_practitioner_hours", args=[practitioner.pk]),
+        {
+            "hours-TOTAL_FORMS": "1",
+            "hours-INITIAL_FORMS": "1",
+            "hours-MIN_NUM_FORMS": "0",
+            "hours-MAX_NUM_FORMS": "1000",
+            "hours-0-id": str(period.pk),
+            "hours-0-weekday": str(period.weekday),
+            "hours-0-start_time": "09:40",
+            "hours-0-end_time": "11:00",
+        },
+    )
+
+
+def _block_unblock(client, rita, appointment, practitioner, day):
+    client.force_login(rita)
+    slot = _slot(practitioner, local(day, 10, 40))
+    client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Staff meeting"})
+    return client.post(reverse("reception_slot_unblock", args=[slot.pk]))
+
+
+def _manage_link_move(client, rita, appointment, practitioner, day):
+    return client.post(
+        f"/manage/{appointment.manage_token}/move/", {"slot": _slot(practitioner, local(day, 10, 20)).pk}
+    )
+
+
+@pytest.mark.parametrize(
+    "change", [_move, _cancel, _time_off, _closure, _hours, _block_unblock, _manage_link_move], ids=lambda c: c.__name__
+)
+def test_the_nightly_command_and_a_whole_day_closure_run_after_every_kind_of_change(
+    client, rita, patel_works, day, change
+):
+    """Ada booked online at 10:00 with an e-mail, then one kind of change; then the nightly run,
+    a closure of the whole day, and the nightly run again: no error, nothing bookable that day."""
+    result = appointment_book(
+        slot_id=_slot(patel_works, local(day, 10)).pk,
+        patient=PatientDetails(first_name="Ada", last_name="Lovelace", phone="07700 900123", email="ada@example.org"),
+        now=timezone.now(),
+    )
+    result.appointment.manage_token = result.manage_token
+
+    response = change(client, rita, result.appointment, patel_works, day)
+    assert response.status_code == 302
+    call_command("generate_slots", stdout=StringIO())
+    client.force_login(rita)
+    response = client.post(
+        reverse("reception_hours"),
+        {"closure-starts_at": f"{day}T00:00", "closure-ends_at": f"{day + timedelta(days=1)}T00:00"},
+    )
+    assert response.status_code == 302
+    call_command("generate_slots", stdout=StringIO())
+
+    assert not Slot.objects.bookable(now=timezone.now(), start=local(day, 0), end=local(day, 23)).exists()
+    assert OutboundMessage.objects.filter(appointment=result.appointment).exists()
