@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent, OutboundMessage, Slot
+from tests.bookings.booking_helpers import works_at
 from tests.bookings.test_staff_factory import (
     appointment_in_the_past_or_today,
     days_ahead,
@@ -152,6 +153,7 @@ def test_the_appointment_page_shows_the_history_and_offers_no_way_to_edit_it(cli
 
 def test_rita_blocks_an_open_slot_with_a_reason_and_unblocks_it(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
+    works_at(dr_patel, slot.starts_at)
     client.force_login(rita)
 
     response = client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Team meeting"})
