@@ -394,9 +394,16 @@ class Appointment(models.Model):
     def is_live(self) -> bool:
         return self.status != self.Status.CANCELLED
 
-    def attendance_can_be_recorded(self, *, now: datetime) -> bool:
-        """Arrived, completed or did not attend: from the appointment's day on, in clinic time."""
-        return localtime(now).date() >= localtime(self.slot.starts_at).date()
+    # Patients often come early: reception may note an arrival from this long before the start.
+    ARRIVAL_NOTED_FROM = timedelta(minutes=30)
+
+    def attendance_can_be_recorded(self, *, now: datetime, status: str = Status.ARRIVED) -> bool:
+        """Whether STATUS may be recorded at NOW: arrived from ARRIVAL_NOTED_FROM before the start,
+        completed and did not attend only from the start (before it, either is a guess)."""
+        opens_at = self.slot.starts_at
+        if status == self.Status.ARRIVED:
+            opens_at -= self.ARRIVAL_NOTED_FROM
+        return now >= opens_at
 
     def patient_can_change(self, *, now: datetime) -> bool:
         return self.status == self.Status.BOOKED and now < self.slot.starts_at - settings.MANAGE_CUTOFF

@@ -284,8 +284,8 @@ def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetim
 def appointment_set_status(*, appointment: Appointment, status: str, now: datetime, actor) -> Appointment:
     """Reception marks arrived, no-show or completed (or back to booked after a mistake).
 
-    Attendance is only recorded from the appointment's own day (clinic time): marking a
-    future appointment "did not attend" by a misclick would be false clinical data.
+    Attendance is not recorded ahead of time (`Appointment.attendance_can_be_recorded`): a 15:00
+    appointment marked "did not attend" at 14:40 would be false clinical data.
     """
     allowed = {
         Appointment.Status.BOOKED,
@@ -301,7 +301,7 @@ def appointment_set_status(*, appointment: Appointment, status: str, now: dateti
             raise ChangeNotAllowed("cancelled")
         if locked.status == status:
             return locked
-        if status != Appointment.Status.BOOKED and not locked.attendance_can_be_recorded(now=now):
+        if status != Appointment.Status.BOOKED and not locked.attendance_can_be_recorded(now=now, status=status):
             raise ChangeNotAllowed("not yet")
         previous = locked.get_status_display()
         locked.status = status

@@ -70,6 +70,10 @@ from bookings.staff_forms import (
 
 # The slots that generation reported as clashing with bookings, shown once after the redirect.
 SCHEDULE_CONFLICTS = "schedule_conflicts"
+# Appointment.attendance_can_be_recorded, in reception's words.
+ATTENDANCE_NOT_YET = (
+    "Not yet: arrived can be recorded from 30 minutes before the start, completed and did not attend from the start."
+)
 # A new calendar-feed URL, shown once after the redirect (only its hash is stored).
 NEW_CALENDAR_FEED_URL = "new_calendar_feed_url"
 # How far back a practitioner's calendar feed reaches.
@@ -348,7 +352,13 @@ def _appointment_context(appointment: Appointment, **extra) -> dict:
         "events": list(appointment.events.all()),
         "status_form": StatusForm(),
         "cancel_form": StaffCancelForm(),
-        "status_choices": StatusForm.STATUS_CHOICES,
+        # Only what may be recorded now: "back to booked" (a mistake) always, the others from their time.
+        "status_choices": [
+            (value, label)
+            for value, label in StatusForm.STATUS_CHOICES
+            if value == Appointment.Status.BOOKED
+            or appointment.attendance_can_be_recorded(now=timezone.now(), status=value)
+        ],
         "attendance_open": appointment.attendance_can_be_recorded(now=timezone.now()),
         "safety": (appointment.safety_answers or {}).get("answers", []),
         "several_upcoming": (
@@ -384,7 +394,7 @@ def reception_appointment_status(request, pk):
         if appointment.status == Appointment.Status.CANCELLED:
             messages.error(request, "A cancelled appointment keeps its status.")
         else:
-            messages.error(request, "Attendance can only be recorded from the day of the appointment.")
+            messages.error(request, ATTENDANCE_NOT_YET)
         return redirect("reception_appointment", pk=pk)
     messages.success(request, f"{updated.patient_name}: {updated.get_status_display()}.")
     # The day view's "Arrived" button comes back to the day; only ever to a page of this site.
