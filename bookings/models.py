@@ -12,6 +12,8 @@ from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import localtime
 
+from bookings.phones import phone_key
+
 RECEPTION_GROUP = "Reception"
 PRACTITIONER_GROUP = "Practitioner"
 
@@ -252,10 +254,10 @@ class AppointmentQuerySet(models.QuerySet):
         return self.filter(manage_token_hash=hash_token(token))
 
     def with_patient_keys(self):
-        """Annotate the keys that identify a patient: e-mail in lower case, phone digits, names in lower case."""
+        """Annotate the keys that identify a patient: e-mail in lower case, normalised phone, names in lower case."""
         return self.annotate(
             email_key=Lower("email"),
-            phone_key=digits_only(F("phone")),
+            phone_key=F("phone_normalised"),
             first_name_key=Lower("first_name"),
             last_name_key=Lower("last_name"),
         )
@@ -265,7 +267,7 @@ class AppointmentQuerySet(models.QuerySet):
         return self.with_patient_keys().filter(
             same_patient(
                 email=Value(appointment.email),
-                phone=Value(appointment.phone),
+                phone=Value(appointment.phone_normalised),
                 first_name=Value(appointment.first_name),
                 last_name=Value(appointment.last_name),
             )
@@ -284,7 +286,7 @@ class AppointmentQuerySet(models.QuerySet):
             .filter(
                 same_patient(
                     email=OuterRef("email"),
-                    phone=OuterRef("phone"),
+                    phone=OuterRef("phone_normalised"),
                     first_name=OuterRef("first_name"),
                     last_name=OuterRef("last_name"),
                 )
@@ -298,11 +300,11 @@ class AppointmentQuerySet(models.QuerySet):
 def same_patient(*, email, phone, first_name, last_name) -> Q:
     """The one rule of "the same patient", on rows annotated by `with_patient_keys`.
 
-    The same e-mail (any case), or the same phone digits and the same first and last name:
-    a household sharing a landline is not one patient.
+    The same e-mail (any case), or the same phone number (normalised: 07700 900123 is
+    +44 7700 900123) and the same first and last name: a household sharing a landline is not one patient.
     """
     return Q(email_key=Lower(email), email_key__gt="") | Q(
-        phone_key=digits_only(phone),
+        phone_key=phone,
         phone_key__gt="",
         first_name_key=Lower(first_name),
         last_name_key=Lower(last_name),
@@ -335,7 +337,9 @@ class Appointment(models.Model):
     first_name = models.CharField(max_length=80)
     last_name = models.CharField(max_length=80)
     email = models.EmailField(blank=True)
+    # As typed (tidied), for display and dialling; `phone_normalised` is what search and matching use.
     phone = models.CharField(max_length=32)
+    phone_normalised = models.CharField(max_length=32, blank=True, editable=False)
     note = models.TextField(blank=True, max_length=1000)
     safety_answers = models.JSONField(default=dict, blank=True)
     privacy_notice_version = models.CharField(max_length=20, blank=True)
@@ -376,11 +380,15 @@ class Appointment(models.Model):
         ]
         indexes = [
             models.Index(fields=["email"], name="appointment_email_idx"),
-            models.Index(fields=["phone"], name="appointment_phone_idx"),
+            models.Index(fields=["phone_normalised"], name="appointment_phone_norm_idx"),
         ]
 
     def __str__(self):
         return f"Appointment {self.pk} ({self.get_status_display()})"
+
+    def save(self, *args, **kwargs):
+        _keep_phone_normalised(self, kwargs)
+        super().save(*args, **kwargs)
 
     @property
     def patient_name(self) -> str:
@@ -438,7 +446,9 @@ class CallbackRequest(models.Model):
     """A "please call me back" from the Contact page, for reception to handle."""
 
     name = models.CharField(max_length=120)
+    # As typed (tidied); `phone_normalised` is what search uses.
     phone = models.CharField(max_length=32)
+    phone_normalised = models.CharField(max_length=32, blank=True, editable=False)
     preferred_time = models.CharField(max_length=120, blank=True, help_text="For example: weekday mornings.")
     message = models.TextField(blank=True, max_length=1000)
     created_at = models.DateTimeField()
@@ -453,6 +463,18 @@ class CallbackRequest(models.Model):
 
     def __str__(self):
         return f"Call-back request {self.pk}"
+
+    def save(self, *args, **kwargs):
+        _keep_phone_normalised(self, kwargs)
+        super().save(*args, **kwargs)
+
+
+def _keep_phone_normalised(instance, save_kwargs) -> None:
+    """Every save of a row holding a patient's phone stores its normalised form beside it (bookings.phones)."""
+    instance.phone_normalised = phone_key(instance.phone)
+    update_fields = save_kwargs.get("update_fields")
+    if update_fields is not None and "phone" in update_fields:
+        save_kwargs["update_fields"] = {*update_fields, "phone_normalised"}
 
 
 class OutboundMessageQuerySet(models.QuerySet):

@@ -41,9 +41,9 @@ from bookings.models import (
     Slot,
     TimeOff,
     WorkingHours,
-    digits_only,
     hash_token,
 )
+from bookings.phones import phone_search
 from bookings.schedule import GenerationReport, clinic_zone, local_midnight, slots_generate
 from bookings.services import (
     ChangeNotAllowed,
@@ -650,7 +650,7 @@ def reception_time_off_delete(request, pk):
 
 
 def appointments_matching(query: str):
-    """Appointments by patient name (any part, or "first last"), e-mail or phone (digits only)."""
+    """Appointments by patient name (any part, or "first last"), e-mail or phone (bookings.phones.phone_search)."""
     query = query.strip()
     match = (
         Q(first_name__icontains=query)
@@ -658,16 +658,14 @@ def appointments_matching(query: str):
         | Q(email__icontains=query)
         | Q(full_name__icontains=query)
     )
-    digits = "".join(ch for ch in query if ch.isdigit())
-    # A UK number given in international form (+44 7700 900123) is stored as 07700 900123.
-    if query.lstrip().startswith("+44") or (query.lstrip().startswith("0044")):
-        digits = "0" + digits.removeprefix("00").removeprefix("44")
-    if len(digits) >= 4:
-        match |= Q(phone_digits__contains=digits)
+    # By the normalised number: +44 7700 900123, 07700 900123 and 0044 7700 900123 are one number.
+    phone = phone_search(query)
+    if phone is not None:
+        lookup, value = phone
+        match |= Q(**{f"phone_normalised__{lookup}": value})
     return (
         Appointment.objects.annotate(
             full_name=Func(F("first_name"), Value(" "), F("last_name"), function="CONCAT"),
-            phone_digits=digits_only(F("phone")),
         )
         .filter(match)
         .select_related("slot__practitioner")
