@@ -44,7 +44,7 @@ from bookings.models import (
     hash_token,
 )
 from bookings.phones import phone_search
-from bookings.schedule import GenerationReport, clinic_zone, local_midnight, slots_generate
+from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, slots_generate
 from bookings.services import (
     ChangeNotAllowed,
     SlotUnavailable,
@@ -176,13 +176,18 @@ class SlotCell:
     # open, booked, blocked or past
     state: str
     appointment: Appointment | None = None
+    # Booked, still ahead, and no longer in the hours or in time off: reception must move or cancel it.
+    no_longer_fits: bool = False
 
 
 def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitioner | None = None) -> list[Slot]:
-    """The slots of a time window with their live appointment: two queries whatever the size.
+    """The slots of a time window with their live appointment, and whether each booked one still
+    fits the schedule: four queries whatever the size (slots, appointments, hours, time off).
 
     The appointments are fetched by the same window rather than by prefetch, so that an
-    empty day runs the same queries as a full one.
+    empty day runs the same queries as a full one. "No longer fits" is worked out from the
+    schedule rule (bookings.schedule.ScheduleRule), not stored: it ends when the appointment is
+    moved or cancelled, or when the hours or time off change back.
     """
     slots = (
         Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
@@ -200,14 +205,17 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
         appointments = appointments.filter(slot__practitioner=practitioner)
     slots = _with_local_start(list(slots))
     by_slot = {appointment.slot_id: appointment for appointment in appointments}
+    rule = ScheduleRule.load(start=start, end=end, practitioner_ids=None if practitioner is None else [practitioner.pk])
+    now = timezone.now()
     for slot in slots:
         slot.live_appointment = by_slot.get(slot.pk)
+        slot.no_longer_fits = slot.live_appointment is not None and slot.starts_at > now and not rule.fits(slot)
     return slots
 
 
 def _cell(slot: Slot, *, now: datetime) -> SlotCell:
     if slot.live_appointment is not None:
-        return SlotCell(slot, "booked", slot.live_appointment)
+        return SlotCell(slot, "booked", slot.live_appointment, no_longer_fits=slot.no_longer_fits)
     if slot.state == Slot.State.BLOCKED:
         return SlotCell(slot, "blocked")
     if slot.starts_at <= now:
@@ -233,8 +241,9 @@ def reception_day(request):
     """One column per practitioner, one row per start time.
 
     Queries: practitioners; the day's slots (with practitioner and blocker); the day's live
-    appointments (each with its patient's count of upcoming consultations); open call-back
-    requests; undelivered e-mails. The same five at any size.
+    appointments (each with its patient's count of upcoming consultations); the working hours
+    and the time off that day (which booked slots no longer fit); open call-back requests;
+    undelivered e-mails. The same seven at any size.
     """
     now = timezone.now()
     day = _chosen_day(request, now)
