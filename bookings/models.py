@@ -337,9 +337,11 @@ class Appointment(models.Model):
     first_name = models.CharField(max_length=80)
     last_name = models.CharField(max_length=80)
     email = models.EmailField(blank=True)
-    # As typed (tidied), for display and dialling; `phone_normalised` is what search and matching use.
+    # As typed (tidied), for display and dialling; `phone_normalised` (bookings.phones, set on every
+    # save) is what search and matching use. Its database default lets plain-SQL inserts (the load
+    # tests, bench/) leave it out.
     phone = models.CharField(max_length=32)
-    phone_normalised = models.CharField(max_length=32, blank=True, editable=False)
+    phone_normalised = models.CharField(max_length=32, blank=True, editable=False, db_default="")
     note = models.TextField(blank=True, max_length=1000)
     safety_answers = models.JSONField(default=dict, blank=True)
     privacy_notice_version = models.CharField(max_length=20, blank=True)
@@ -448,7 +450,7 @@ class CallbackRequest(models.Model):
     name = models.CharField(max_length=120)
     # As typed (tidied); `phone_normalised` is what search uses.
     phone = models.CharField(max_length=32)
-    phone_normalised = models.CharField(max_length=32, blank=True, editable=False)
+    phone_normalised = models.CharField(max_length=32, blank=True, editable=False, db_default="")
     preferred_time = models.CharField(max_length=120, blank=True, help_text="For example: weekday mornings.")
     message = models.TextField(blank=True, max_length=1000)
     created_at = models.DateTimeField()

@@ -36,12 +36,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='appointment',
             name='phone_normalised',
-            field=models.CharField(blank=True, editable=False, max_length=32),
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=32),
         ),
         migrations.AddField(
             model_name='callbackrequest',
             name='phone_normalised',
-            field=models.CharField(blank=True, editable=False, max_length=32),
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=32),
         ),
         migrations.RunPython(fill_phone_normalised, migrations.RunPython.noop),
         migrations.AddIndex(

@@ -286,3 +286,37 @@ def test_the_nightly_command_and_a_whole_day_closure_run_after_every_kind_of_cha
 
     assert not Slot.objects.bookable(now=timezone.now(), start=local(day, 0), end=local(day, 23)).exists()
     assert OutboundMessage.objects.filter(appointment=result.appointment).exists()
+
+
+def _admin_time_off(admin_client, practitioner, day):
+    return admin_client.post(
+        "/admin/bookings/timeoff/add/",
+        {
+            "practitioner": practitioner.pk,
+            "starts_at_0": day.isoformat(),
+            "starts_at_1": "08:00:00",
+            "ends_at_0": day.isoformat(),
+            "ends_at_1": "09:30:00",
+            "reason": "Dentist",
+        },
+    )
+
+
+def test_time_off_saved_in_the_admin_after_a_move_retires_the_old_time(admin_client, moved, patel_works, day):
+    response = _admin_time_off(admin_client, patel_works, day)
+
+    assert response.status_code == 302
+    assert TimeOff.objects.count() == 1
+    assert _slot(patel_works, local(day, 9)).state == Slot.State.RETIRED
+
+
+def test_time_off_saved_in_the_admin_is_all_or_nothing(admin_client, patel_works, day, monkeypatch):
+    def generation_fails(**kwargs):
+        raise RuntimeError("generation failed")
+
+    monkeypatch.setattr(bookings_admin, "slots_generate", generation_fails)
+
+    with pytest.raises(RuntimeError):
+        _admin_time_off(admin_client, patel_works, day)
+
+    assert not TimeOff.objects.exists()
