@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import Slot, TimeOff, WorkingHours
-from bookings.schedule import slot_fits_schedule, slots_generate
+from bookings.schedule import clinic_zone, slot_fits_schedule, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_cancel
 from tests.bookings.test_staff_factory import days_ahead, local
 
@@ -171,3 +171,26 @@ def test_a_retired_time_comes_back_when_the_time_off_is_removed(client, rita, ad
     client.post(reverse("reception_time_off_delete", args=[TimeOff.objects.get().pk]))
 
     assert _offered(ada.slot)
+
+
+def test_a_slot_opened_in_the_admin_during_time_off_stays_retired(admin_client, patel_works, day):
+    slot = _slot(patel_works, local(day, 9, 40))
+    Slot.objects.filter(pk=slot.pk).update(state=Slot.State.BLOCKED, blocked_reason="Staff meeting")
+    TimeOff.objects.create(practitioner=patel_works, starts_at=local(day, 9), ends_at=local(day, 11))
+    local_start = slot.starts_at.astimezone(clinic_zone())
+
+    response = admin_client.post(
+        f"/admin/bookings/slot/{slot.pk}/change/",
+        {
+            "practitioner": patel_works.pk,
+            "starts_at_0": f"{local_start:%Y-%m-%d}",
+            "starts_at_1": f"{local_start:%H:%M:%S}",
+            "ends_at_0": f"{local_start:%Y-%m-%d}",
+            "ends_at_1": f"{local_start + timedelta(minutes=20):%H:%M:%S}",
+            "state": Slot.State.OPEN,
+            "blocked_reason": "",
+        },
+    )
+
+    assert response.status_code == 302
+    assert not _offered(slot)
