@@ -209,7 +209,7 @@ def _retire_if_unfit(slot: Slot, *, now: datetime) -> None:
     slot's lock, so no booking can take it between the check and the write.
     """
     if slot.state == Slot.State.OPEN and slot.starts_at > now and not slot_fits_schedule(slot):
-        Slot.objects.filter(pk=slot.pk).update(state=Slot.State.RETIRED)
+        Slot.objects.filter(pk=slot.pk, state=Slot.State.OPEN).update(state=Slot.State.RETIRED)
         slot.state = Slot.State.RETIRED
 
 
