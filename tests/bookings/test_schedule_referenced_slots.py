@@ -66,7 +66,7 @@ def moved(rita, patel_works, day):
 
 
 def test_the_outbox_and_appointments_count_as_references_to_a_slot(rita, moved, patel_works, day):
-    nine, ten, eleven_minus = (
+    nine, ten, ten_forty = (
         _slot(patel_works, local(day, 9)),
         _slot(patel_works, local(day, 10)),
         _slot(patel_works, local(day, 10, 40)),
@@ -74,7 +74,7 @@ def test_the_outbox_and_appointments_count_as_references_to_a_slot(rita, moved, 
     assert OutboundMessage.objects.filter(slot=nine).exists()
     assert not Appointment.objects.filter(slot=nine).exists()
 
-    assert referenced_slot_ids([nine.pk, ten.pk, eleven_minus.pk]) == {nine.pk, ten.pk}
+    assert referenced_slot_ids([nine.pk, ten.pk, ten_forty.pk]) == {nine.pk, ten.pk}
 
 
 def test_time_off_over_the_old_time_of_a_moved_booking_retires_that_slot(rita, moved, patel_works, day):
