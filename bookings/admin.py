@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils import timezone
 
 from bookings.models import (
@@ -11,7 +12,7 @@ from bookings.models import (
     TimeOff,
     WorkingHours,
 )
-from bookings.schedule import GenerationReport, slots_generate
+from bookings.schedule import GenerationReport, slot_fits_schedule, slots_generate
 
 
 def _regenerate(request, practitioners):
@@ -51,10 +52,13 @@ class RegeneratesSlots:
         _regenerate(request, [practitioner])
 
     def delete_queryset(self, request, queryset):
-        practitioners = [each.practitioner for each in queryset.select_related("practitioner")]
-        super().delete_queryset(request, queryset)
-        if practitioners:
-            _regenerate(request, practitioners)
+        # The change form and the delete page run in the admin's own transaction; the
+        # "delete selected" action does not, and must be all or nothing too.
+        with transaction.atomic():
+            practitioners = [each.practitioner for each in queryset.select_related("practitioner")]
+            super().delete_queryset(request, queryset)
+            if practitioners:
+                _regenerate(request, practitioners)
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -104,6 +108,14 @@ class SlotAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        """A slot opened here (a block lifted) that the schedule no longer has is retired, as
+        slot_unblock does: in the admin's transaction, so it is never offered in between."""
+        if obj.state == Slot.State.OPEN and obj.starts_at > timezone.now() and not slot_fits_schedule(obj):
+            obj.state = Slot.State.RETIRED
+            messages.warning(request, "This time is outside the working hours or in time off: it stays retired.")
+        super().save_model(request, obj, form, change)
 
 
 class AppointmentEventInline(admin.TabularInline):

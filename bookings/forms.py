@@ -4,6 +4,7 @@ import uuid
 from django import forms
 from django.conf import settings
 
+from bookings.phones import display_phone, normalise_phone
 from bookings.services import PatientDetails
 
 YES_NO = [("no", "No"), ("yes", "Yes")]
@@ -43,7 +44,6 @@ def parse_database_id(value) -> int | None:
 
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]+")
-PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$")
 
 
 class SafetyQuestionsMixin:
@@ -101,10 +101,13 @@ class SafetyCheckForm(SafetyQuestionsMixin, forms.Form):
 
 
 def clean_phone(value: str) -> str:
-    value = value.strip()
-    if not PHONE_PATTERN.match(value) or sum(ch.isdigit() for ch in value) < 7:
-        raise forms.ValidationError("Please enter a phone number we can call, for example 07700 900123.")
-    return value
+    """What was typed, tidied (bookings.phones), if it is a phone number; its normalised form is stored by the model."""
+    if normalise_phone(value) is None:
+        raise forms.ValidationError(
+            "Please enter a phone number we can call, starting with 0 or +44 (for example 07700 900123), "
+            "or with + and the country code for a number abroad."
+        )
+    return display_phone(value)
 
 
 class PatientForm(forms.Form):

@@ -12,6 +12,8 @@ from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import localtime
 
+from bookings.phones import phone_key
+
 RECEPTION_GROUP = "Reception"
 PRACTITIONER_GROUP = "Practitioner"
 
@@ -274,10 +276,10 @@ class AppointmentQuerySet(models.QuerySet):
         return self.filter(manage_token_hash=hash_token(token))
 
     def with_patient_keys(self):
-        """Annotate the keys that identify a patient: e-mail in lower case, phone digits, names in lower case."""
+        """Annotate the keys that identify a patient: e-mail in lower case, normalised phone, names in lower case."""
         return self.annotate(
             email_key=Lower("email"),
-            phone_key=digits_only(F("phone")),
+            phone_key=F("phone_normalised"),
             first_name_key=Lower("first_name"),
             last_name_key=Lower("last_name"),
         )
@@ -287,7 +289,7 @@ class AppointmentQuerySet(models.QuerySet):
         return self.with_patient_keys().filter(
             same_patient(
                 email=Value(appointment.email),
-                phone=Value(appointment.phone),
+                phone=Value(appointment.phone_normalised),
                 first_name=Value(appointment.first_name),
                 last_name=Value(appointment.last_name),
             )
@@ -306,7 +308,7 @@ class AppointmentQuerySet(models.QuerySet):
             .filter(
                 same_patient(
                     email=OuterRef("email"),
-                    phone=OuterRef("phone"),
+                    phone=OuterRef("phone_normalised"),
                     first_name=OuterRef("first_name"),
                     last_name=OuterRef("last_name"),
                 )
@@ -320,11 +322,11 @@ class AppointmentQuerySet(models.QuerySet):
 def same_patient(*, email, phone, first_name, last_name) -> Q:
     """The one rule of "the same patient", on rows annotated by `with_patient_keys`.
 
-    The same e-mail (any case), or the same phone digits and the same first and last name:
-    a household sharing a landline is not one patient.
+    The same e-mail (any case), or the same phone number (normalised: 07700 900123 is
+    +44 7700 900123) and the same first and last name: a household sharing a landline is not one patient.
     """
     return Q(email_key=Lower(email), email_key__gt="") | Q(
-        phone_key=digits_only(phone),
+        phone_key=phone,
         phone_key__gt="",
         first_name_key=Lower(first_name),
         last_name_key=Lower(last_name),
@@ -357,7 +359,11 @@ class Appointment(models.Model):
     first_name = models.CharField(max_length=80)
     last_name = models.CharField(max_length=80)
     email = models.EmailField(blank=True)
+    # As typed (tidied), for display and dialling; `phone_normalised` (bookings.phones, set on every
+    # save) is what search and matching use. Its database default lets plain-SQL inserts (the load
+    # tests, bench/) leave it out.
     phone = models.CharField(max_length=32)
+    phone_normalised = models.CharField(max_length=32, blank=True, editable=False, db_default="")
     note = models.TextField(blank=True, max_length=1000)
     safety_answers = models.JSONField(default=dict, blank=True)
     privacy_notice_version = models.CharField(max_length=20, blank=True)
@@ -398,11 +404,15 @@ class Appointment(models.Model):
         ]
         indexes = [
             models.Index(fields=["email"], name="appointment_email_idx"),
-            models.Index(fields=["phone"], name="appointment_phone_idx"),
+            models.Index(fields=["phone_normalised"], name="appointment_phone_norm_idx"),
         ]
 
     def __str__(self):
         return f"Appointment {self.pk} ({self.get_status_display()})"
+
+    def save(self, *args, **kwargs):
+        _keep_phone_normalised(self, kwargs)
+        super().save(*args, **kwargs)
 
     @property
     def patient_name(self) -> str:
@@ -416,9 +426,16 @@ class Appointment(models.Model):
     def is_live(self) -> bool:
         return self.status != self.Status.CANCELLED
 
-    def attendance_can_be_recorded(self, *, now: datetime) -> bool:
-        """Arrived, completed or did not attend: from the appointment's day on, in clinic time."""
-        return localtime(now).date() >= localtime(self.slot.starts_at).date()
+    # Patients often come early: reception may note an arrival from this long before the start.
+    ARRIVAL_NOTED_FROM = timedelta(minutes=30)
+
+    def attendance_can_be_recorded(self, *, now: datetime, status: str = Status.ARRIVED) -> bool:
+        """Whether STATUS may be recorded at NOW: arrived from ARRIVAL_NOTED_FROM before the start,
+        completed and did not attend only from the start (before it, either is a guess)."""
+        opens_at = self.slot.starts_at
+        if status == self.Status.ARRIVED:
+            opens_at -= self.ARRIVAL_NOTED_FROM
+        return now >= opens_at
 
     def patient_can_change(self, *, now: datetime) -> bool:
         return self.status == self.Status.BOOKED and now < self.slot.starts_at - settings.MANAGE_CUTOFF
@@ -453,7 +470,9 @@ class CallbackRequest(models.Model):
     """A "please call me back" from the Contact page, for reception to handle."""
 
     name = models.CharField(max_length=120)
+    # As typed (tidied); `phone_normalised` is what search uses.
     phone = models.CharField(max_length=32)
+    phone_normalised = models.CharField(max_length=32, blank=True, editable=False, db_default="")
     preferred_time = models.CharField(max_length=120, blank=True, help_text="For example: weekday mornings.")
     message = models.TextField(blank=True, max_length=1000)
     created_at = models.DateTimeField()
@@ -468,6 +487,18 @@ class CallbackRequest(models.Model):
 
     def __str__(self):
         return f"Call-back request {self.pk}"
+
+    def save(self, *args, **kwargs):
+        _keep_phone_normalised(self, kwargs)
+        super().save(*args, **kwargs)
+
+
+def _keep_phone_normalised(instance, save_kwargs) -> None:
+    """Every save of a row holding a patient's phone stores its normalised form beside it (bookings.phones)."""
+    instance.phone_normalised = phone_key(instance.phone)
+    update_fields = save_kwargs.get("update_fields")
+    if update_fields is not None and "phone" in update_fields:
+        save_kwargs["update_fields"] = {*update_fields, "phone_normalised"}
 
 
 class OutboundMessageQuerySet(models.QuerySet):

@@ -7,13 +7,15 @@ changes to hours or time off) and daily from cron (`manage.py generate_slots`).
 from __future__ import annotations
 
 import bisect
+import functools
+import operator
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from bookings.models import Appointment, Practitioner, Slot, TimeOff, WorkingHours
 from clinic.page_cache import Dependency
@@ -117,11 +119,97 @@ def wanted_slot_starts(
     return sorted(starts)
 
 
+def _fits(slot: Slot, wanted: set[datetime] | list[datetime]) -> bool:
+    """The one rule of "this slot still fits the schedule": the hours minus time off ask for a slot
+    starting then, and it lasts one consultation."""
+    length = timedelta(minutes=settings.CONSULTATION_MINUTES)
+    return slot.starts_at in wanted and slot.ends_at - slot.starts_at == length
+
+
+class ScheduleRule:
+    """Working hours and time off, read once for a window, to say whether slots in it still fit.
+
+    Two queries whatever the number of slots asked about; each practitioner's day is worked out
+    once, by `wanted_slot_starts`, as generation does.
+    """
+
+    def __init__(self, *, working_hours: list[WorkingHours], time_off: list[TimeOff]):
+        self.working_hours: dict[int, list[WorkingHours]] = {}
+        for period in working_hours:
+            self.working_hours.setdefault(period.practitioner_id, []).append(period)
+        self.time_off = time_off
+        self._wanted: dict[tuple[int, date], set[datetime]] = {}
+
+    @classmethod
+    def load(cls, *, start: datetime, end: datetime, practitioner_ids: list[int] | None = None) -> ScheduleRule:
+        """The hours and time off that decide the slots starting in [start, end).
+
+        Only the time off that touches those slots matters to them (a slot ends up to one
+        consultation after `end`), so any other can be left out of the days worked out.
+        """
+        working_hours = WorkingHours.objects.order_by()
+        reach = timedelta(minutes=settings.CONSULTATION_MINUTES)
+        time_off = TimeOff.objects.filter(starts_at__lt=end + reach, ends_at__gt=start).order_by()
+        if practitioner_ids is not None:
+            working_hours = working_hours.filter(practitioner_id__in=practitioner_ids)
+            time_off = time_off.filter(Q(practitioner_id__in=practitioner_ids) | Q(practitioner__isnull=True))
+        return cls(working_hours=list(working_hours), time_off=list(time_off))
+
+    def fits(self, slot: Slot) -> bool:
+        day = slot.starts_at.astimezone(clinic_zone()).date()
+        key = (slot.practitioner_id, day)
+        if key not in self._wanted:
+            time_off = [off for off in self.time_off if off.practitioner_id in (None, slot.practitioner_id)]
+            self._wanted[key] = set(
+                wanted_slot_starts(
+                    working_hours=self.working_hours.get(slot.practitioner_id, []),
+                    time_off=time_off,
+                    first_day=day,
+                    last_day=day,
+                )
+            )
+        return _fits(slot, self._wanted[key])
+
+
+def slot_fits_schedule(slot: Slot) -> bool:
+    """Whether working hours and time off still ask for this slot (two queries).
+
+    The services that free a slot (cancel, move, unblock) ask this inside their transaction: a
+    slot freed in time off or outside the hours is retired, never offered to patients again.
+    """
+    return ScheduleRule.load(start=slot.starts_at, end=slot.ends_at, practitioner_ids=[slot.practitioner_id]).fits(slot)
+
+
+def referenced_slot_ids(slot_ids: list[int]) -> set[int]:
+    """The slots among SLOT_IDS that any other row still points to (one query).
+
+    Appointments, the outbox, and whatever gains a foreign key to Slot later: found from the
+    model's relations, hidden ones included (the outbox's `related_name="+"` hides it from
+    `Slot._meta.related_objects`). Such a slot is retired, never deleted: deleting it would
+    raise ProtectedError, or take its history with it.
+    """
+    if not slot_ids:
+        return set()
+    references = [
+        Exists(relation.related_model._base_manager.filter(**{relation.field.name: OuterRef("pk")}))
+        for relation in Slot._meta.get_fields(include_hidden=True)
+        if relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)
+    ]
+    if not references:
+        return set()
+    return set(
+        Slot.objects.filter(pk__in=slot_ids)
+        .filter(functools.reduce(operator.or_, references))
+        .values_list("pk", flat=True)
+    )
+
+
 def slots_generate(*, now: datetime, days: int | None = None, practitioner: Practitioner | None = None):
     """Bring future slots in line with working hours and time off, for one or all practitioners.
 
     Idempotent. Never touches a slot with a live appointment or a blocked slot; open slots
-    that no longer fit are deleted (or retired, when a cancelled appointment points to them).
+    that no longer fit are deleted, or retired when any row still points to them (a cancelled
+    appointment, a message in the outbox: see `referenced_slot_ids`).
     An inactive practitioner's future open slots all go, and their bookings are reported as conflicts.
     """
     days = settings.BOOKING_HORIZON_DAYS if days is None else days
@@ -179,7 +267,6 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
             .order_by()
             .values_list("slot_id", "status")
         )
-        any_appointment_ids = {slot_id for slot_id, _ in appointments}
         booked_ids = {slot_id for slot_id, status in appointments if status != Appointment.Status.CANCELLED}
 
         # Slots this run must not change but must not overlap either: the one in progress, and
@@ -196,9 +283,9 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
 
         report = GenerationReport()
         kept: list[Slot] = []
-        to_delete, to_retire, retired_fitting = [], [], []
+        unfit, retired_fitting = [], []
         for slot in existing:
-            fits = slot.starts_at in wanted and slot.ends_at - slot.starts_at == length
+            fits = _fits(slot, wanted)
             if slot.pk in booked_ids:
                 kept.append(slot)
                 if not fits:
@@ -210,10 +297,12 @@ def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, day
                     retired_fitting.append(slot)
             elif fits:
                 kept.append(slot)
-            elif slot.pk in any_appointment_ids:
-                to_retire.append(slot.pk)
             else:
-                to_delete.append(slot.pk)
+                unfit.append(slot.pk)
+        # One query, and only when some slot goes.
+        referenced = referenced_slot_ids(unfit)
+        to_retire = [pk for pk in unfit if pk in referenced]
+        to_delete = [pk for pk in unfit if pk not in referenced]
 
         taken = _TakenTimes([(slot.starts_at, slot.ends_at) for slot in kept] + list(fixed))
         # A retired slot comes back only where nothing kept (a booking on another grid) is in the way.

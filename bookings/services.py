@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from bookings.models import Appointment, AppointmentEvent, Practitioner, Slot, hash_token, new_token
-from bookings.schedule import clinic_zone
+from bookings.schedule import clinic_zone, slot_fits_schedule
 
 # -- Booking ------------------------------------------------------------------------------
 
@@ -203,8 +203,26 @@ def _lock_appointment(appointment_id) -> Appointment:
     )
 
 
+def _lock_slots(*slot_ids) -> None:
+    """Lock slot rows in key order, as generation does, so that the two never wait on each other in a circle."""
+    list(Slot.objects.select_for_update().filter(pk__in=slot_ids).order_by("pk").values_list("pk", flat=True))
+
+
+def _retire_if_unfit(slot: Slot, *, now: datetime) -> None:
+    """Retire a slot just freed that the schedule no longer asks for, in the caller's transaction.
+
+    A booking kept through time off or a change of hours holds its slot; once it is cancelled or
+    moved (or a block is lifted) that time must not become bookable online. The caller holds the
+    slot's lock, so no booking can take it between the check and the write.
+    """
+    if slot.state == Slot.State.OPEN and slot.starts_at > now and not slot_fits_schedule(slot):
+        Slot.objects.filter(pk=slot.pk, state=Slot.State.OPEN).update(state=Slot.State.RETIRED)
+        slot.state = Slot.State.RETIRED
+
+
 def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str = "", actor=None, notify_patient=True):
-    """Cancel a live appointment: its slot becomes bookable again; the row stays, as history."""
+    """Cancel a live appointment: its slot becomes bookable again, unless the schedule no longer
+    has it (then it is retired); the row stays, as history."""
     with transaction.atomic():
         locked = _lock_appointment(appointment.pk)
         if actor is None and not locked.patient_can_change(now=now):
@@ -214,6 +232,8 @@ def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str =
         if locked.status != Appointment.Status.BOOKED:
             # Arrived, completed or did not attend: what happened is not overwritten by a cancellation.
             raise ChangeNotAllowed("attendance recorded")
+        # Before the appointment changes: a booking waiting on this slot's lock then finds it as we leave it.
+        _lock_slots(locked.slot_id)
         previous_status = locked.get_status_display()
         locked.status = Appointment.Status.CANCELLED
         locked.cancelled_at = now
@@ -231,6 +251,7 @@ def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str =
             detail=reason[:300],
             notify_patient=notify_patient,
         )
+        _retire_if_unfit(locked.slot, now=now)
     return locked
 
 
@@ -245,8 +266,13 @@ def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetim
                 raise ChangeNotAllowed("cut-off")
             if str(locked.slot_id) == str(new_slot_id):
                 raise SlotUnavailable("same slot")
+            old_slot = locked.slot
+            try:
+                _lock_slots(old_slot.pk, int(new_slot_id))
+            except (ValueError, TypeError):
+                raise SlotUnavailable("unknown") from None
             new_slot = _lock_bookable_slot(new_slot_id, now=now, staff=actor is not None)
-            old_description = _describe_slot(locked.slot)
+            old_description = _describe_slot(old_slot)
             locked.slot = new_slot
             locked.sequence += 1
             locked.updated_at = now
@@ -259,6 +285,7 @@ def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetim
                 from_value=old_description,
                 to_value=_describe_slot(new_slot),
             )
+            _retire_if_unfit(old_slot, now=now)
     except IntegrityError:
         raise SlotUnavailable("taken") from None
     return locked
@@ -267,8 +294,8 @@ def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetim
 def appointment_set_status(*, appointment: Appointment, status: str, now: datetime, actor) -> Appointment:
     """Reception marks arrived, no-show or completed (or back to booked after a mistake).
 
-    Attendance is only recorded from the appointment's own day (clinic time): marking a
-    future appointment "did not attend" by a misclick would be false clinical data.
+    Attendance is not recorded ahead of time (`Appointment.attendance_can_be_recorded`): a 15:00
+    appointment marked "did not attend" at 14:40 would be false clinical data.
     """
     allowed = {
         Appointment.Status.BOOKED,
@@ -284,7 +311,7 @@ def appointment_set_status(*, appointment: Appointment, status: str, now: dateti
             raise ChangeNotAllowed("cancelled")
         if locked.status == status:
             return locked
-        if status != Appointment.Status.BOOKED and not locked.attendance_can_be_recorded(now=now):
+        if status != Appointment.Status.BOOKED and not locked.attendance_can_be_recorded(now=now, status=status):
             raise ChangeNotAllowed("not yet")
         previous = locked.get_status_display()
         locked.status = status
@@ -318,7 +345,9 @@ def slot_unblock(*, slot: Slot, now: datetime, actor) -> Slot:
         locked = Slot.objects.select_for_update().get(pk=slot.pk)
         if locked.state != Slot.State.BLOCKED:
             raise SlotUnavailable("not blocked")
-        locked.state = Slot.State.OPEN
+        # Blocked in time off, or before its hours were removed: lifting the block must not offer it.
+        fits = locked.starts_at <= now or slot_fits_schedule(locked)
+        locked.state = Slot.State.OPEN if fits else Slot.State.RETIRED
         locked.blocked_by = None
         locked.blocked_reason = ""
         locked.save(update_fields=["state", "blocked_by", "blocked_reason"])

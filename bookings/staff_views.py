@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Exists, F, Func, OuterRef, Q, Value
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -41,10 +42,10 @@ from bookings.models import (
     Slot,
     TimeOff,
     WorkingHours,
-    digits_only,
     hash_token,
 )
-from bookings.schedule import GenerationReport, clinic_zone, local_midnight, slots_generate
+from bookings.phones import phone_search
+from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, slots_generate
 from bookings.services import (
     ChangeNotAllowed,
     SlotUnavailable,
@@ -70,6 +71,10 @@ from bookings.staff_forms import (
 
 # The slots that generation reported as clashing with bookings, shown once after the redirect.
 SCHEDULE_CONFLICTS = "schedule_conflicts"
+# Appointment.attendance_can_be_recorded, in reception's words.
+ATTENDANCE_NOT_YET = (
+    "Not yet: arrived can be recorded from 30 minutes before the start, completed and did not attend from the start."
+)
 # A new calendar-feed URL, shown once after the redirect (only its hash is stored).
 NEW_CALENDAR_FEED_URL = "new_calendar_feed_url"
 # How far back a practitioner's calendar feed reaches.
@@ -172,13 +177,18 @@ class SlotCell:
     # open, booked, blocked, past or inactive (the practitioner has left)
     state: str
     appointment: Appointment | None = None
+    # Booked, still ahead, and no longer in the hours or in time off: reception must move or cancel it.
+    no_longer_fits: bool = False
 
 
 def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitioner | None = None) -> list[Slot]:
-    """The slots of a time window with their live appointment: two queries whatever the size.
+    """The slots of a time window with their live appointment, and whether each booked one still
+    fits the schedule: four queries whatever the size (slots, appointments, hours, time off).
 
     The appointments are fetched by the same window rather than by prefetch, so that an
-    empty day runs the same queries as a full one.
+    empty day runs the same queries as a full one. "No longer fits" is worked out from the
+    schedule rule (bookings.schedule.ScheduleRule), not stored: it ends when the appointment is
+    moved or cancelled, or when the hours or time off change back.
     """
     slots = (
         Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
@@ -196,14 +206,17 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
         appointments = appointments.filter(slot__practitioner=practitioner)
     slots = _with_local_start(list(slots))
     by_slot = {appointment.slot_id: appointment for appointment in appointments}
+    rule = ScheduleRule.load(start=start, end=end, practitioner_ids=None if practitioner is None else [practitioner.pk])
+    now = timezone.now()
     for slot in slots:
         slot.live_appointment = by_slot.get(slot.pk)
+        slot.no_longer_fits = slot.live_appointment is not None and slot.starts_at > now and not rule.fits(slot)
     return slots
 
 
 def _cell(slot: Slot, *, now: datetime) -> SlotCell:
     if slot.live_appointment is not None:
-        return SlotCell(slot, "booked", slot.live_appointment)
+        return SlotCell(slot, "booked", slot.live_appointment, no_longer_fits=slot.no_longer_fits)
     if slot.state == Slot.State.BLOCKED:
         return SlotCell(slot, "blocked")
     if slot.starts_at <= now:
@@ -232,8 +245,9 @@ def reception_day(request):
     """One column per practitioner, one row per start time.
 
     Queries: practitioners; the day's slots (with practitioner and blocker); the day's live
-    appointments (each with its patient's count of upcoming consultations); open call-back
-    requests; undelivered e-mails. The same five at any size.
+    appointments (each with its patient's count of upcoming consultations); the working hours
+    and the time off that day (which booked slots no longer fit); open call-back requests;
+    undelivered e-mails. The same seven at any size.
     """
     now = timezone.now()
     day = _chosen_day(request, now)
@@ -358,7 +372,13 @@ def _appointment_context(appointment: Appointment, **extra) -> dict:
         "events": list(appointment.events.all()),
         "status_form": StatusForm(),
         "cancel_form": StaffCancelForm(),
-        "status_choices": StatusForm.STATUS_CHOICES,
+        # Only what may be recorded now: "back to booked" (a mistake) always, the others from their time.
+        "status_choices": [
+            (value, label)
+            for value, label in StatusForm.STATUS_CHOICES
+            if value == Appointment.Status.BOOKED
+            or appointment.attendance_can_be_recorded(now=timezone.now(), status=value)
+        ],
         "attendance_open": appointment.attendance_can_be_recorded(now=timezone.now()),
         "safety": (appointment.safety_answers or {}).get("answers", []),
         "several_upcoming": (
@@ -394,7 +414,7 @@ def reception_appointment_status(request, pk):
         if appointment.status == Appointment.Status.CANCELLED:
             messages.error(request, "A cancelled appointment keeps its status.")
         else:
-            messages.error(request, "Attendance can only be recorded from the day of the appointment.")
+            messages.error(request, ATTENDANCE_NOT_YET)
         return redirect("reception_appointment", pk=pk)
     messages.success(request, f"{updated.patient_name}: {updated.get_status_display()}.")
     # The day view's "Arrived" button comes back to the day; only ever to a page of this site.
@@ -564,10 +584,13 @@ def reception_hours(request):
     now = timezone.now()
     form = TimeOffForm(request.POST or None, prefix="closure")
     if request.method == "POST" and form.is_valid():
-        closure = form.save(commit=False)
-        closure.practitioner = None
-        closure.save()
-        _report_schedule_change(request, slots_generate(now=now))
+        # All or nothing: a closure whose slots could not follow is not saved either.
+        with transaction.atomic():
+            closure = form.save(commit=False)
+            closure.practitioner = None
+            closure.save()
+            report = slots_generate(now=now)
+        _report_schedule_change(request, report)
         return redirect("reception_hours")
     closures = TimeOff.objects.filter(practitioner__isnull=True, ends_at__gt=now).order_by("starts_at")
     return render(
@@ -603,13 +626,15 @@ def reception_practitioner_hours(request, practitioner_id):
             request.POST, queryset=WorkingHours.objects.filter(practitioner=practitioner), prefix="hours"
         )
         if formset.is_valid():
-            periods = formset.save(commit=False)
-            for period in formset.deleted_objects:
-                period.delete()
-            for period in periods:
-                period.practitioner = practitioner
-                period.save()
-            _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+            with transaction.atomic():
+                periods = formset.save(commit=False)
+                for period in formset.deleted_objects:
+                    period.delete()
+                for period in periods:
+                    period.practitioner = practitioner
+                    period.save()
+                report = slots_generate(now=timezone.now(), practitioner=practitioner)
+            _report_schedule_change(request, report)
             return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
         context = _practitioner_hours_context(request, practitioner, formset=formset)
         return render(request, "bookings/staff/practitioner_hours.html", context, status=400)
@@ -624,10 +649,13 @@ def reception_time_off_add(request, practitioner_id):
     if not form.is_valid():
         context = _practitioner_hours_context(request, practitioner, time_off_form=form)
         return render(request, "bookings/staff/practitioner_hours.html", context, status=400)
-    time_off = form.save(commit=False)
-    time_off.practitioner = practitioner
-    time_off.save()
-    _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+    # All or nothing: time off whose slots could not follow is not saved (a retry would duplicate it).
+    with transaction.atomic():
+        time_off = form.save(commit=False)
+        time_off.practitioner = practitioner
+        time_off.save()
+        report = slots_generate(now=timezone.now(), practitioner=practitioner)
+    _report_schedule_change(request, report)
     return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
 
 
@@ -636,8 +664,10 @@ def reception_time_off_add(request, practitioner_id):
 def reception_time_off_delete(request, pk):
     time_off = get_object_or_404(TimeOff.objects.select_related("practitioner"), pk=pk)
     practitioner = time_off.practitioner
-    time_off.delete()
-    _report_schedule_change(request, slots_generate(now=timezone.now(), practitioner=practitioner))
+    with transaction.atomic():
+        time_off.delete()
+        report = slots_generate(now=timezone.now(), practitioner=practitioner)
+    _report_schedule_change(request, report)
     if practitioner is None:
         return redirect("reception_hours")
     return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
@@ -658,7 +688,7 @@ def fold_apostrophes(expression):
 
 
 def appointments_matching(query: str):
-    """Appointments by patient name (any part, or "first last"), e-mail or phone (digits only).
+    """Appointments by patient name (any part, or "first last"), e-mail or phone (bookings.phones.phone_search).
 
     Names are compared with their apostrophes folded on both sides (fold_apostrophes).
     """
@@ -670,18 +700,16 @@ def appointments_matching(query: str):
         | Q(email__icontains=query)
         | Q(full_name__icontains=name)
     )
-    digits = "".join(ch for ch in query if ch.isdigit())
-    # A UK number given in international form (+44 7700 900123) is stored as 07700 900123.
-    if query.lstrip().startswith("+44") or (query.lstrip().startswith("0044")):
-        digits = "0" + digits.removeprefix("00").removeprefix("44")
-    if len(digits) >= 4:
-        match |= Q(phone_digits__contains=digits)
+    # By the normalised number: +44 7700 900123, 07700 900123 and 0044 7700 900123 are one number.
+    phone = phone_search(query)
+    if phone is not None:
+        lookup, value = phone
+        match |= Q(**{f"phone_normalised__{lookup}": value})
     return (
         Appointment.objects.annotate(
             first_name_folded=fold_apostrophes(F("first_name")),
             last_name_folded=fold_apostrophes(F("last_name")),
             full_name=Func(F("first_name_folded"), Value(" "), F("last_name_folded"), function="CONCAT"),
-            phone_digits=digits_only(F("phone")),
         )
         .filter(match)
         .select_related("slot__practitioner")

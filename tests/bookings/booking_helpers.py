@@ -63,3 +63,14 @@ def details_form(client, slot) -> dict:
     assert response.status_code == 200, response.status_code
     key = response.context["form"].initial["submission_key"]
     return {**PATIENT, "slot": slot.pk, "submission_key": str(key)}
+
+
+def works_at(practitioner, starts_at: datetime):
+    """Working hours (08:00 to 20:00 that weekday) that ask for a slot at STARTS_AT: a slot freed by a
+    cancel, a move or an unblock is offered again only if the schedule still has it."""
+    from bookings.models import WorkingHours
+
+    local_day = starts_at.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    return WorkingHours.objects.get_or_create(
+        practitioner=practitioner, weekday=local_day.weekday(), start_time=time(8), end_time=time(20)
+    )[0]

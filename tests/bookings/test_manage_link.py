@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent
 from bookings.services import PatientDetails, appointment_book
-from tests.bookings.booking_helpers import local, make_slot
+from tests.bookings.booking_helpers import local, make_slot, works_at
 
 pytestmark = pytest.mark.django_db
 
@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def booking(dr_patel):
     slot = make_slot(dr_patel, local(3, 10))
+    works_at(dr_patel, slot.starts_at)
     return appointment_book(
         slot_id=slot.pk, patient=PatientDetails("Pat", "Example", "07700 900123", "pat@example.org"), now=timezone.now()
     )

@@ -1,5 +1,7 @@
 """Rita changes appointments (move, cancel, status) and blocks slots; every change is in the history."""
 
+from datetime import timedelta
+
 import pytest
 import time_machine
 from django.contrib import admin
@@ -7,6 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent, OutboundMessage, Slot
+from bookings.services import ChangeNotAllowed, appointment_set_status
+from tests.bookings.booking_helpers import works_at
 from tests.bookings.staff_factory import (
     appointment_in_the_past_or_today,
     days_ahead,
@@ -120,8 +124,51 @@ def test_rita_cannot_mark_attendance_before_the_day_of_the_appointment(client, r
 
     ada.refresh_from_db()
     assert ada.status == "booked"
-    assert b"from the day of the appointment" in response.content
+    assert b"completed and did not attend from the start" in response.content
     assert not ada.events.filter(action=AppointmentEvent.Action.STATUS).exists()
+
+
+@pytest.mark.parametrize("status", [Appointment.Status.NO_SHOW, Appointment.Status.COMPLETED])
+def test_did_not_attend_and_completed_cannot_be_recorded_twenty_minutes_before_the_start(rita, ada, status):
+    with pytest.raises(ChangeNotAllowed):
+        appointment_set_status(
+            appointment=ada, status=status, now=ada.slot.starts_at - timedelta(minutes=20), actor=rita
+        )
+
+    ada.refresh_from_db()
+    assert ada.status == Appointment.Status.BOOKED
+
+
+@pytest.mark.parametrize("status", [Appointment.Status.NO_SHOW, Appointment.Status.COMPLETED])
+def test_did_not_attend_and_completed_can_be_recorded_from_the_start(rita, ada, status):
+    appointment_set_status(appointment=ada, status=status, now=ada.slot.starts_at, actor=rita)
+
+    ada.refresh_from_db()
+    assert ada.status == status
+
+
+def test_an_early_patient_can_be_marked_arrived_from_thirty_minutes_before_the_start(rita, ada):
+    with pytest.raises(ChangeNotAllowed):
+        appointment_set_status(
+            appointment=ada, status="arrived", now=ada.slot.starts_at - timedelta(minutes=31), actor=rita
+        )
+
+    appointment_set_status(
+        appointment=ada, status="arrived", now=ada.slot.starts_at - timedelta(minutes=30), actor=rita
+    )
+
+    ada.refresh_from_db()
+    assert ada.status == Appointment.Status.ARRIVED
+
+
+def test_the_appointment_page_offers_only_arrived_twenty_minutes_before_the_start(client, rita, ada):
+    with time_machine.travel(ada.slot.starts_at - timedelta(minutes=20), tick=False):
+        client.force_login(rita)
+        page = client.get(reverse("reception_appointment", args=[ada.pk])).content.decode()
+
+    assert 'name="status" value="arrived"' in page
+    assert 'name="status" value="no_show"' not in page
+    assert 'name="status" value="completed"' not in page
 
 
 def test_rita_cannot_set_a_made_up_status(client, rita, ada):
@@ -152,6 +199,7 @@ def test_the_appointment_page_shows_the_history_and_offers_no_way_to_edit_it(cli
 
 def test_rita_blocks_an_open_slot_with_a_reason_and_unblocks_it(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
+    works_at(dr_patel, slot.starts_at)
     client.force_login(rita)
 
     response = client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Team meeting"})

@@ -203,3 +203,56 @@ def test_a_clinic_closure_takes_every_practitioners_free_slots_that_day(client, 
     assert response.status_code == 302
     assert TimeOff.objects.get().practitioner is None
     assert _starts(day) == []
+
+
+NO_LONGER_FITS = "Outside hours or in time off: move or cancel"
+
+
+def test_a_booking_that_no_longer_fits_stays_marked_on_the_day_and_week_until_rita_moves_it(
+    client, rita, dr_patel, patel_works_that_day
+):
+    day = patel_works_that_day
+    ada = patient_books(Slot.objects.get(practitioner=dr_patel, starts_at=local(day, 9)), last_name="Lovelace")
+    grace = patient_books(Slot.objects.get(practitioner=dr_patel, starts_at=local(day, 10)), last_name="Hopper")
+    client.post(
+        reverse("reception_time_off_add", args=[dr_patel.pk]),
+        {"off-starts_at": f"{day}T08:00", "off-ends_at": f"{day}T09:30", "off-reason": "Dentist"},
+    )
+    # The warning after the change has been shown; the views keep saying it.
+    for _ in range(2):
+        day_view = client.get(reverse("reception_day"), {"date": day.isoformat()}).content.decode()
+        week_view = client.get(
+            reverse("reception_week", args=[dr_patel.pk]), {"date": day.isoformat()}
+        ).content.decode()
+        assert day_view.count(NO_LONGER_FITS) == 1
+        assert week_view.count(NO_LONGER_FITS) == 1
+    rows = client.get(reverse("reception_day"), {"date": day.isoformat()}).context["rows"]
+    marked = [cell.appointment for _, cells in rows for cell in cells if cell and cell.no_longer_fits]
+    assert marked == [ada]
+    assert grace not in marked
+
+    client.post(
+        reverse("reception_appointment_move", args=[ada.pk]),
+        {"slot": Slot.objects.get(practitioner=dr_patel, starts_at=local(day, 10, 20)).pk},
+    )
+
+    assert NO_LONGER_FITS not in client.get(reverse("reception_day"), {"date": day.isoformat()}).content.decode()
+    assert (
+        NO_LONGER_FITS
+        not in client.get(reverse("reception_week", args=[dr_patel.pk]), {"date": day.isoformat()}).content.decode()
+    )
+
+
+def test_a_booking_outside_new_hours_is_marked_until_rita_cancels_it(client, rita, dr_patel, patel_works_that_day):
+    day = patel_works_that_day
+    ada = patient_books(Slot.objects.get(practitioner=dr_patel, starts_at=local(day, 10, 40)), last_name="Lovelace")
+    period = WorkingHours.objects.get(practitioner=dr_patel)
+    client.post(
+        reverse("reception_practitioner_hours", args=[dr_patel.pk]),
+        _hours_form([(period.weekday, "09:00", "10:00")], [(period, True)]),
+    )
+    assert NO_LONGER_FITS in client.get(reverse("reception_day"), {"date": day.isoformat()}).content.decode()
+
+    client.post(reverse("reception_appointment_cancel", args=[ada.pk]), {"reason": "Hours changed"})
+
+    assert NO_LONGER_FITS not in client.get(reverse("reception_day"), {"date": day.isoformat()}).content.decode()

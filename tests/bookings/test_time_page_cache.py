@@ -15,7 +15,7 @@ from django.utils import timezone
 from bookings import views
 from bookings.models import Appointment, Practitioner, Slot
 from bookings.services import PatientDetails, appointment_book, appointment_cancel, slot_block, slot_unblock
-from tests.bookings.booking_helpers import local, make_slot, pass_safety_check
+from tests.bookings.booking_helpers import local, make_slot, pass_safety_check, works_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PATIENT = PatientDetails(first_name="Pat", last_name="Example", email="pat@example.org", phone="07700 900123")
@@ -61,6 +61,7 @@ def test_a_time_booked_by_another_patient_disappears_at_once(patient, dr_patel):
 
 def test_a_cancelled_booking_offers_its_time_again_at_once(patient, dr_patel):
     slot = make_slot(dr_patel, local(3, 10))
+    works_at(dr_patel, slot.starts_at)
     appointment = book(slot).appointment
     assert offered(patient) == set()
 
@@ -71,6 +72,7 @@ def test_a_cancelled_booking_offers_its_time_again_at_once(patient, dr_patel):
 
 def test_blocking_and_unblocking_a_slot_show_at_once(patient, dr_patel, rita):
     slot, other = make_slot(dr_patel, local(3, 10)), make_slot(dr_patel, local(3, 11))
+    works_at(dr_patel, slot.starts_at)
     assert offered(patient) == {slot.pk, other.pk}
 
     slot_block(slot=slot, now=timezone.now(), actor=rita, reason="Team meeting")
