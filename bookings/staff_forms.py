@@ -6,7 +6,7 @@ from datetime import date
 from django import forms
 from django.forms import BaseModelFormSet, modelformset_factory
 
-from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, clean_phone
+from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, clean_person_name, clean_phone
 from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -208,7 +208,7 @@ class CallbackRequestForm(forms.ModelForm):
         self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
 
     def clean_name(self):
-        return self.cleaned_data["name"].strip()
+        return clean_person_name(self.cleaned_data["name"])
 
     def clean_phone(self):
         return clean_phone(self.cleaned_data["phone"])
