@@ -103,3 +103,15 @@ def test_a_socket_folder_in_the_database_url_becomes_the_host():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split(maxsplit=1) == ["/tmp/clinic-sock", "{}\n"]
+
+
+def test_check_deploy_fails_behind_a_tls_proxy_until_its_client_address_is_trusted():
+    untrusted = production_env(SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto")
+    trusted = production_env(SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto", TRUST_X_FORWARDED_FOR="true")
+
+    warned = run_manage("check", "--deploy", "--fail-level", "WARNING", env=app_env(**untrusted))
+    quiet = run_manage("check", "--deploy", "--fail-level", "WARNING", env=app_env(**trusted))
+
+    assert warned.returncode != 0
+    assert "clinic.W001" in warned.stderr + warned.stdout
+    assert quiet.returncode == 0, quiet.stderr
