@@ -183,10 +183,10 @@ class PatientDetailsForm(PatientForm):
         self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
         self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
 
-    def clean_website(self):
-        if self.cleaned_data["website"]:
-            raise forms.ValidationError("Please leave this field empty.")
-        return ""
+    @property
+    def filled_by_a_bot(self) -> bool:
+        """The hidden field was filled in. Never a form error: the answer must not tell a bot what gave it away."""
+        return bool(self.cleaned_data.get("website"))
 
     @property
     def privacy_notice_version(self) -> str:

@@ -1,5 +1,6 @@
 import base64
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -9,6 +10,7 @@ from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.db import models
 from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import localtime
 
@@ -295,6 +297,31 @@ class AppointmentQuerySet(models.QuerySet):
         return self.annotate(upcoming_for_patient=Subquery(same_patient_upcoming, output_field=models.IntegerField()))
 
 
+    def with_bookings_from_same_place(self):
+        """Annotate `bookings_from_same_place`: online bookings made from this one's address (by its keyed
+        hash) within BURST_WINDOW either side of it, itself included; 0 for phone bookings.
+
+        A correlated subquery on (client_key, created_at), so it adds no query. Reception's calendar
+        flags a burst (BURST_FLAG_AT or more), the mark of one client filling the diary.
+        """
+        same_place = (
+            Appointment.objects.filter(
+                client_key=OuterRef("client_key"),
+                created_at__gte=OuterRef("created_at") - BURST_WINDOW,
+                created_at__lte=OuterRef("created_at") + BURST_WINDOW,
+            )
+            .exclude(client_key="")
+            .order_by()
+            .values(total=Func(F("pk"), function="COUNT"))
+        )
+        return self.annotate(bookings_from_same_place=Subquery(same_place, output_field=models.IntegerField()))
+
+
+# A burst: this many online bookings or more from one address within an hour either side of each other.
+BURST_WINDOW = timedelta(hours=1)
+BURST_FLAG_AT = 3
+
+
 def same_patient(*, email, phone, first_name, last_name) -> Q:
     """The one rule of "the same patient", on rows annotated by `with_patient_keys`.
 
@@ -307,6 +334,25 @@ def same_patient(*, email, phone, first_name, last_name) -> Q:
         first_name_key=Lower(first_name),
         last_name_key=Lower(last_name),
     )
+
+
+def phone_contact_key(phone: str) -> str:
+    """How two phone numbers compare for the per-contact booking limit: by their digits, for now.
+
+    The one place that says so (with `same_phone_number` below): when appointments carry a normalised
+    E.164 form of the number, both switch to it.
+    """
+    return re.sub(r"\D", "", phone)
+
+
+def same_phone_number(phone: str):
+    """A condition on appointments: booked with this phone number (compared as `phone_contact_key` says)."""
+    return Exact(digits_only(F("phone")), Value(phone_contact_key(phone)))
+
+
+def same_email_address(email: str) -> Q:
+    """A condition on appointments: booked with this e-mail address, in any case."""
+    return Q(email__iexact=email) & ~Q(email="")
 
 
 def digits_only(expression):
@@ -353,6 +399,9 @@ class Appointment(models.Model):
     updated_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=300, blank=True)
+    # Online bookings: a keyed hash of the address the booking came from (clinic.ratelimit.client_address_key),
+    # never the address itself, so that reception sees many bookings from one place (a burst) on the day view.
+    client_key = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = AppointmentQuerySet.as_manager()
 
@@ -377,10 +426,18 @@ class Appointment(models.Model):
         indexes = [
             models.Index(fields=["email"], name="appointment_email_idx"),
             models.Index(fields=["phone"], name="appointment_phone_idx"),
+            models.Index(
+                fields=["client_key", "created_at"], condition=~Q(client_key=""), name="appointment_client_key_idx"
+            ),
         ]
 
     def __str__(self):
         return f"Appointment {self.pk} ({self.get_status_display()})"
+
+    @property
+    def in_a_burst(self) -> bool:
+        """One of many online bookings from one place in a short time (needs `with_bookings_from_same_place`)."""
+        return (getattr(self, "bookings_from_same_place", 0) or 0) >= BURST_FLAG_AT
 
     @property
     def patient_name(self) -> str:
@@ -400,6 +457,21 @@ class Appointment(models.Model):
 
     def patient_can_change(self, *, now: datetime) -> bool:
         return self.status == self.Status.BOOKED and now < self.slot.starts_at - settings.MANAGE_CUTOFF
+
+
+class UsedSafetyCheckPass(models.Model):
+    """A safety-check pass that has made its one booking (bookings.services.appointment_book consumes it).
+
+    The pass is a random secret in the patient's signed booking cookie; only its hash is kept. Inserted with
+    ON CONFLICT DO NOTHING in the booking's transaction, so a copied or replayed cookie books nothing, and a
+    booking that fails (time just taken) leaves the pass unused. Rows older than the cookie are pruned.
+    """
+
+    pass_hash = models.CharField(max_length=64, primary_key=True)
+    used_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"Safety-check pass used at {self.used_at:%Y-%m-%d %H:%M}"
 
 
 class AppointmentEvent(models.Model):

@@ -9,16 +9,31 @@ Every service takes `now` so that tests and callers agree on the time.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count
 
-from bookings.models import Appointment, AppointmentEvent, Practitioner, Slot, hash_token, new_token
+from bookings.models import (
+    Appointment,
+    AppointmentEvent,
+    Practitioner,
+    Slot,
+    UsedSafetyCheckPass,
+    hash_token,
+    new_token,
+    phone_contact_key,
+    same_email_address,
+    same_phone_number,
+)
 from bookings.schedule import clinic_zone
+from clinic.ratelimit import count_booking
 
 # -- Booking ------------------------------------------------------------------------------
 
@@ -31,6 +46,18 @@ class ChangeNotAllowed(Exception):
     """The appointment can no longer be changed this way (cut-off passed, already cancelled)."""
 
 
+class SafetyCheckPassUsed(Exception):
+    """The safety-check pass has made its one booking already: a second tab, or a copied or replayed cookie."""
+
+
+class BookingLimitReached(Exception):
+    """An online booking beyond a limit: `reason` is "contact" (live bookings for the e-mail or phone) or "address"."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class PatientDetails:
     first_name: str
@@ -38,6 +65,16 @@ class PatientDetails:
     phone: str
     email: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True)
+class OnlineBookingGuard:
+    """What a booking from the public form brings for its checks (appointment_book, step 4)."""
+
+    # The random id of the safety-check pass in the patient's cookie: one pass, one booking.
+    safety_pass: str
+    # A keyed hash of the client's address (clinic.ratelimit.client_address_key), never the address.
+    client_key: str
 
 
 @dataclass
@@ -133,6 +170,7 @@ def appointment_book(
     submission_key: uuid.UUID | None = None,
     booked_by=None,
     manage_token: str | None = None,
+    online_guard: OnlineBookingGuard | None = None,
 ) -> BookingResult:
     """Book a slot for a patient (online) or a caller (reception, `booked_by` set).
 
@@ -142,12 +180,19 @@ def appointment_book(
     3. A refused booking is checked against the submission key: a repeated submission (a double
        click, or the form sent again later) finds the booking the first one made and returns it.
        The first submission wins the lock; the second waits, then finds the slot taken or its key used.
+    4. A booking from the public form (`online_guard`; never reception's) is checked under the slot's lock
+       and in the same transaction, so that a refusal or a failure leaves nothing used: its safety-check
+       pass is consumed (one pass, one booking); the live upcoming bookings of the e-mail address and of
+       the phone number are counted against BOOKING_MAX_LIVE_PER_CONTACT; the booking is counted against
+       its address's RATE_LIMIT_BOOKINGS_PER_HOUR. The address's keyed hash is stored for reception's burst flag.
     """
     # Random, unless the caller derived one (bookings.models.manage_token_for_submission).
     token = manage_token or new_token()
     try:
         with transaction.atomic():
             slot = _lock_bookable_slot(slot_id, now=now, staff=booked_by is not None)
+            if online_guard is not None and booked_by is None:
+                _check_online_limits(patient, now=now, guard=online_guard)
             appointment = Appointment.objects.create(
                 slot=slot,
                 source=Appointment.Source.PHONE if booked_by else Appointment.Source.ONLINE,
@@ -162,6 +207,7 @@ def appointment_book(
                 manage_token_hash=hash_token(token),
                 submission_key=submission_key,
                 booked_by=booked_by,
+                client_key=online_guard.client_key if online_guard and booked_by is None else "",
                 created_at=now,
                 updated_at=now,
             )
@@ -173,14 +219,64 @@ def appointment_book(
                 to_value=_describe_slot(slot),
                 manage_token=token,
             )
-    except (IntegrityError, SlotUnavailable) as refusal:
+    except (IntegrityError, SlotUnavailable, SafetyCheckPassUsed, BookingLimitReached) as refusal:
+        # A double click finds the booking its first click made, whichever refusal it met.
         earlier = _booking_with_key(submission_key)
         if earlier is not None:
             return BookingResult(earlier, None, replayed=True)
-        if isinstance(refusal, SlotUnavailable):
-            raise
-        raise SlotUnavailable("taken") from None
+        if isinstance(refusal, IntegrityError):
+            raise SlotUnavailable("taken") from None
+        raise
+    if online_guard is not None and next(_passes_used) % PRUNE_PASSES_EVERY == 0:
+        UsedSafetyCheckPass.objects.filter(used_at__lt=now - USED_PASS_KEPT).delete()
     return BookingResult(appointment, token)
+
+
+# A pass lives an hour in its cookie (bookings.views.FLOW_COOKIE_MAX_AGE); its row is kept a little longer,
+# and rows past that are deleted every so many online bookings (per process).
+USED_PASS_KEPT = timedelta(hours=2)
+PRUNE_PASSES_EVERY = 200
+_passes_used = itertools.count(1)
+
+CONSUME_PASS_SQL = f"""
+    INSERT INTO {UsedSafetyCheckPass._meta.db_table} (pass_hash, used_at) VALUES (%s, %s)
+    ON CONFLICT (pass_hash) DO NOTHING
+    RETURNING pass_hash
+"""
+
+
+def _check_online_limits(patient: PatientDetails, *, now: datetime, guard: OnlineBookingGuard) -> None:
+    """Step 4 of `appointment_book`. Raises SafetyCheckPassUsed or BookingLimitReached.
+
+    Refusals are decided by statements that cannot fail (ON CONFLICT DO NOTHING, counts), never by a
+    constraint violation: PostgreSQL logs a failing statement with its values.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(CONSUME_PASS_SQL, [hash_token(guard.safety_pass), now])
+        if cursor.fetchone() is None:
+            raise SafetyCheckPassUsed
+    # Two bookings for one contact at once (from two addresses) queue here, so the count below is exact.
+    _lock_contact(patient)
+    counts = Appointment.objects.upcoming(now=now).aggregate(
+        same_email=Count("pk", filter=same_email_address(patient.email)),
+        same_phone=Count("pk", filter=same_phone_number(patient.phone)),
+    )
+    if max(counts["same_email"], counts["same_phone"]) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
+        raise BookingLimitReached("contact")
+    if count_booking(guard.client_key, now=now) > settings.RATE_LIMIT_BOOKINGS_PER_HOUR:
+        raise BookingLimitReached("address")
+
+
+def _lock_contact(patient: PatientDetails) -> None:
+    """Transaction-level advisory locks on the e-mail address and the phone number, in one order (no deadlock)."""
+    names = {f"email:{patient.email.strip().lower()}", f"phone:{phone_contact_key(patient.phone)}"}
+    keys = sorted(
+        int.from_bytes(hashlib.sha256(f"bookings.contact:{name}".encode()).digest()[:8], "big", signed=True)
+        for name in names
+    )
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def _booking_with_key(submission_key: uuid.UUID | None) -> Appointment | None:

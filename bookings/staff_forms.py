@@ -213,7 +213,7 @@ class CallbackRequestForm(forms.ModelForm):
     def clean_phone(self):
         return clean_phone(self.cleaned_data["phone"])
 
-    def clean_website(self):
-        if self.cleaned_data["website"]:
-            raise forms.ValidationError("Please leave this field empty.")
-        return ""
+    @property
+    def filled_by_a_bot(self) -> bool:
+        """The hidden field was filled in. Never a form error: the answer must not tell a bot what gave it away."""
+        return bool(self.cleaned_data.get("website"))

@@ -33,22 +33,27 @@ from bookings.models import (
 )
 from bookings.schedule import AvailabilityVersion, clinic_zone, local_midnight
 from bookings.services import (
+    BookingLimitReached,
     ChangeNotAllowed,
+    OnlineBookingGuard,
+    SafetyCheckPassUsed,
     SlotUnavailable,
     appointment_book,
     appointment_cancel,
     appointment_move,
 )
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
-from clinic.ratelimit import rate_limited_post
+from clinic.ratelimit import client_address_key, rate_limited_post
 
 # The booking flow keeps its state in two signed cookies (django.core.signing), not in URLs and
 # not in a database session: a patient never needs a session row, so the time page and the
 # booking read nothing for them but the schedule. Both cookies are HttpOnly, Secure in
 # production, SameSite=Lax, sent only to /book/, and last an hour.
 # - BOOKING_COOKIE: that the safety check was passed (every answer "no": one "yes" stops at step 1)
-#   for which version of the questions, the article the patient came from, and a random secret
-#   from which the booking's manage token is derived (models.manage_token_for_submission).
+#   for which version of the questions, the article the patient came from, a random secret
+#   from which the booking's manage token is derived (models.manage_token_for_submission), and
+#   the pass: a random id that one booking consumes server-side (services.appointment_book), so
+#   a copied or replayed cookie books nothing.
 # - CONFIRMATIONS_COOKIE: the manage-link tokens of the bookings made in this browser, newest
 #   last, so the confirmation page can show the last one and a repeated submission is only ever
 #   confirmed to the browser that made the booking.
@@ -74,9 +79,11 @@ def contact(request):
     form = CallbackRequestForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            callback = form.save(commit=False)
-            callback.created_at = timezone.now()
-            callback.save()
+            # A bot that filled the hidden field is thanked like anyone else, and nothing is saved.
+            if not form.filled_by_a_bot:
+                callback = form.save(commit=False)
+                callback.created_at = timezone.now()
+                callback.save()
             messages.success(request, "Thank you: we will call you back, usually within one working day.")
             return redirect("contact")
         return render(request, "bookings/contact.html", {"callback_form": form}, status=400)
@@ -267,7 +274,12 @@ def booking_start(request):
 def booking_flow_cookie_value(*, article: str = "") -> str:
     """The signed BOOKING_COOKIE of a patient who has just passed the safety check."""
     # "browser": a random secret of this browser's booking, from which its manage token is derived.
-    state = {"safety": SAFETY_QUESTIONS_VERSION, "article": article or "", "browser": secrets.token_urlsafe(16)}
+    state = {
+        "safety": SAFETY_QUESTIONS_VERSION,
+        "article": article or "",
+        "browser": secrets.token_urlsafe(16),
+        "pass": secrets.token_urlsafe(16),
+    }
     return _signed(BOOKING_COOKIE, state)
 
 
@@ -299,6 +311,8 @@ def _booking_state_or_none(request) -> dict | None:
     """The patient's progress, if they passed the safety check as it is asked now (within the hour)."""
     state = _flow_cookie(request, BOOKING_COOKIE)
     if not isinstance(state, dict) or state.get("safety") != SAFETY_QUESTIONS_VERSION:
+        return None
+    if not isinstance(state.get("pass"), str):
         return None
     return state
 
@@ -404,6 +418,9 @@ def booking_details(request):
             headline="Sorry, that time is no longer available",
         )
 
+    if form.filled_by_a_bot:
+        # The same answer as a booking refused for its contact details: nothing tells a bot what gave it away.
+        return _book_by_phone(request, status=409)
     article = (
         Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
     )
@@ -422,7 +439,13 @@ def booking_details(request):
             source_article=article,
             submission_key=submission_key,
             manage_token=this_browsers_token,
+            online_guard=OnlineBookingGuard(safety_pass=state["pass"], client_key=client_address_key(request)),
         )
+    except SafetyCheckPassUsed:
+        # Another tab booked with this pass already, or the cookie was copied: nothing is booked.
+        return _start_again(request)
+    except BookingLimitReached as refusal:
+        return _book_by_phone(request, status=429 if refusal.reason == "address" else 409)
     except SlotUnavailable:
         any_slot = wanted_slot()
         if any_slot is None:
@@ -446,6 +469,14 @@ def booking_details(request):
     response = redirect("booking_confirmed")
     _set_flow_cookie(response, CONFIRMATIONS_COOKIE, _signed(CONFIRMATIONS_COOKIE, confirmations))
     response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
+    return response
+
+
+def _book_by_phone(request, *, status: int):
+    """The answer to a booking refused by a limit, or sent by a bot: phone us. It names nobody and nothing typed."""
+    response = render(request, "bookings/book_by_phone.html", status=status)
+    if status == 429:
+        response["Retry-After"] = "3600"
     return response
 
 

@@ -43,7 +43,7 @@ def test_twenty_patients_confirm_the_same_slot_at_once_and_exactly_one_gets_it(d
         # Twenty patients, twenty addresses: the per-address rate limit is not what is tested here.
         client = Client(REMOTE_ADDR=f"192.0.2.{index + 1}")
         pass_safety_check(client)
-        forms.append(details_form(client, slot) | {"first_name": f"Patient{index}"})
+        forms.append(details_form(client, slot) | {"first_name": f"Patient {chr(ord('A') + index)}"})
         clients.append(client)
 
     responses = _run_at_once(PATIENTS, lambda i: clients[i].post("/book/details/", forms[i]))
