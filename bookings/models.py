@@ -296,7 +296,6 @@ class AppointmentQuerySet(models.QuerySet):
         )
         return self.annotate(upcoming_for_patient=Subquery(same_patient_upcoming, output_field=models.IntegerField()))
 
-
     def with_bookings_from_same_place(self):
         """Annotate `bookings_from_same_place`: online bookings made from this one's address (by its keyed
         hash) within BURST_WINDOW either side of it, itself included; 0 for phone bookings.
@@ -472,6 +471,23 @@ class UsedSafetyCheckPass(models.Model):
 
     def __str__(self):
         return f"Safety-check pass used at {self.used_at:%Y-%m-%d %H:%M}"
+
+
+class KeptBookingForm(models.Model):
+    """What a patient typed into the details form when it had to go back to the safety check.
+
+    A second tab, or more than an hour on the form, sends the booking back to the safety check: the
+    fields wait here (never in a URL), behind a random key in a cookie of that browser, until the
+    form is shown again, which deletes the row. Only the hash of the key is stored; rows expire with
+    the cookie and are pruned.
+    """
+
+    key_hash = models.CharField(max_length=64, primary_key=True)
+    fields = models.JSONField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"Kept booking form until {self.expires_at:%Y-%m-%d %H:%M}"
 
 
 class AppointmentEvent(models.Model):
