@@ -50,9 +50,9 @@ from bookings.services import (
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
 from clinic.ratelimit import client_address_key, rate_limited_post
 
-# The booking flow keeps its state in two signed cookies (django.core.signing), not in URLs and
+# The booking flow keeps its state in signed cookies (django.core.signing), not in URLs and
 # not in a database session: a patient never needs a session row, so the time page and the
-# booking read nothing for them but the schedule. Both cookies are HttpOnly, Secure in
+# booking read nothing for them but the schedule. The cookies are HttpOnly, Secure in
 # production, SameSite=Lax, sent only to /book/, and last an hour.
 # - BOOKING_COOKIE: that the safety check was passed (every answer "no": one "yes" stops at step 1)
 #   for which version of the questions, the article the patient came from, a random secret
