@@ -296,27 +296,36 @@ class AppointmentQuerySet(models.QuerySet):
         )
         return self.annotate(upcoming_for_patient=Subquery(same_patient_upcoming, output_field=models.IntegerField()))
 
-    def with_bookings_from_same_place(self):
-        """Annotate `bookings_from_same_place`: online bookings made from this one's address (by its keyed
-        hash) within BURST_WINDOW either side of it, itself included; 0 for phone bookings.
+    def with_burst_counts(self):
+        """Annotate the two marks of one client filling the diary, among online bookings made within
+        BURST_WINDOW either side of each one (itself included; a phone booking is never flagged):
+        `bookings_from_same_place`, from its address (by the keyed hash), and `bookings_with_same_note`,
+        with the same note (any case, not empty), however many addresses they came from.
 
-        A correlated subquery on (client_key, created_at), so it adds no query. Reception's calendar
-        flags a burst (BURST_FLAG_AT or more), the mark of one client filling the diary.
+        Correlated subqueries, so they add no query. Reception's calendar flags a burst (BURST_FLAG_AT or more).
         """
-        same_place = (
+        nearby = (
             Appointment.objects.filter(
-                client_key=OuterRef("client_key"),
                 created_at__gte=OuterRef("created_at") - BURST_WINDOW,
                 created_at__lte=OuterRef("created_at") + BURST_WINDOW,
             )
             .exclude(client_key="")
             .order_by()
-            .values(total=Func(F("pk"), function="COUNT"))
         )
-        return self.annotate(bookings_from_same_place=Subquery(same_place, output_field=models.IntegerField()))
+        count = Func(F("pk"), function="COUNT")
+        same_place = nearby.filter(client_key=OuterRef("client_key")).values(total=count)
+        same_note = (
+            nearby.annotate(note_key=Lower("note"))
+            .filter(note_key=Lower(OuterRef("note")), note_key__gt="")
+            .values(total=count)
+        )
+        return self.annotate(
+            bookings_from_same_place=Subquery(same_place, output_field=models.IntegerField()),
+            bookings_with_same_note=Subquery(same_note, output_field=models.IntegerField()),
+        )
 
 
-# A burst: this many online bookings or more from one address within an hour either side of each other.
+# A burst: this many online bookings or more, from one address or with one note, within an hour of each other.
 BURST_WINDOW = timedelta(hours=1)
 BURST_FLAG_AT = 3
 
@@ -435,8 +444,20 @@ class Appointment(models.Model):
 
     @property
     def in_a_burst(self) -> bool:
-        """One of many online bookings from one place in a short time (needs `with_bookings_from_same_place`)."""
-        return (getattr(self, "bookings_from_same_place", 0) or 0) >= BURST_FLAG_AT
+        """One of many online bookings from one place, or with one note, in a short time (`with_burst_counts`)."""
+        if not self.client_key:
+            return False
+        counts = (getattr(self, "bookings_from_same_place", 0), getattr(self, "bookings_with_same_note", 0))
+        return max(count or 0 for count in counts) >= BURST_FLAG_AT
+
+    @property
+    def burst_label(self) -> str:
+        """What reception's calendar says of a burst ("3 from one place"), or "" when there is none."""
+        if not self.in_a_burst:
+            return ""
+        if (self.bookings_from_same_place or 0) >= (self.bookings_with_same_note or 0):
+            return f"{self.bookings_from_same_place} from one place"
+        return f"{self.bookings_with_same_note} with one note"
 
     @property
     def patient_name(self) -> str:

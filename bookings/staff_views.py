@@ -189,7 +189,7 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
         Appointment.objects.live()
         .filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
         .with_upcoming_for_patient(now=timezone.now())
-        .with_bookings_from_same_place()
+        .with_burst_counts()
     )
     if practitioner is not None:
         slots = slots.filter(practitioner=practitioner)
@@ -229,8 +229,8 @@ def reception_day(request):
     """One column per practitioner, one row per start time.
 
     Queries: practitioners; the day's slots (with practitioner and blocker); the day's live
-    appointments (each with its patient's count of upcoming consultations and the count of online
-    bookings made from the same place around it, for the burst flag); open call-back requests;
+    appointments (each with its patient's count of upcoming consultations and the counts of online
+    bookings made around it from the same place or with the same note, the burst flag); open call-back requests;
     undelivered e-mails. The same five at any size.
     """
     now = timezone.now()

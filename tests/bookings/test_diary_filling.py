@@ -205,9 +205,9 @@ def test_any_sixty_minutes_hold_at_most_the_hourly_limit_across_the_clock_hour(d
 def test_rita_sees_a_burst_of_online_bookings_from_one_place_flagged_on_the_day_view(client, rita, dr_patel):
     slots = [make_slot(dr_patel, local(3, 9 + index)) for index in range(5)]
     for index, slot in enumerate(slots[:3]):
-        _book(client, slot, **_fresh_details(index))
+        _book(client, slot, **_fresh_details(index), note="")
     neighbour = Client(REMOTE_ADDR="192.0.2.7")
-    _book(neighbour, slots[3], **_fresh_details(3))
+    _book(neighbour, slots[3], **_fresh_details(3), note="")
     appointment_book(
         slot_id=slots[4].pk,
         patient=PatientDetails("Grace", "Hopper", "07700 900456"),
@@ -227,3 +227,18 @@ def test_rita_sees_a_burst_of_online_bookings_from_one_place_flagged_on_the_day_
     keys = set(Appointment.objects.exclude(client_key="").values_list("client_key", flat=True))
     assert len(keys) == 2 and not any("127.0.0.1" in key or "192.0.2.7" in key for key in keys)
     assert Appointment.objects.get(first_name="Grace").client_key == ""
+
+
+def test_rita_sees_bookings_from_many_places_with_one_note_flagged_as_a_burst(client, rita, dr_patel):
+    slots = [make_slot(dr_patel, local(3, 9 + index)) for index in range(4)]
+    for index, slot in enumerate(slots[:3]):
+        _book(Client(REMOTE_ADDR=f"203.0.113.{index + 1}"), slot, **_fresh_details(index), note="Book me in")
+    _book(Client(REMOTE_ADDR="203.0.113.9"), slots[3], **_fresh_details(3), note="Left hip, worse on stairs")
+    staff = Client()
+    staff.force_login(rita)
+
+    response = staff.get(reverse("reception_day"), {"date": local(3, 9).date().isoformat()})
+
+    cells = [cell for _, row in response.context["rows"] for cell in row if cell and cell.appointment]
+    assert {cell.appointment.first_name for cell in cells if cell.appointment.in_a_burst} == {"Ann", "Bea", "Cal"}
+    assert response.content.decode().count("Burst: 3 with one note") == 3
