@@ -152,3 +152,21 @@ def test_someone_elses_submission_key_from_another_browser_reveals_nothing(clien
     assert response["Location"] == "/book/"
     assert "already booked" not in _messages(response)
     assert Appointment.objects.count() == 1
+
+
+def test_kept_details_for_a_time_taken_meanwhile_come_back_with_the_nearest_free_times(client, dr_patel, dr_okafor):
+    from bookings.services import PatientDetails, appointment_book
+
+    slot = make_slot(dr_patel, local(3, 10))
+    alternative = make_slot(dr_okafor, local(3, 10))
+    pass_safety_check(client)
+    form = details_form(client, slot) | RHYS
+    client.cookies["booking"] = "expired"
+    client.post("/book/details/", form)
+    appointment_book(slot_id=slot.pk, patient=PatientDetails("Zoë", "Quick", "07700 900999"), now=timezone.now())
+
+    page = client.get(pass_safety_check(client)["Location"])
+
+    assert page.status_code == 409
+    assert alternative in page.context["alternatives"]
+    assert RHYS["email"] in page.content.decode() and RHYS["note"] in page.content.decode()
