@@ -1,5 +1,6 @@
 """`check --deploy` warns when a TLS proxy is in front but its client address is not trusted."""
 
+import pytest
 from django.core.checks import run_checks
 
 from clinic.checks import proxy_client_address_is_trusted
@@ -39,3 +40,25 @@ def test_the_check_runs_only_with_deploy(settings):
     settings.TRUST_X_FORWARDED_FOR = False
 
     assert [message for message in run_checks() if message.id == "clinic.W001"] == []
+
+
+@pytest.mark.django_db
+def test_behind_the_trusted_proxy_each_patient_has_their_own_rate_limit_and_cannot_pick_an_address(settings):
+    from django.test import Client
+
+    from tests.bookings.booking_helpers import SAFE_ANSWERS
+
+    settings.TRUST_X_FORWARDED_FOR = True
+    settings.RATE_LIMIT_PUBLIC_POSTS = 2
+    proxy = "10.0.0.1"
+    mallory = Client(REMOTE_ADDR=proxy)
+    patient = Client(REMOTE_ADDR=proxy)
+
+    # Mallory uses up her limit, even when she sends addresses of her own choosing before the proxy's entry.
+    answers = [
+        mallory.post("/book/", SAFE_ANSWERS, HTTP_X_FORWARDED_FOR=f"192.0.2.{index}, 198.51.100.66")
+        for index in range(3)
+    ]
+    assert [answer.status_code for answer in answers] == [302, 302, 429]
+    # The patient behind the same proxy is not blocked by her.
+    assert patient.post("/book/", SAFE_ANSWERS, HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 302
