@@ -1,4 +1,5 @@
 import re
+import unicodedata
 import uuid
 
 from django import forms
@@ -44,6 +45,35 @@ def parse_database_id(value) -> int | None:
 
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]+")
+
+
+# A name is printed in e-mails the clinic sends to an address nobody has confirmed, so it must stay
+# a name: one line of letters (any script, with their combining accents), spaces and the
+# punctuation names use. No digits, no slashes or colons, no control, format or zero-width
+# characters (Unicode categories Cc, Cf, Zl, Zp...), which could hide or break lines in a message.
+# Hyphens (ASCII, Unicode, non-breaking), apostrophes (straight, curly, modifier letter) and the full stop.
+NAME_PUNCTUATION = frozenset("-\u2010\u2011'\u2018\u2019\u02bc.")
+# Spaces people paste (non-breaking, thin...: Unicode category Zs) count as one ordinary space.
+PASTED_SPACES = re.compile("[\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+# "evil.example" or "www.x.co": letters, a dot, letters, with no space after the dot. Initials
+# ("J.R.R. Smith", "St. John") have one letter before the dot, or a space after it.
+WEB_ADDRESS = re.compile(r"[^\W\d_]{2,}\.[^\W\d_]{2,}", re.UNICODE)
+WEB_WORDS = frozenset({"http", "https", "www"})
+NAME_INVALID = "Please enter a name with letters, spaces, hyphens, apostrophes and full stops only, on one line."
+
+
+def clean_person_name(value: str) -> str:
+    """A patient's name as typed, or a ValidationError: see NAME_PUNCTUATION above for what a name may hold."""
+    name = PASTED_SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
+    if WEB_ADDRESS.search(name) or WEB_WORDS.intersection(name.lower().split()):
+        raise forms.ValidationError("Please enter just your name, without a web address.")
+    for character in name:
+        category = unicodedata.category(character)
+        if not (category[0] in "LM" or character == " " or character in NAME_PUNCTUATION):
+            raise forms.ValidationError(NAME_INVALID)
+    if not any(unicodedata.category(character)[0] == "L" for character in name):
+        raise forms.ValidationError(NAME_INVALID)
+    return name
 
 
 class SafetyQuestionsMixin:
@@ -126,10 +156,10 @@ class PatientForm(forms.Form):
         return [field for field in self.visible_fields() if field.errors]
 
     def clean_first_name(self):
-        return self.cleaned_data["first_name"].strip()
+        return clean_person_name(self.cleaned_data["first_name"])
 
     def clean_last_name(self):
-        return self.cleaned_data["last_name"].strip()
+        return clean_person_name(self.cleaned_data["last_name"])
 
     def clean_phone(self):
         return clean_phone(self.cleaned_data["phone"])
@@ -172,10 +202,10 @@ class PatientDetailsForm(PatientForm):
         self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
         self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
 
-    def clean_website(self):
-        if self.cleaned_data["website"]:
-            raise forms.ValidationError("Please leave this field empty.")
-        return ""
+    @property
+    def filled_by_a_bot(self) -> bool:
+        """The hidden field was filled in. Never a form error: the answer must not tell a bot what gave it away."""
+        return bool(self.cleaned_data.get("website"))
 
     @property
     def privacy_notice_version(self) -> str:

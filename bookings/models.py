@@ -318,6 +318,39 @@ class AppointmentQuerySet(models.QuerySet):
         )
         return self.annotate(upcoming_for_patient=Subquery(same_patient_upcoming, output_field=models.IntegerField()))
 
+    def with_burst_counts(self):
+        """Annotate the two marks of one client filling the diary, among online bookings made within
+        BURST_WINDOW either side of each one (itself included; a phone booking is never flagged):
+        `bookings_from_same_place`, from its address (by the keyed hash), and `bookings_with_same_note`,
+        with the same note (any case, not empty), however many addresses they came from.
+
+        Correlated subqueries, so they add no query. Reception's calendar flags a burst (BURST_FLAG_AT or more).
+        """
+        nearby = (
+            Appointment.objects.filter(
+                created_at__gte=OuterRef("created_at") - BURST_WINDOW,
+                created_at__lte=OuterRef("created_at") + BURST_WINDOW,
+            )
+            .exclude(client_key="")
+            .order_by()
+        )
+        count = Func(F("pk"), function="COUNT")
+        same_place = nearby.filter(client_key=OuterRef("client_key")).values(total=count)
+        same_note = (
+            nearby.annotate(note_key=Lower("note"))
+            .filter(note_key=Lower(OuterRef("note")), note_key__gt="")
+            .values(total=count)
+        )
+        return self.annotate(
+            bookings_from_same_place=Subquery(same_place, output_field=models.IntegerField()),
+            bookings_with_same_note=Subquery(same_note, output_field=models.IntegerField()),
+        )
+
+
+# A burst: this many online bookings or more, from one address or with one note, within an hour of each other.
+BURST_WINDOW = timedelta(hours=1)
+BURST_FLAG_AT = 3
+
 
 def same_patient(*, email, phone, first_name, last_name) -> Q:
     """The one rule of "the same patient", on rows annotated by `with_patient_keys`.
@@ -331,6 +364,24 @@ def same_patient(*, email, phone, first_name, last_name) -> Q:
         first_name_key=Lower(first_name),
         last_name_key=Lower(last_name),
     )
+
+
+def phone_contact_key(phone: str) -> str:
+    """How two phone numbers compare for the per-contact booking limit: by their normalised form
+    (bookings.phones.phone_key), so 07700 900123 and +44 7700 900123 are one number."""
+    from bookings.phones import phone_key
+
+    return phone_key(phone)
+
+
+def same_phone_number(phone: str) -> Q:
+    """A condition on appointments: booked with this phone number (compared as `phone_contact_key` says)."""
+    return Q(phone_normalised=phone_contact_key(phone)) & ~Q(phone_normalised="")
+
+
+def same_email_address(email: str) -> Q:
+    """A condition on appointments: booked with this e-mail address, in any case."""
+    return Q(email__iexact=email) & ~Q(email="")
 
 
 def digits_only(expression):
@@ -381,6 +432,10 @@ class Appointment(models.Model):
     updated_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=300, blank=True)
+    # Online bookings: a keyed hash of the address the booking came from (clinic.ratelimit.client_address_key),
+    # never the address itself, so that reception sees many bookings from one place (a burst) on the day view.
+    # A database default too, so that rows written by plain SQL (tests, benchmarks) need not name it.
+    client_key = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
 
     objects = AppointmentQuerySet.as_manager()
 
@@ -405,6 +460,9 @@ class Appointment(models.Model):
         indexes = [
             models.Index(fields=["email"], name="appointment_email_idx"),
             models.Index(fields=["phone_normalised"], name="appointment_phone_norm_idx"),
+            models.Index(
+                fields=["client_key", "created_at"], condition=~Q(client_key=""), name="appointment_client_key_idx"
+            ),
         ]
 
     def __str__(self):
@@ -413,6 +471,23 @@ class Appointment(models.Model):
     def save(self, *args, **kwargs):
         _keep_phone_normalised(self, kwargs)
         super().save(*args, **kwargs)
+
+    @property
+    def in_a_burst(self) -> bool:
+        """One of many online bookings from one place, or with one note, in a short time (`with_burst_counts`)."""
+        if not self.client_key:
+            return False
+        counts = (getattr(self, "bookings_from_same_place", 0), getattr(self, "bookings_with_same_note", 0))
+        return max(count or 0 for count in counts) >= BURST_FLAG_AT
+
+    @property
+    def burst_label(self) -> str:
+        """What reception's calendar says of a burst ("3 from one place"), or "" when there is none."""
+        if not self.in_a_burst:
+            return ""
+        if (self.bookings_from_same_place or 0) >= (self.bookings_with_same_note or 0):
+            return f"{self.bookings_from_same_place} from one place"
+        return f"{self.bookings_with_same_note} with one note"
 
     @property
     def patient_name(self) -> str:
@@ -439,6 +514,38 @@ class Appointment(models.Model):
 
     def patient_can_change(self, *, now: datetime) -> bool:
         return self.status == self.Status.BOOKED and now < self.slot.starts_at - settings.MANAGE_CUTOFF
+
+
+class UsedSafetyCheckPass(models.Model):
+    """A safety-check pass that has made its one booking (bookings.services.appointment_book consumes it).
+
+    The pass is a random secret in the patient's signed booking cookie; only its hash is kept. Inserted with
+    ON CONFLICT DO NOTHING in the booking's transaction, so a copied or replayed cookie books nothing, and a
+    booking that fails (time just taken) leaves the pass unused. Rows older than the cookie are pruned.
+    """
+
+    pass_hash = models.CharField(max_length=64, primary_key=True)
+    used_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"Safety-check pass used at {self.used_at:%Y-%m-%d %H:%M}"
+
+
+class KeptBookingForm(models.Model):
+    """What a patient typed into the details form when it had to go back to the safety check.
+
+    A second tab, or more than an hour on the form, sends the booking back to the safety check: the
+    fields wait here (never in a URL), behind a random key in a cookie of that browser, until the
+    form is shown again, which deletes the row. Only the hash of the key is stored; rows expire with
+    the cookie and are pruned.
+    """
+
+    key_hash = models.CharField(max_length=64, primary_key=True)
+    fields = models.JSONField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"Kept booking form until {self.expires_at:%Y-%m-%d %H:%M}"
 
 
 class AppointmentEvent(models.Model):

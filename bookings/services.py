@@ -9,15 +9,30 @@ Every service takes `now` so that tests and callers agree on the time.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 
-from bookings.models import Appointment, AppointmentEvent, Practitioner, Slot, hash_token, new_token
+from bookings.models import (
+    Appointment,
+    AppointmentEvent,
+    Practitioner,
+    Slot,
+    UsedSafetyCheckPass,
+    hash_token,
+    new_token,
+    phone_contact_key,
+    same_email_address,
+    same_phone_number,
+)
 from bookings.schedule import clinic_zone, slot_fits_schedule
+from clinic.ratelimit import count_booking
 
 # -- Booking ------------------------------------------------------------------------------
 
@@ -38,6 +53,18 @@ class ChangeNotAllowed(Exception):
     """The appointment can no longer be changed this way (cut-off passed, already cancelled)."""
 
 
+class SafetyCheckPassUsed(Exception):
+    """The safety-check pass has made its one booking already: a second tab, or a copied or replayed cookie."""
+
+
+class BookingLimitReached(Exception):
+    """An online booking beyond a limit: `reason` is "contact" (live bookings for the e-mail or phone) or "address"."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class PatientDetails:
     first_name: str
@@ -45,6 +72,16 @@ class PatientDetails:
     phone: str
     email: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True)
+class OnlineBookingGuard:
+    """What a booking from the public form brings for its checks (appointment_book, step 4)."""
+
+    # The random id of the safety-check pass in the patient's cookie: one pass, one booking.
+    safety_pass: str
+    # A keyed hash of the client's address (clinic.ratelimit.client_address_key), never the address.
+    client_key: str
 
 
 @dataclass
@@ -139,6 +176,7 @@ def appointment_book(
     submission_key: uuid.UUID | None = None,
     booked_by=None,
     manage_token: str | None = None,
+    online_guard: OnlineBookingGuard | None = None,
 ) -> BookingResult:
     """Book a slot for a patient (online) or a caller (reception, `booked_by` set).
 
@@ -149,12 +187,19 @@ def appointment_book(
        its commit. Neither refusal is a failing statement (see _lock_bookable_slot).
     3. The unique constraints are the backstop: an IntegrityError (one form sent for two
        slots at the same instant) still means "already booked" or "just taken".
+    4. A booking from the public form (`online_guard`; never reception's) is checked under the slot's lock
+       and in the same transaction, so that a refusal or a failure leaves nothing used: its safety-check
+       pass is consumed (one pass, one booking); the live upcoming bookings of the e-mail address and of
+       the phone number are counted against BOOKING_MAX_LIVE_PER_CONTACT; the booking is counted against
+       its address's RATE_LIMIT_BOOKINGS_PER_HOUR. The address's keyed hash is stored for reception's burst flag.
     """
     # Random, unless the caller derived one (bookings.models.manage_token_for_submission).
     token = manage_token or new_token()
     try:
         with transaction.atomic():
             slot = _lock_bookable_slot(slot_id, now=now, staff=booked_by is not None, submission_key=submission_key)
+            if online_guard is not None and booked_by is None:
+                _check_online_limits(patient, now=now, guard=online_guard)
             appointment = Appointment.objects.create(
                 slot=slot,
                 source=Appointment.Source.PHONE if booked_by else Appointment.Source.ONLINE,
@@ -169,6 +214,7 @@ def appointment_book(
                 manage_token_hash=hash_token(token),
                 submission_key=submission_key,
                 booked_by=booked_by,
+                client_key=online_guard.client_key if online_guard and booked_by is None else "",
                 created_at=now,
                 updated_at=now,
             )
@@ -187,7 +233,56 @@ def appointment_book(
         if earlier is not None:
             return BookingResult(earlier, None, replayed=True)
         raise SlotUnavailable("taken") from None
+    if online_guard is not None and next(_passes_used) % PRUNE_PASSES_EVERY == 0:
+        UsedSafetyCheckPass.objects.filter(used_at__lt=now - USED_PASS_KEPT).delete()
     return BookingResult(appointment, token)
+
+
+# A pass lives an hour in its cookie (bookings.views.FLOW_COOKIE_MAX_AGE); its row is kept a little longer,
+# and rows past that are deleted every so many online bookings (per process).
+USED_PASS_KEPT = timedelta(hours=2)
+PRUNE_PASSES_EVERY = 200
+_passes_used = itertools.count(1)
+
+CONSUME_PASS_SQL = f"""
+    INSERT INTO {UsedSafetyCheckPass._meta.db_table} (pass_hash, used_at) VALUES (%s, %s)
+    ON CONFLICT (pass_hash) DO NOTHING
+    RETURNING pass_hash
+"""
+
+
+def _check_online_limits(patient: PatientDetails, *, now: datetime, guard: OnlineBookingGuard) -> None:
+    """Step 4 of `appointment_book`. Raises SafetyCheckPassUsed or BookingLimitReached.
+
+    Refusals are decided by statements that cannot fail (ON CONFLICT DO NOTHING, counts), never by a
+    constraint violation: PostgreSQL logs a failing statement with its values.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(CONSUME_PASS_SQL, [hash_token(guard.safety_pass), now])
+        if cursor.fetchone() is None:
+            raise SafetyCheckPassUsed
+    # Two bookings for one contact at once (from two addresses) queue here, so the count below is exact.
+    _lock_contact(patient)
+    counts = Appointment.objects.upcoming(now=now).aggregate(
+        same_email=Count("pk", filter=same_email_address(patient.email)),
+        same_phone=Count("pk", filter=same_phone_number(patient.phone)),
+    )
+    if max(counts["same_email"], counts["same_phone"]) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
+        raise BookingLimitReached("contact")
+    if count_booking(guard.client_key, now=now) > settings.RATE_LIMIT_BOOKINGS_PER_HOUR:
+        raise BookingLimitReached("address")
+
+
+def _lock_contact(patient: PatientDetails) -> None:
+    """Transaction-level advisory locks on the e-mail address and the phone number, in one order (no deadlock)."""
+    names = {f"email:{patient.email.strip().lower()}", f"phone:{phone_contact_key(patient.phone)}"}
+    keys = sorted(
+        int.from_bytes(hashlib.sha256(f"bookings.contact:{name}".encode()).digest()[:8], "big", signed=True)
+        for name in names
+    )
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def _booking_with_key(submission_key: uuid.UUID | None) -> Appointment | None:

@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 from django.forms import BaseModelFormSet, modelformset_factory
 
-from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, clean_phone
+from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, clean_person_name, clean_phone
 from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -213,12 +213,12 @@ class CallbackRequestForm(forms.ModelForm):
         self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
 
     def clean_name(self):
-        return self.cleaned_data["name"].strip()
+        return clean_person_name(self.cleaned_data["name"])
 
     def clean_phone(self):
         return clean_phone(self.cleaned_data["phone"])
 
-    def clean_website(self):
-        if self.cleaned_data["website"]:
-            raise forms.ValidationError("Please leave this field empty.")
-        return ""
+    @property
+    def filled_by_a_bot(self) -> bool:
+        """The hidden field was filled in. Never a form error: the answer must not tell a bot what gave it away."""
+        return bool(self.cleaned_data.get("website"))

@@ -200,6 +200,7 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
         Appointment.objects.live()
         .filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
         .with_upcoming_for_patient(now=timezone.now())
+        .with_burst_counts()
     )
     if practitioner is not None:
         slots = slots.filter(practitioner=practitioner)
@@ -245,8 +246,9 @@ def reception_day(request):
     """One column per practitioner, one row per start time.
 
     Queries: practitioners; the day's slots (with practitioner and blocker); the day's live
-    appointments (each with its patient's count of upcoming consultations); the working hours
-    and the time off that day (which booked slots no longer fit); open call-back requests;
+    appointments (each with its patient's count of upcoming consultations and the counts of online
+    bookings made around it from the same place or with the same note, the burst flag); the working
+    hours and the time off that day (which booked slots no longer fit); open call-back requests;
     undelivered e-mails. The same seven at any size.
     """
     now = timezone.now()

@@ -1,4 +1,7 @@
+import itertools
+import json
 import secrets
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
@@ -6,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
+from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +31,7 @@ from bookings.models import (
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
     Appointment,
+    KeptBookingForm,
     Practitioner,
     Slot,
     hash_token,
@@ -34,27 +39,40 @@ from bookings.models import (
 )
 from bookings.schedule import AvailabilityVersion, clinic_zone, local_midnight
 from bookings.services import (
+    BookingLimitReached,
     ChangeNotAllowed,
+    OnlineBookingGuard,
+    SafetyCheckPassUsed,
     SlotUnavailable,
     appointment_book,
     appointment_cancel,
     appointment_move,
 )
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
-from clinic.ratelimit import rate_limited_post
+from clinic.ratelimit import client_address_key, rate_limited_post
 
-# The booking flow keeps its state in two signed cookies (django.core.signing), not in URLs and
+# The booking flow keeps its state in signed cookies (django.core.signing), not in URLs and
 # not in a database session: a patient never needs a session row, so the time page and the
-# booking read nothing for them but the schedule. Both cookies are HttpOnly, Secure in
+# booking read nothing for them but the schedule. The cookies are HttpOnly, Secure in
 # production, SameSite=Lax, sent only to /book/, and last an hour.
 # - BOOKING_COOKIE: that the safety check was passed (every answer "no": one "yes" stops at step 1)
-#   for which version of the questions, the article the patient came from, and a random secret
-#   from which the booking's manage token is derived (models.manage_token_for_submission).
+#   for which version of the questions, the article the patient came from, a random secret
+#   from which the booking's manage token is derived (models.manage_token_for_submission), and
+#   the pass: a random id that one booking consumes server-side (services.appointment_book), so
+#   a copied or replayed cookie books nothing.
 # - CONFIRMATIONS_COOKIE: the manage-link tokens of the bookings made in this browser, newest
 #   last, so the confirmation page can show the last one and a repeated submission is only ever
 #   confirmed to the browser that made the booking.
+# - KEPT_FORM_COOKIE: when a details form had to go back to the safety check (a second tab, or
+#   more than an hour on the form), the time it was for and the random key of the row that keeps
+#   what was typed (models.KeptBookingForm): the form comes back filled after the check.
 BOOKING_COOKIE = "booking"
 CONFIRMATIONS_COOKIE = "booking_confirmed"
+KEPT_FORM_COOKIE = "booking_kept"
+# What a patient typed that comes back after the safety check (the consent box is ticked again).
+KEPT_FIELDS = ("first_name", "last_name", "email", "phone", "note")
+PRUNE_KEPT_FORMS_EVERY = 100
+_forms_kept = itertools.count(1)
 FLOW_COOKIE_MAX_AGE = 3600
 FLOW_COOKIE_PATH = "/book/"
 CONFIRMATIONS_KEPT = 5
@@ -75,9 +93,11 @@ def contact(request):
     form = CallbackRequestForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            callback = form.save(commit=False)
-            callback.created_at = timezone.now()
-            callback.save()
+            # A bot that filled the hidden field is thanked like anyone else, and nothing is saved.
+            if not form.filled_by_a_bot:
+                callback = form.save(commit=False)
+                callback.created_at = timezone.now()
+                callback.save()
             messages.success(request, "Thank you: we will call you back, usually within one working day.")
             return redirect("contact")
         return render(request, "bookings/contact.html", _contact_context(form), status=400)
@@ -263,6 +283,10 @@ def booking_start(request):
         url = reverse("booking_time")
         if form.cleaned_data["practitioner"]:
             url += f"?practitioner={form.cleaned_data['practitioner']}"
+        kept = _flow_cookie(request, KEPT_FORM_COOKIE)
+        if isinstance(kept, dict) and parse_database_id(kept.get("slot")):
+            # Back to the details form the patient was filling in, for the time they had chosen.
+            url = f"{reverse('booking_details')}?slot={parse_database_id(kept['slot'])}"
         response = redirect(url)
         _set_flow_cookie(response, BOOKING_COOKIE, booking_flow_cookie_value(article=form.cleaned_data["article"]))
         return response
@@ -272,7 +296,12 @@ def booking_start(request):
 def booking_flow_cookie_value(*, article: str = "") -> str:
     """The signed BOOKING_COOKIE of a patient who has just passed the safety check."""
     # "browser": a random secret of this browser's booking, from which its manage token is derived.
-    state = {"safety": SAFETY_QUESTIONS_VERSION, "article": article or "", "browser": secrets.token_urlsafe(16)}
+    state = {
+        "safety": SAFETY_QUESTIONS_VERSION,
+        "article": article or "",
+        "browser": secrets.token_urlsafe(16),
+        "pass": secrets.token_urlsafe(16),
+    }
     return _signed(BOOKING_COOKIE, state)
 
 
@@ -305,12 +334,77 @@ def _booking_state_or_none(request) -> dict | None:
     state = _flow_cookie(request, BOOKING_COOKIE)
     if not isinstance(state, dict) or state.get("safety") != SAFETY_QUESTIONS_VERSION:
         return None
+    if not isinstance(state.get("pass"), str):
+        return None
     return state
 
 
 def _start_again(request):
     messages.info(request, "Please answer the short safety check first: it takes a few seconds.")
     return redirect("booking_start")
+
+
+def _start_again_keeping_the_details(request):
+    """Back to the safety check with what the patient typed kept (never in the URL), to refill the form after it.
+
+    1. A POST that repeats a booking this browser made (Back, then Confirm again) goes to its confirmation.
+    2. Otherwise the posted fields are kept in a KeptBookingForm row, behind a random key in a cookie.
+    """
+    earlier = _booking_with_submission_key(request.POST.get("submission_key"))
+    if earlier is not None and str(earlier.pk) in _confirmations(request):
+        messages.info(request, "This consultation is already booked: here it is. Nothing new was booked.")
+        return _confirmation_redirect(request, earlier.pk)
+    typed = {
+        name: request.POST.get(name, "")[: PatientDetailsForm.base_fields[name].max_length] for name in KEPT_FIELDS
+    }
+    if not any(value.strip() for value in typed.values()):
+        return _start_again(request)
+    key = secrets.token_urlsafe(32)
+    now = timezone.now()
+    KeptBookingForm.objects.create(
+        key_hash=hash_token(key), fields=typed, expires_at=now + timedelta(seconds=FLOW_COOKIE_MAX_AGE)
+    )
+    if next(_forms_kept) % PRUNE_KEPT_FORMS_EVERY == 0:
+        KeptBookingForm.objects.filter(expires_at__lt=now).delete()
+    messages.info(
+        request,
+        "Your consultation is not booked yet: please answer the safety check again (it takes a few seconds). "
+        "What you typed is kept and comes back after it.",
+    )
+    response = redirect("booking_start")
+    kept = {"key": key, "slot": parse_database_id(request.POST.get("slot"))}
+    _set_flow_cookie(response, KEPT_FORM_COOKIE, _signed(KEPT_FORM_COOKIE, kept))
+    return response
+
+
+TAKE_KEPT_FORM_SQL = (
+    f"DELETE FROM {KeptBookingForm._meta.db_table} WHERE key_hash = %s AND expires_at > %s RETURNING fields"
+)
+
+
+def _take_kept_details(request, *, now: datetime) -> dict | None:
+    """What the patient typed before the safety check was asked again, once (the row is deleted), or None."""
+    kept = _flow_cookie(request, KEPT_FORM_COOKIE)
+    if not isinstance(kept, dict) or not isinstance(kept.get("key"), str):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(TAKE_KEPT_FORM_SQL, [hash_token(kept["key"]), now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    # Django has the driver hand jsonb over as text (JSONField decodes it itself).
+    fields = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+    if not isinstance(fields, dict):
+        return None
+    return {name: str(fields.get(name, "")) for name in KEPT_FIELDS}
+
+
+def _booking_with_submission_key(value) -> Appointment | None:
+    try:
+        key = uuid.UUID(str(value))
+    except ValueError:
+        return None
+    return Appointment.objects.filter(submission_key=key).order_by().first()
 
 
 # The time page as every patient sees it, per (week, practitioner) asked for.
@@ -365,6 +459,15 @@ def booking_details(request):
     """Step 3 and 4: the patient's details, then the booking itself."""
     state = _booking_state_or_none(request)
     if state is None:
+        if request.method == "POST":
+            return _start_again_keeping_the_details(request)
+        if _confirmations(request):
+            # Back to the form after booking: the booking stands.
+            messages.info(
+                request,
+                "Your booking is made: its confirmation e-mail has the details and a link to change it. "
+                "To book another consultation, please answer the safety check again.",
+            )
         return _start_again(request)
     now = timezone.now()
     raw_slot = request.POST.get("slot") if request.method == "POST" else request.GET.get("slot")
@@ -389,26 +492,36 @@ def booking_details(request):
     if form is None or not form.is_valid():
         # The form, first or again. A valid POST goes straight to the booking, which checks the slot under its lock.
         status = 200 if form is None else 400
+        kept = None
         if form is None:
+            kept = _take_kept_details(request, now=now)
+            if kept:
+                messages.info(request, "Here is what you typed. Please check it, tick the box and confirm.")
             form = PatientDetailsForm(
-                initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key()}
+                initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key(), **(kept or {})}
             )
         slot = _bookable_slot(slot_id, now=now) if slot_id else None
         if slot is not None:
             slot.local_start = slot.starts_at.astimezone(clinic_zone())
-            return render(request, "bookings/details.html", {"form": form, "slot": slot}, status=status)
-        any_slot = wanted_slot()
-        if any_slot is None:
-            return render(request, "bookings/slot_not_found.html", status=404)
-        return _slot_unavailable_response(
-            request,
-            form=form,
-            wanted_start=any_slot.starts_at,
-            now=now,
-            status=409 if status == 200 else 400,
-            headline="Sorry, that time is no longer available",
-        )
+            response = render(request, "bookings/details.html", {"form": form, "slot": slot}, status=status)
+        elif (any_slot := wanted_slot()) is None:
+            response = render(request, "bookings/slot_not_found.html", status=404)
+        else:
+            response = _slot_unavailable_response(
+                request,
+                form=form,
+                wanted_start=any_slot.starts_at,
+                now=now,
+                status=409 if status == 200 else 400,
+                headline="Sorry, that time is no longer available",
+            )
+        if kept is not None or KEPT_FORM_COOKIE in request.COOKIES:
+            response.delete_cookie(KEPT_FORM_COOKIE, path=FLOW_COOKIE_PATH)
+        return response
 
+    if form.filled_by_a_bot:
+        # The same answer as a booking refused for its contact details: nothing tells a bot what gave it away.
+        return _book_by_phone(request, status=409)
     article = (
         Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
     )
@@ -427,7 +540,13 @@ def booking_details(request):
             source_article=article,
             submission_key=submission_key,
             manage_token=this_browsers_token,
+            online_guard=OnlineBookingGuard(safety_pass=state["pass"], client_key=client_address_key(request)),
         )
+    except SafetyCheckPassUsed:
+        # Another tab booked with this pass already, or the cookie was copied: nothing is booked.
+        return _start_again_keeping_the_details(request)
+    except BookingLimitReached as refusal:
+        return _book_by_phone(request, status=429 if refusal.reason == "address" else 409)
     except SlotUnavailable:
         any_slot = wanted_slot()
         if any_slot is None:
@@ -444,13 +563,27 @@ def booking_details(request):
     if str(result.appointment.pk) not in confirmations:
         # A replay from another browser: never reveal the booking's details to it.
         return render(request, "bookings/already_booked.html", status=409)
+    return _confirmation_redirect(request, result.appointment.pk, confirmations=confirmations)
+
+
+def _confirmation_redirect(request, appointment_pk: int, *, confirmations: dict[str, str] | None = None):
+    """To the confirmation page of a booking this browser made; the booking flow is over."""
+    confirmations = _confirmations(request) if confirmations is None else confirmations
     # This booking last (the one the confirmation page shows), and only the newest few.
-    token = confirmations.pop(str(result.appointment.pk))
+    token = confirmations.pop(str(appointment_pk))
     confirmations = dict(list(confirmations.items())[-(CONFIRMATIONS_KEPT - 1) :])
-    confirmations[str(result.appointment.pk)] = token
+    confirmations[str(appointment_pk)] = token
     response = redirect("booking_confirmed")
     _set_flow_cookie(response, CONFIRMATIONS_COOKIE, _signed(CONFIRMATIONS_COOKIE, confirmations))
     response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
+    return response
+
+
+def _book_by_phone(request, *, status: int):
+    """The answer to a booking refused by a limit, or sent by a bot: phone us. It names nobody and nothing typed."""
+    response = render(request, "bookings/book_by_phone.html", status=status)
+    if status == 429:
+        response["Retry-After"] = "3600"
     return response
 
 

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from clinic.models import RateLimitCounter
 
@@ -33,6 +35,28 @@ def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
+def client_address_key(request) -> str:
+    """A keyed hash of the client's address: tells bookings from one place apart without storing the address."""
+    return salted_hmac("clinic.client_address", client_address(request), algorithm="sha256").hexdigest()[:32]
+
+
+# Bookings per address count in one-hour windows, this one and the previous one together: any
+# 60 minutes lie within two clock hours, so no hour ever holds more than the limit.
+BOOKINGS_BUCKET = "bookings-made"
+BOOKINGS_WINDOW_SECONDS = 3600
+COUNT_BOOKING_SQL = f"""
+    WITH bumped AS (
+        INSERT INTO {RateLimitCounter._meta.db_table} AS counter (bucket, address, window_start, count)
+        VALUES (%(bucket)s, %(address)s, %(start)s, 1)
+        ON CONFLICT (bucket, address, window_start) DO UPDATE SET count = counter.count + 1
+        RETURNING count
+    )
+    SELECT (SELECT count FROM bumped) + COALESCE(
+        (SELECT count FROM {RateLimitCounter._meta.db_table}
+          WHERE bucket = %(bucket)s AND address = %(address)s AND window_start = %(previous)s), 0)
+"""
+
+
 def window_start(now: datetime, window_seconds: int) -> datetime:
     """The start of the fixed window NOW falls in (windows are aligned to the Unix epoch)."""
     seconds = int(now.timestamp())
@@ -54,8 +78,33 @@ def count_post(bucket: str, address: str, *, now: datetime) -> tuple[int, dateti
         cursor.execute(COUNT_SQL, [bucket[:40], address[:64], start])
         (count,) = cursor.fetchone()
     if next(_posts_counted) % PRUNE_EVERY == 0:
-        RateLimitCounter.objects.filter(window_start__lt=start - timedelta(seconds=window)).delete()
+        hour_start = window_start(now, BOOKINGS_WINDOW_SECONDS)
+        RateLimitCounter.objects.filter(
+            Q(bucket=BOOKINGS_BUCKET, window_start__lt=hour_start - timedelta(seconds=BOOKINGS_WINDOW_SECONDS))
+            | (~Q(bucket=BOOKINGS_BUCKET) & Q(window_start__lt=start - timedelta(seconds=window)))
+        ).delete()
     return count, start + timedelta(seconds=window)
+
+
+def count_booking(address_key: str, *, now: datetime) -> int:
+    """Count one booking from ADDRESS_KEY and return the bookings from it in this clock hour and the last.
+
+    Call it inside the booking's transaction: a booking that is refused or fails rolls its count back,
+    so only bookings made count, and concurrent bookings from one address queue on the counter's row.
+    """
+    start = window_start(now, BOOKINGS_WINDOW_SECONDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            COUNT_BOOKING_SQL,
+            {
+                "bucket": BOOKINGS_BUCKET,
+                "address": address_key[:64],
+                "start": start,
+                "previous": start - timedelta(seconds=BOOKINGS_WINDOW_SECONDS),
+            },
+        )
+        (count,) = cursor.fetchone()
+    return count
 
 
 def rate_limited_post(bucket: str):

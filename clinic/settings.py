@@ -316,6 +316,12 @@ MANAGE_CUTOFF = timedelta(minutes=env_int("MANAGE_CUTOFF_MINUTES", 120))
 PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-11")
 RATE_LIMIT_PUBLIC_POSTS = env_int("RATE_LIMIT_PUBLIC_POSTS", 30, minimum=1)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 600, minimum=1)
+# Online bookings made from one client address in any hour (counted over this and the previous clock
+# hour), far fewer than other POSTs: one address cannot empty the diary. Reception is not limited.
+RATE_LIMIT_BOOKINGS_PER_HOUR = env_int("RATE_LIMIT_BOOKINGS_PER_HOUR", 4, minimum=1)
+# Live upcoming online bookings per e-mail address and per phone number (a family may book two people);
+# beyond it the patient is asked to phone, and reception can book more.
+BOOKING_MAX_LIVE_PER_CONTACT = env_int("BOOKING_MAX_LIVE_PER_CONTACT", 2, minimum=1)
 
 # -- Forms ------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

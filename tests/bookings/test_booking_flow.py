@@ -176,7 +176,6 @@ def test_a_double_click_whose_second_request_missed_the_first_answer_still_confi
         ({"email": "a" * 250 + "@example.org"}, "email", "Ensure this value has at most 254 characters"),
         ({"phone": "12ab"}, "phone", "Please enter a phone number we can call"),
         ({"consent": ""}, "consent", "Please tick to agree to the privacy notice"),
-        ({"website": "http://spam.example"}, "website", "Please leave this field empty."),
         ({"first_name": ""}, "first_name", "This field is required."),
     ],
 )

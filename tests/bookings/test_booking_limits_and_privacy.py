@@ -104,9 +104,9 @@ def test_a_patient_books_without_any_database_session_and_the_flow_cookies_hold_
     flow = started.cookies["booking"]
     assert flow["secure"] and flow["httponly"] and flow["samesite"] == "Lax" and flow["path"] == "/book/"
     # That the check was passed, for this version of the questions, where the patient came from, and this
-    # browser's random secret (its manage token is derived from it): no answers.
+    # browser's random secret (its manage token is derived from it), and the pass one booking consumes: no answers.
     state = signing.loads(flow.value, salt="bookings.booking")
-    assert state.keys() == {"safety", "article", "browser"}
+    assert state.keys() == {"safety", "article", "browser", "pass"}
     assert (state["safety"], state["article"], len(state["browser"])) == ("2026-11", "hip-pain", 22)
 
     booked = client.post("/book/details/", details_form(client, slot))

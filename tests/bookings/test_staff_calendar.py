@@ -132,8 +132,9 @@ def test_the_day_view_runs_the_same_queries_at_any_size(
 
     # 1 the session, 2 Rita, 3 Rita's group (reception_required), 4 the practitioners, 5 the day's
     # slots with practitioner and blocker, 6 the day's live appointments (with each patient's
-    # count of upcoming consultations), 7 the working hours and 8 the time off that decide which
-    # booked slots no longer fit, 9 open call-backs, 10 undelivered e-mails;
+    # count of upcoming consultations and the bookings made from the same place around each, the
+    # burst flag), 7 the working hours and 8 the time off that decide which booked slots no longer
+    # fit, 9 open call-backs, 10 undelivered e-mails;
     # 11-13 the session saved again (idle expiry, StaffSessionIdleExpiryMiddleware): savepoint, update, release.
     with django_assert_num_queries(13):
         response = client.get(reverse("reception_day"), {"date": day.isoformat()})

@@ -51,10 +51,16 @@ def test_the_day_view_counts_the_call_backs_waiting(client, rita):
     assert response.context["open_callbacks"] == 1
 
 
-def test_a_bot_that_fills_the_hidden_field_leaves_no_request(client):
-    response = client.post(reverse("contact"), REQUEST | {"website": "http://spam.example"})
+def test_a_bot_that_fills_the_hidden_field_leaves_no_request_and_is_answered_like_anyone_else(client):
+    person = client.post(reverse("contact"), REQUEST, follow=True)
+    CallbackRequest.objects.all().delete()
 
-    assert response.status_code == 400
+    bot = client.post(reverse("contact"), REQUEST | {"website": "http://spam.example"}, follow=True)
+
+    assert bot.status_code == person.status_code == 200
+    assert bot.redirect_chain == person.redirect_chain
+    assert "we will call you back" in bot.content.decode()
+    assert "Please leave this field empty" not in bot.content.decode()
     assert not CallbackRequest.objects.exists()
 
 

@@ -144,3 +144,15 @@ def test_make_run_hands_its_port_to_the_server_and_the_mail_worker():
         < plan.index("send_messages --interval")
         < plan.index("runserver 127.0.0.1:8911")
     )
+
+
+def test_check_deploy_fails_behind_a_tls_proxy_until_its_client_address_is_trusted():
+    untrusted = production_env(SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto")
+    trusted = production_env(SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto", TRUST_X_FORWARDED_FOR="true")
+
+    warned = run_manage("check", "--deploy", "--fail-level", "WARNING", env=app_env(**untrusted))
+    quiet = run_manage("check", "--deploy", "--fail-level", "WARNING", env=app_env(**trusted))
+
+    assert warned.returncode != 0
+    assert "clinic.W001" in warned.stderr + warned.stdout
+    assert quiet.returncode == 0, quiet.stderr

@@ -58,7 +58,7 @@ def race_for_slots(servers, slot_ids: list[int]) -> RaceResult:
             # A booking ends the patient's journey (its flow cookie is deleted): a winner starts again.
             if not patient.passed_safety_check:
                 patient.pass_safety_check()
-            form = patient.details_form(slot_id) | {"first_name": f"Patient{index}"}
+            form = patient.details_form(slot_id) | {"first_name": f"Patient {chr(ord('A') + index % 26)}"}
             barrier.wait(timeout=60)
             answer = patient.book(form, port=servers[(index + 1) % len(servers)].port)
             patient.passed_safety_check = answer.status != 302
