@@ -169,6 +169,8 @@ def _as_recorded(message: OutboundMessage) -> Appointment:
         pk=current.pk,
         first_name=current.first_name,
         last_name=current.last_name,
+        # The invitation's ATTENDEE: the address the message goes to.
+        email=message.recipient if message.kind in _ICS_METHOD else "",
         source=current.source,
         slot=message.slot,
         sequence=message.sequence,

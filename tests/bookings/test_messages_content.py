@@ -293,3 +293,28 @@ def test_in_development_emails_and_their_manage_link_are_readable_files(dr_patel
     # Plain text, not base64: the link can be clicked or copied straight from the file.
     assert "https://clinic.example.org" + reverse("manage", args=[result.manage_token]) in content
     assert "BEGIN:VCALENDAR" in content
+
+
+def test_the_invitation_and_the_cancellation_name_the_patient_as_attendee_by_first_name_only(dr_patel, mailoutbox):
+    """RFC 5546: a REQUEST and a CANCEL name their attendees; the files still import, with their UID and SEQUENCE."""
+    result = _book(_slot(dr_patel, MONDAY_NINE))
+    appointment_cancel(appointment=result.appointment, now=NOW, reason="Feeling better")
+
+    _send(NOW)
+
+    confirmation, cancellation = mailoutbox
+    for sent, method, sequence in ((confirmation, "REQUEST", 0), (cancellation, "CANCEL", 1)):
+        calendar, event = _event(_parts(sent)[3][0][2])
+        assert calendar["method"] == method
+        assert str(event["uid"]) == appointment_uid(result.appointment)
+        assert int(event["sequence"]) == sequence
+        attendee = event["attendee"]
+        assert str(attendee) == "mailto:pat.ient@example.com"
+        assert dict(attendee.params) == {
+            "CN": "Pat",
+            "ROLE": "REQ-PARTICIPANT",
+            "PARTSTAT": "ACCEPTED",
+            "RSVP": "FALSE",
+        }
+        assert str(event["organizer"]).startswith("mailto:")
+        assert "O'Ient" not in _parts(sent)[3][0][2].decode()
