@@ -66,6 +66,8 @@ def team(request):
     return render(request, "bookings/team.html", {"practitioners": practitioners})
 
 
+# never_cache: a refused form shows the name and phone number typed, and the page after it a thank-you.
+@never_cache
 @rate_limited_post("callback")
 def contact(request):
     """The Contact page, with a short "please call me back" form; requests appear on reception's screen."""
