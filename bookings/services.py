@@ -26,6 +26,11 @@ from bookings.schedule import clinic_zone
 class SlotUnavailable(Exception):
     """The slot cannot be booked (any more): taken, blocked, past, too soon or unknown."""
 
+    @property
+    def reason(self) -> str:
+        """What the service said: "unknown", "taken" or "same slot" (a move to the time already held)."""
+        return self.args[0] if self.args else "taken"
+
 
 class ChangeNotAllowed(Exception):
     """The appointment can no longer be changed this way (cut-off passed, already cancelled)."""

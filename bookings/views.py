@@ -337,8 +337,33 @@ def booking_time(request):
     return _time_pages.serve(request, (week, practitioner), now=now, render=render_page)
 
 
+def minimum_notice_text() -> str:
+    """BOOKING_MIN_NOTICE in words: "2 hours", "1 hour", "30 minutes"."""
+    minutes = int(settings.BOOKING_MIN_NOTICE.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{minutes // 60} hour{'s' if minutes != 60 else ''}"
+
+
+def too_soon_or_past(starts_at: datetime | None, *, now: datetime) -> str:
+    """Why a time a patient may not book was refused, when it is the clock and not another patient: else ""."""
+    if starts_at is None:
+        return ""
+    if starts_at <= now:
+        return "past"
+    if starts_at < now + settings.BOOKING_MIN_NOTICE:
+        return "too soon"
+    return ""
+
+
 def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, headline=None):
     alternatives = nearest_alternatives(now=now, around=wanted_start)
+    # A time that passed its minimum notice was not "just taken": say what happened.
+    clock = too_soon_or_past(wanted_start, now=now)
+    if clock == "past":
+        headline = "Sorry, that time has passed"
+    elif clock == "too soon":
+        headline = "That time is too soon to book online"
     return render(
         request,
         "bookings/details.html",
@@ -347,6 +372,8 @@ def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, 
             "slot": None,
             "alternatives": alternatives,
             "headline": headline or "Sorry, that time has just been taken",
+            "too_soon": clock == "too soon",
+            "minimum_notice": minimum_notice_text(),
         },
         status=status,
     )
@@ -565,8 +592,8 @@ def manage_move(request, token):
         if form.is_valid():
             try:
                 appointment_move(appointment=appointment, new_slot_id=form.cleaned_data["slot"], now=now)
-            except SlotUnavailable:
-                messages.error(request, "Sorry, that time has just been taken. Please choose another.")
+            except SlotUnavailable as refusal:
+                messages.error(request, _move_refusal(refusal, slot_id=form.cleaned_data["slot"], now=now))
                 context |= slot_picker_context(request, now=now)
                 return render(request, "bookings/manage_move.html", context, status=409)
             except ChangeNotAllowed:
@@ -577,6 +604,21 @@ def manage_move(request, token):
         return render(request, "bookings/manage_move.html", context, status=400)
     context |= slot_picker_context(request, now=now)
     return render(request, "bookings/manage_move.html", context)
+
+
+def _move_refusal(refusal: SlotUnavailable, *, slot_id: int, now: datetime) -> str:
+    if refusal.reason == "same slot":
+        return "That's your current time: to move, choose a different one."
+    wanted = Slot.objects.filter(pk=slot_id).values_list("starts_at", flat=True).first()
+    clock = too_soon_or_past(wanted, now=now)
+    if clock == "past":
+        return "Sorry, that time has passed. Please choose another."
+    if clock == "too soon":
+        return (
+            f"That time is too soon to book online: online booking closes {minimum_notice_text()} before the start. "
+            f"Please choose a later time, or phone us on {settings.CLINIC_PHONE}: we may still be able to see you then."
+        )
+    return "Sorry, that time has just been taken. Please choose another."
 
 
 def manage_ics(request, token):
