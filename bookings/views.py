@@ -10,6 +10,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
 from articles.models import Article
@@ -45,13 +46,15 @@ from clinic.ratelimit import rate_limited_post
 # The booking flow keeps its state in two signed cookies (django.core.signing), not in URLs and
 # not in a database session: a patient never needs a session row, so the time page and the
 # booking read nothing for them but the schedule. Both cookies are HttpOnly, Secure in
-# production, SameSite=Lax, sent only to /book/, and last an hour.
+# production, SameSite=Lax, sent only to /book/, and are good for an hour.
 # - BOOKING_COOKIE: that the safety check was passed (every answer "no": one "yes" stops at step 1)
 #   for which version of the questions, the article the patient came from, and a random secret
 #   from which the booking's manage token is derived (models.manage_token_for_submission).
-# - CONFIRMATIONS_COOKIE: the manage-link tokens of the bookings made in this browser, newest
-#   last, so the confirmation page can show the last one and a repeated submission is only ever
-#   confirmed to the browser that made the booking.
+# - CONFIRMATIONS_COOKIE: for each booking made in this browser, newest last, its id and that
+#   browser secret: the proof that this browser made it. Never the manage token itself (signed is
+#   not encrypted: anyone at the computer can read a cookie); the confirmation page derives the
+#   token again from the proof, the booking's submission key and SECRET_KEY. A session cookie, so
+#   that closing the browser forgets it, and the page offers to forget it at once (a shared computer).
 BOOKING_COOKIE = "booking"
 CONFIRMATIONS_COOKIE = "booking_confirmed"
 FLOW_COOKIE_MAX_AGE = 3600
@@ -277,11 +280,15 @@ def _signed(name: str, value) -> str:
     return signing.dumps(value, salt=f"bookings.{name}")
 
 
-def _set_flow_cookie(response, name: str, value: str) -> None:
+def _set_flow_cookie(response, name: str, value: str, *, session_only: bool = False) -> None:
+    """Set one of the flow's cookies; SESSION_ONLY: no Max-Age, so it goes when the browser closes.
+
+    Either way the signature's timestamp limits it to FLOW_COOKIE_MAX_AGE (_flow_cookie).
+    """
     response.set_cookie(
         name,
         value,
-        max_age=FLOW_COOKIE_MAX_AGE,
+        max_age=None if session_only else FLOW_COOKIE_MAX_AGE,
         path=FLOW_COOKIE_PATH,
         secure=settings.SESSION_COOKIE_SECURE,
         httponly=True,
@@ -301,6 +308,8 @@ def _booking_state_or_none(request) -> dict | None:
     """The patient's progress, if they passed the safety check as it is asked now (within the hour)."""
     state = _flow_cookie(request, BOOKING_COOKIE)
     if not isinstance(state, dict) or state.get("safety") != SAFETY_QUESTIONS_VERSION:
+        return None
+    if not isinstance(state.get("browser"), str):
         return None
     return state
 
@@ -437,10 +446,7 @@ def booking_details(request):
         Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
     )
     submission_key = form.cleaned_data["submission_key"]
-    browser_secret = state.get("browser")
-    this_browsers_token = (
-        manage_token_for_submission(submission_key, browser_secret) if isinstance(browser_secret, str) else None
-    )
+    browser_secret = state["browser"]
     try:
         result = appointment_book(
             slot_id=slot_id,
@@ -450,7 +456,7 @@ def booking_details(request):
             privacy_notice_version=form.privacy_notice_version,
             source_article=article,
             submission_key=submission_key,
-            manage_token=this_browsers_token,
+            manage_token=manage_token_for_submission(submission_key, browser_secret),
         )
     except SlotUnavailable:
         any_slot = wanted_slot()
@@ -458,27 +464,30 @@ def booking_details(request):
             return render(request, "bookings/slot_not_found.html", status=404)
         return _slot_unavailable_response(request, form=form, wanted_start=any_slot.starts_at, now=now)
 
+    # A repeated submission is confirmed only to the browser that made the booking: one whose
+    # confirmations cookie proves it (sent again after Back), or one with the same booking cookie,
+    # which derives the same token (a double click whose second request never received the first
+    # answer's cookie). A replay from another browser learns nothing of the booking.
     confirmations = _confirmations(request)
-    if result.manage_token:
-        confirmations[str(result.appointment.pk)] = result.manage_token
-    elif this_browsers_token and hash_token(this_browsers_token) == result.appointment.manage_token_hash:
-        # A repeated submission from the browser that made the booking, which may never have
-        # received the first answer's cookie (a double click): show it the confirmation again.
-        confirmations[str(result.appointment.pk)] = this_browsers_token
-    if str(result.appointment.pk) not in confirmations:
-        # A replay from another browser: never reveal the booking's details to it.
+    proof = browser_secret if _proves(result.appointment, browser_secret) else None
+    earlier_proof = confirmations.pop(str(result.appointment.pk), None)
+    if proof is None and earlier_proof and _proves(result.appointment, earlier_proof):
+        proof = earlier_proof
+    if proof is None:
         return render(request, "bookings/already_booked.html", status=409)
     # This booking last (the one the confirmation page shows), and only the newest few.
-    token = confirmations.pop(str(result.appointment.pk))
     confirmations = dict(list(confirmations.items())[-(CONFIRMATIONS_KEPT - 1) :])
-    confirmations[str(result.appointment.pk)] = token
+    confirmations[str(result.appointment.pk)] = proof
     response = redirect("booking_confirmed")
-    _set_flow_cookie(response, CONFIRMATIONS_COOKIE, _signed(CONFIRMATIONS_COOKIE, confirmations))
+    _set_flow_cookie(
+        response, CONFIRMATIONS_COOKIE, _signed(CONFIRMATIONS_COOKIE, confirmations), session_only=True
+    )
     response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
     return response
 
 
 def _confirmations(request) -> dict[str, str]:
+    """{appointment id: the secret of the browser that booked it}, newest last (see CONFIRMATIONS_COOKIE)."""
     confirmations = _flow_cookie(request, CONFIRMATIONS_COOKIE)
     if not isinstance(confirmations, dict):
         return {}
@@ -486,18 +495,40 @@ def _confirmations(request) -> dict[str, str]:
 
 
 def _confirmed_appointment(request):
-    """The last booking made in this browser (within the hour), from its confirmations cookie."""
+    """The last booking made in this browser (within the hour) and its manage token, or (None, None).
+
+    The token is derived again from the browser secret the cookie holds; it must match the
+    booking's stored hash, so a cookie naming another booking's id shows nothing.
+    """
     confirmations = _confirmations(request)
     if not confirmations:
         return None, None
-    token = list(confirmations.values())[-1]
-    appointment = Appointment.objects.by_manage_token(token).select_related("slot__practitioner").first()
-    return appointment, token
+    appointment_id, browser_secret = list(confirmations.items())[-1]
+    appointment_id = parse_database_id(appointment_id)
+    appointment = (
+        Appointment.objects.filter(pk=appointment_id).select_related("slot__practitioner").first()
+        if appointment_id
+        else None
+    )
+    if appointment is None or not _proves(appointment, browser_secret):
+        return None, None
+    return appointment, manage_token_for_submission(appointment.submission_key, browser_secret)
+
+
+def _proves(appointment, browser_secret: str) -> bool:
+    """Whether BROWSER_SECRET is that of the browser that booked APPOINTMENT: it derives its manage token."""
+    if appointment.submission_key is None:
+        return False
+    token = manage_token_for_submission(appointment.submission_key, browser_secret)
+    return constant_time_compare(hash_token(token), appointment.manage_token_hash)
 
 
 @never_cache
 def booking_confirmed(request):
-    """Step 5: what, when, where, the calendar file and the manage link."""
+    """Step 5: what, when, where, the calendar file and the manage link, as the booking stands now.
+
+    Reloaded after a cancellation it says so and offers to book again; after a move it gives the new time.
+    """
     appointment, token = _confirmed_appointment(request)
     if appointment is None:
         return redirect("booking_start")
@@ -506,10 +537,27 @@ def booking_confirmed(request):
         "bookings/confirmed.html",
         {
             "appointment": appointment,
+            "cancelled": appointment.status == Appointment.Status.CANCELLED,
+            # The sequence counts moves and the cancellation: a live booking with one was moved.
+            "moved": appointment.status != Appointment.Status.CANCELLED and appointment.sequence > 0,
             "local_start": appointment.slot.starts_at.astimezone(clinic_zone()),
             "manage_url": request.build_absolute_uri(reverse("manage", args=[token])),
         },
     )
+
+
+@never_cache
+def booking_forget(request):
+    """"Done on a shared computer? Forget this booking here": this browser stops showing its bookings.
+
+    A POST from a plain form (no JavaScript needed); the e-mail keeps the manage link.
+    """
+    if request.method != "POST":
+        return redirect("booking_confirmed")
+    response = render(request, "bookings/forgotten.html")
+    response.delete_cookie(CONFIRMATIONS_COOKIE, path=FLOW_COOKIE_PATH)
+    response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
+    return response
 
 
 def _ics_response(appointment) -> HttpResponse:
