@@ -53,7 +53,11 @@ class ArticleListView(ListView):
     def get(self, request, *args, **kwargs):
         topic, page = request.GET.get("topic", ""), request.GET.get("page", "")
         if request.GET.get("q", "").strip() or len(topic) > 100 or len(page) > 6:
-            return super().get(request, *args, **kwargs)  # searches (and odd values) are not worth keeping
+            # Searches (and odd values) are not worth keeping, and a search box shows what was typed:
+            # no browser or proxy keeps it either.
+            response = super().get(request, *args, **kwargs)
+            add_never_cache_headers(response)
+            return response
         key = ("list", topic, page)
         return _served_from_cache(request, key, lambda: super(ArticleListView, self).get(request, *args, **kwargs))
 

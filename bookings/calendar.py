@@ -37,6 +37,17 @@ def appointment_ics(appointment, *, method: str = "PUBLISH") -> bytes:
     organizer = vCalAddress(f"mailto:{settings.CLINIC_EMAIL}")
     organizer.params["cn"] = settings.CLINIC_NAME
     event["organizer"] = organizer
+    if appointment.email:
+        # RFC 5546: a REQUEST (and a CANCEL) names its attendees; without one some clients drop the
+        # invitation or show it as the clinic's own event. The patient booked the time themselves,
+        # so they have accepted it and no reply is expected. CN is the first name only: what the
+        # patient typed is quoted no further than the greeting.
+        attendee = vCalAddress(f"mailto:{appointment.email}")
+        attendee.params["cn"] = appointment.first_name
+        attendee.params["role"] = "REQ-PARTICIPANT"
+        attendee.params["partstat"] = "ACCEPTED"
+        attendee.params["rsvp"] = "FALSE"
+        event.add("attendee", attendee)
     event.add("status", "CANCELLED" if method == "CANCEL" or not appointment.is_live else "CONFIRMED")
     calendar.add_component(event)
     return calendar.to_ical()

@@ -273,7 +273,10 @@ class AppointmentQuerySet(models.QuerySet):
         return self.filter(slot__practitioner=practitioner)
 
     def by_manage_token(self, token: str):
-        return self.filter(manage_token_hash=hash_token(token))
+        """The appointment behind a manage link: the token it was booked with, or one a later e-mail carried."""
+        token_hash = hash_token(token)
+        issued_later = ManageLinkToken.objects.filter(token_hash=token_hash).values("appointment_id")
+        return self.filter(Q(manage_token_hash=token_hash) | Q(pk__in=Subquery(issued_later)))
 
     def with_patient_keys(self):
         """Annotate the keys that identify a patient: e-mail in lower case, normalised phone, names in lower case."""
@@ -546,6 +549,35 @@ class KeptBookingForm(models.Model):
 
     def __str__(self):
         return f"Kept booking form until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class ManageLinkToken(models.Model):
+    """A further manage link for an appointment, issued with each e-mail after the confirmation.
+
+    Moved, cancelled and reminder e-mails each carry a fresh link, so a patient who deleted the
+    confirmation can still change the booking; every link stays valid (as the appointment's own
+    one does) until MANAGE_LINK_LIFETIME after the appointment, so the one already in use keeps
+    working. Only the hash is stored; the raw token exists only in the e-mail being sent.
+    """
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="manage_link_tokens")
+    token_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token_hash"], name="manage_link_token_hash_unique"),
+        ]
+
+    def __str__(self):
+        return f"Manage link for appointment {self.appointment_id} issued {self.created_at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def issue(cls, *, appointment_id: int, now: datetime) -> str:
+        """A new raw token for the appointment; only its hash is kept."""
+        token = new_token()
+        cls.objects.create(appointment_id=appointment_id, token_hash=hash_token(token), created_at=now)
+        return token
 
 
 class AppointmentEvent(models.Model):

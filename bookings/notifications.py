@@ -35,12 +35,14 @@ Reminders are rows with `send_after` = start - REMINDER_HOURS_BEFORE. A move or 
 skips the waiting one in the same transaction (and a move records a new one), and the worker
 re-checks at send time that the appointment is still booked at the same slot and SEQUENCE.
 
-The manage link: only a confirmation carries it, because the raw token exists only at booking
-time (the appointment stores its hash). The row keeps the raw token until the message is sent
-or skipped, then blanks it (a failed one keeps it, so that a retry from the admin still carries
-the link). Moved, cancelled and reminder messages point to the link in the
-confirmation instead of issuing a new one: a new token would break the link the patient
-already has, including the manage page they may have just used to move the appointment.
+The manage link: every patient message carries one, so a patient who deleted the confirmation
+can still change the booking. A confirmation carries the token the booking was made with (the
+raw token exists only at booking time: the appointment stores its hash); the row keeps it until
+the message is sent or skipped, then blanks it (a failed one keeps it, so that a retry from the
+admin still carries the link). Moved, cancelled and reminder messages get a fresh token at send
+time (`ManageLinkToken`, only its hash stored, so no raw token waits in the outbox for days):
+every token issued stays valid, so the link the patient already has, and the manage page they
+may have just used, keep working.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from bookings.calendar import appointment_ics
-from bookings.models import Appointment, AppointmentEvent, OutboundMessage
+from bookings.models import Appointment, AppointmentEvent, ManageLinkToken, OutboundMessage
 from bookings.schedule import clinic_zone
 from clinic.logging import redact
 
@@ -90,6 +92,8 @@ _RECEPTION_KIND = {
 }
 # The .ics METHOD attached to each patient message (reminders and reception carry none).
 _ICS_METHOD = {Kind.CONFIRMATION: "REQUEST", Kind.MOVED: "REQUEST", Kind.CANCELLED: "CANCEL"}
+# The patient's messages: each carries a manage link.
+_TO_PATIENT = (Kind.CONFIRMATION, Kind.MOVED, Kind.CANCELLED, Kind.REMINDER)
 
 
 # -- Recording, inside the caller's transaction --------------------------------------------
@@ -169,6 +173,8 @@ def _as_recorded(message: OutboundMessage) -> Appointment:
         pk=current.pk,
         first_name=current.first_name,
         last_name=current.last_name,
+        # The invitation's ATTENDEE: the address the message goes to.
+        email=message.recipient if message.kind in _ICS_METHOD else "",
         source=current.source,
         slot=message.slot,
         sequence=message.sequence,
@@ -345,6 +351,9 @@ def send_due_messages(
                 _record_failure(message, unreachable, now=clock(), report=report)
                 continue
             try:
+                if message.kind in _TO_PATIENT and not message.manage_token:
+                    # Kept in memory only: a retry issues another, and every one issued stays valid.
+                    message.manage_token = ManageLinkToken.issue(appointment_id=message.appointment_id, now=clock())
                 email = render_message(message)
                 if not opened:
                     try:

@@ -40,6 +40,11 @@ from clinic.ratelimit import count_booking
 class SlotUnavailable(Exception):
     """The slot cannot be booked (any more): taken, blocked, past, too soon or unknown."""
 
+    @property
+    def reason(self) -> str:
+        """What the service said: "unknown", "taken" or "same slot" (a move to the time already held)."""
+        return self.args[0] if self.args else "taken"
+
 
 class Replayed(Exception):
     """The form was sent before and booked: `appointment` is that booking."""

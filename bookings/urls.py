@@ -11,6 +11,7 @@ urlpatterns = [
     path("book/time/", views.booking_time, name="booking_time"),
     path("book/details/", views.booking_details, name="booking_details"),
     path("book/confirmed/", views.booking_confirmed, name="booking_confirmed"),
+    path("book/confirmed/forget/", views.booking_forget, name="booking_forget"),
     path("book/confirmed/consultation.ics", views.booking_confirmed_ics, name="booking_confirmed_ics"),
     path("manage/<str:token>/", views.manage, name="manage"),
     path("manage/<str:token>/cancel/", views.manage_cancel, name="manage_cancel"),

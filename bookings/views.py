@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
 from articles import structured_data
@@ -54,15 +55,17 @@ from clinic.ratelimit import client_address_key, rate_limited_post
 # The booking flow keeps its state in signed cookies (django.core.signing), not in URLs and
 # not in a database session: a patient never needs a session row, so the time page and the
 # booking read nothing for them but the schedule. The cookies are HttpOnly, Secure in
-# production, SameSite=Lax, sent only to /book/, and last an hour.
+# production, SameSite=Lax, sent only to /book/, and are good for an hour.
 # - BOOKING_COOKIE: that the safety check was passed (every answer "no": one "yes" stops at step 1)
-#   for which version of the questions, the article the patient came from, a random secret
-#   from which the booking's manage token is derived (models.manage_token_for_submission), and
-#   the pass: a random id that one booking consumes server-side (services.appointment_book), so
-#   a copied or replayed cookie books nothing.
-# - CONFIRMATIONS_COOKIE: the manage-link tokens of the bookings made in this browser, newest
-#   last, so the confirmation page can show the last one and a repeated submission is only ever
-#   confirmed to the browser that made the booking.
+#   for which version of the questions, the article the patient came from, a random secret of
+#   this browser ("browser") from which the booking's manage token is derived
+#   (models.manage_token_for_submission), and the pass: a random id that one booking consumes
+#   server-side (services.appointment_book), so a copied or replayed cookie books nothing.
+# - CONFIRMATIONS_COOKIE: for each booking made in this browser, newest last, its id and that
+#   browser secret: the proof that this browser made it. Never the manage token itself (signed is
+#   not encrypted: anyone at the computer can read a cookie); the confirmation page derives the
+#   token again from the proof, the booking's submission key and SECRET_KEY. A session cookie, so
+#   that closing the browser forgets it, and the page offers to forget it at once (a shared computer).
 # - KEPT_FORM_COOKIE: when a details form had to go back to the safety check (a second tab, or
 #   more than an hour on the form), the time it was for and the random key of the row that keeps
 #   what was typed (models.KeptBookingForm): the form comes back filled after the check.
@@ -85,6 +88,8 @@ def team(request):
     return render(request, "bookings/team.html", {"practitioners": practitioners})
 
 
+# never_cache: a refused form shows the name and phone number typed, and the page after it a thank-you.
+@never_cache
 @rate_limited_post("callback")
 def contact(request):
     """The Contact page, with a short "please call me back" form; requests appear on reception's screen."""
@@ -309,11 +314,15 @@ def _signed(name: str, value) -> str:
     return signing.dumps(value, salt=f"bookings.{name}")
 
 
-def _set_flow_cookie(response, name: str, value: str) -> None:
+def _set_flow_cookie(response, name: str, value: str, *, session_only: bool = False) -> None:
+    """Set one of the flow's cookies; SESSION_ONLY: no Max-Age, so it goes when the browser closes.
+
+    Either way the signature's timestamp limits it to FLOW_COOKIE_MAX_AGE (_flow_cookie).
+    """
     response.set_cookie(
         name,
         value,
-        max_age=FLOW_COOKIE_MAX_AGE,
+        max_age=None if session_only else FLOW_COOKIE_MAX_AGE,
         path=FLOW_COOKIE_PATH,
         secure=settings.SESSION_COOKIE_SECURE,
         httponly=True,
@@ -334,7 +343,7 @@ def _booking_state_or_none(request) -> dict | None:
     state = _flow_cookie(request, BOOKING_COOKIE)
     if not isinstance(state, dict) or state.get("safety") != SAFETY_QUESTIONS_VERSION:
         return None
-    if not isinstance(state.get("pass"), str):
+    if not isinstance(state.get("pass"), str) or not isinstance(state.get("browser"), str):
         return None
     return state
 
@@ -434,8 +443,33 @@ def booking_time(request):
     return _time_pages.serve(request, (week, practitioner), now=now, render=render_page)
 
 
+def minimum_notice_text() -> str:
+    """BOOKING_MIN_NOTICE in words: "2 hours", "1 hour", "30 minutes"."""
+    minutes = int(settings.BOOKING_MIN_NOTICE.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{minutes // 60} hour{'s' if minutes != 60 else ''}"
+
+
+def too_soon_or_past(starts_at: datetime | None, *, now: datetime) -> str:
+    """Why a time a patient may not book was refused, when it is the clock and not another patient: else ""."""
+    if starts_at is None:
+        return ""
+    if starts_at <= now:
+        return "past"
+    if starts_at < now + settings.BOOKING_MIN_NOTICE:
+        return "too soon"
+    return ""
+
+
 def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, headline=None):
     alternatives = nearest_alternatives(now=now, around=wanted_start)
+    # A time that passed its minimum notice was not "just taken": say what happened.
+    clock = too_soon_or_past(wanted_start, now=now)
+    if clock == "past":
+        headline = "Sorry, that time has passed"
+    elif clock == "too soon":
+        headline = "That time is too soon to book online"
     return render(
         request,
         "bookings/details.html",
@@ -444,6 +478,8 @@ def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, 
             "slot": None,
             "alternatives": alternatives,
             "headline": headline or "Sorry, that time has just been taken",
+            "too_soon": clock == "too soon",
+            "minimum_notice": minimum_notice_text(),
         },
         status=status,
     )
@@ -526,10 +562,7 @@ def booking_details(request):
         Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
     )
     submission_key = form.cleaned_data["submission_key"]
-    browser_secret = state.get("browser")
-    this_browsers_token = (
-        manage_token_for_submission(submission_key, browser_secret) if isinstance(browser_secret, str) else None
-    )
+    browser_secret = state["browser"]
     try:
         result = appointment_book(
             slot_id=slot_id,
@@ -539,7 +572,7 @@ def booking_details(request):
             privacy_notice_version=form.privacy_notice_version,
             source_article=article,
             submission_key=submission_key,
-            manage_token=this_browsers_token,
+            manage_token=manage_token_for_submission(submission_key, browser_secret),
             online_guard=OnlineBookingGuard(safety_pass=state["pass"], client_key=client_address_key(request)),
         )
     except SafetyCheckPassUsed:
@@ -553,16 +586,18 @@ def booking_details(request):
             return render(request, "bookings/slot_not_found.html", status=404)
         return _slot_unavailable_response(request, form=form, wanted_start=any_slot.starts_at, now=now)
 
+    # A repeated submission is confirmed only to the browser that made the booking: one whose
+    # confirmations cookie proves it (sent again after Back), or one with the same booking cookie,
+    # which derives the same token (a double click whose second request never received the first
+    # answer's cookie). A replay from another browser learns nothing of the booking.
     confirmations = _confirmations(request)
-    if result.manage_token:
-        confirmations[str(result.appointment.pk)] = result.manage_token
-    elif this_browsers_token and hash_token(this_browsers_token) == result.appointment.manage_token_hash:
-        # A repeated submission from the browser that made the booking, which may never have
-        # received the first answer's cookie (a double click): show it the confirmation again.
-        confirmations[str(result.appointment.pk)] = this_browsers_token
-    if str(result.appointment.pk) not in confirmations:
-        # A replay from another browser: never reveal the booking's details to it.
+    proof = browser_secret if _proves(result.appointment, browser_secret) else None
+    earlier_proof = confirmations.pop(str(result.appointment.pk), None)
+    if proof is None and earlier_proof and _proves(result.appointment, earlier_proof):
+        proof = earlier_proof
+    if proof is None:
         return render(request, "bookings/already_booked.html", status=409)
+    confirmations[str(result.appointment.pk)] = proof
     return _confirmation_redirect(request, result.appointment.pk, confirmations=confirmations)
 
 
@@ -570,11 +605,11 @@ def _confirmation_redirect(request, appointment_pk: int, *, confirmations: dict[
     """To the confirmation page of a booking this browser made; the booking flow is over."""
     confirmations = _confirmations(request) if confirmations is None else confirmations
     # This booking last (the one the confirmation page shows), and only the newest few.
-    token = confirmations.pop(str(appointment_pk))
+    proof = confirmations.pop(str(appointment_pk))
     confirmations = dict(list(confirmations.items())[-(CONFIRMATIONS_KEPT - 1) :])
-    confirmations[str(appointment_pk)] = token
+    confirmations[str(appointment_pk)] = proof
     response = redirect("booking_confirmed")
-    _set_flow_cookie(response, CONFIRMATIONS_COOKIE, _signed(CONFIRMATIONS_COOKIE, confirmations))
+    _set_flow_cookie(response, CONFIRMATIONS_COOKIE, _signed(CONFIRMATIONS_COOKIE, confirmations), session_only=True)
     response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
     return response
 
@@ -588,6 +623,7 @@ def _book_by_phone(request, *, status: int):
 
 
 def _confirmations(request) -> dict[str, str]:
+    """{appointment id: the secret of the browser that booked it}, newest last (see CONFIRMATIONS_COOKIE)."""
     confirmations = _flow_cookie(request, CONFIRMATIONS_COOKIE)
     if not isinstance(confirmations, dict):
         return {}
@@ -595,18 +631,40 @@ def _confirmations(request) -> dict[str, str]:
 
 
 def _confirmed_appointment(request):
-    """The last booking made in this browser (within the hour), from its confirmations cookie."""
+    """The last booking made in this browser (within the hour) and its manage token, or (None, None).
+
+    The token is derived again from the browser secret the cookie holds; it must match the
+    booking's stored hash, so a cookie naming another booking's id shows nothing.
+    """
     confirmations = _confirmations(request)
     if not confirmations:
         return None, None
-    token = list(confirmations.values())[-1]
-    appointment = Appointment.objects.by_manage_token(token).select_related("slot__practitioner").first()
-    return appointment, token
+    appointment_id, browser_secret = list(confirmations.items())[-1]
+    appointment_id = parse_database_id(appointment_id)
+    appointment = (
+        Appointment.objects.filter(pk=appointment_id).select_related("slot__practitioner").first()
+        if appointment_id
+        else None
+    )
+    if appointment is None or not _proves(appointment, browser_secret):
+        return None, None
+    return appointment, manage_token_for_submission(appointment.submission_key, browser_secret)
+
+
+def _proves(appointment, browser_secret: str) -> bool:
+    """Whether BROWSER_SECRET is that of the browser that booked APPOINTMENT: it derives its manage token."""
+    if appointment.submission_key is None:
+        return False
+    token = manage_token_for_submission(appointment.submission_key, browser_secret)
+    return constant_time_compare(hash_token(token), appointment.manage_token_hash)
 
 
 @never_cache
 def booking_confirmed(request):
-    """Step 5: what, when, where, the calendar file and the manage link."""
+    """Step 5: what, when, where, the calendar file and the manage link, as the booking stands now.
+
+    Reloaded after a cancellation it says so and offers to book again; after a move it gives the new time.
+    """
     appointment, token = _confirmed_appointment(request)
     if appointment is None:
         return redirect("booking_start")
@@ -615,10 +673,27 @@ def booking_confirmed(request):
         "bookings/confirmed.html",
         {
             "appointment": appointment,
+            "cancelled": appointment.status == Appointment.Status.CANCELLED,
+            # The sequence counts moves and the cancellation: a live booking with one was moved.
+            "moved": appointment.status != Appointment.Status.CANCELLED and appointment.sequence > 0,
             "local_start": appointment.slot.starts_at.astimezone(clinic_zone()),
             "manage_url": request.build_absolute_uri(reverse("manage", args=[token])),
         },
     )
+
+
+@never_cache
+def booking_forget(request):
+    """ "Done on a shared computer? Forget this booking here": this browser stops showing its bookings.
+
+    A POST from a plain form (no JavaScript needed); the e-mail keeps the manage link.
+    """
+    if request.method != "POST":
+        return redirect("booking_confirmed")
+    response = render(request, "bookings/forgotten.html")
+    response.delete_cookie(CONFIRMATIONS_COOKIE, path=FLOW_COOKIE_PATH)
+    response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
+    return response
 
 
 def _ics_response(appointment) -> HttpResponse:
@@ -701,8 +776,8 @@ def manage_move(request, token):
         if form.is_valid():
             try:
                 appointment_move(appointment=appointment, new_slot_id=form.cleaned_data["slot"], now=now)
-            except SlotUnavailable:
-                messages.error(request, "Sorry, that time has just been taken. Please choose another.")
+            except SlotUnavailable as refusal:
+                messages.error(request, _move_refusal(refusal, slot_id=form.cleaned_data["slot"], now=now))
                 context |= slot_picker_context(request, now=now)
                 return render(request, "bookings/manage_move.html", context, status=409)
             except ChangeNotAllowed:
@@ -713,6 +788,21 @@ def manage_move(request, token):
         return render(request, "bookings/manage_move.html", context, status=400)
     context |= slot_picker_context(request, now=now)
     return render(request, "bookings/manage_move.html", context)
+
+
+def _move_refusal(refusal: SlotUnavailable, *, slot_id: int, now: datetime) -> str:
+    if refusal.reason == "same slot":
+        return "That's your current time: to move, choose a different one."
+    wanted = Slot.objects.filter(pk=slot_id).values_list("starts_at", flat=True).first()
+    clock = too_soon_or_past(wanted, now=now)
+    if clock == "past":
+        return "Sorry, that time has passed. Please choose another."
+    if clock == "too soon":
+        return (
+            f"That time is too soon to book online: online booking closes {minimum_notice_text()} before the start. "
+            f"Please choose a later time, or phone us on {settings.CLINIC_PHONE}: we may still be able to see you then."
+        )
+    return "Sorry, that time has just been taken. Please choose another."
 
 
 def manage_ics(request, token):

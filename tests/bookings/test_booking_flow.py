@@ -221,6 +221,33 @@ def test_a_slot_inside_the_minimum_notice_cannot_be_booked(client, open_slot, dr
     assert Appointment.objects.count() == 0
 
 
+def test_a_time_inside_the_minimum_notice_is_called_too_soon_with_the_phone_number_not_just_taken(
+    client, open_slot, dr_patel
+):
+    from django.utils import timezone
+
+    soon = make_slot(dr_patel, timezone.now() + settings.BOOKING_MIN_NOTICE / 2)
+    # Chosen while it was still offered, sent after: the booking refuses it.
+    booked = _post_for(client, soon.pk, open_slot)
+    # Opened from an old link: the form is not offered.
+    opened = client.get(f"/book/details/?slot={soon.pk}")
+    for response in (booked, opened):
+        assert response.status_code == 409
+        assert response.context["headline"] == "That time is too soon to book online"
+        content = response.content.decode()
+        assert "Online booking closes 2 hours before the start" in content
+        assert settings.CLINIC_PHONE in content
+        assert "just been taken" not in content and "no longer available" not in content
+    # What was typed is kept for another time.
+    assert "Left hip, worse on stairs" in booked.content.decode()
+
+
+def test_a_past_time_is_called_past_not_just_taken(client, open_slot, dr_patel):
+    past = make_slot(dr_patel, local(-2, 10))
+    response = _post_for(client, past.pk, open_slot)
+    assert response.context["headline"] == "Sorry, that time has passed"
+
+
 def test_a_slot_beyond_the_booking_horizon_cannot_be_booked(client, open_slot, dr_patel):
     far = make_slot(dr_patel, local(settings.BOOKING_HORIZON_DAYS + 3, 10))
     response = _post_for(client, far.pk, open_slot)

@@ -76,6 +76,26 @@ def test_a_move_to_a_taken_slot_changes_nothing(client, booking, dr_okafor):
     assert Appointment.objects.get(pk=booking.appointment.pk).slot_id == booking.appointment.slot_id
 
 
+def test_a_move_to_a_time_inside_the_minimum_notice_is_called_too_soon_not_taken(client, booking, dr_okafor):
+    soon = make_slot(dr_okafor, timezone.now() + settings.BOOKING_MIN_NOTICE / 2)
+    response = client.post(f"/manage/{booking.manage_token}/move/", {"slot": soon.pk})
+    assert response.status_code == 409
+    content = response.content.decode().replace("&#x27;", "'")
+    assert "That time is too soon to book online" in content
+    assert settings.CLINIC_PHONE in content
+    assert "just been taken" not in content
+    assert Appointment.objects.get(pk=booking.appointment.pk).slot_id == booking.appointment.slot_id
+
+
+def test_a_move_to_the_time_already_held_says_it_is_the_current_time(client, booking):
+    response = client.post(f"/manage/{booking.manage_token}/move/", {"slot": booking.appointment.slot_id})
+    assert response.status_code == 409
+    content = response.content.decode().replace("&#x27;", "'")
+    assert "That's your current time" in content
+    assert "just been taken" not in content
+    assert Appointment.objects.get().sequence == 0
+
+
 def test_changes_close_before_the_cutoff_and_the_page_gives_the_phone_number(client, dr_patel):
     soon = make_slot(dr_patel, timezone.now() + settings.MANAGE_CUTOFF - timedelta(minutes=10))
     # The patient booked it days ago (inside the notice now): book as of then.

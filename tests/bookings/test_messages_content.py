@@ -127,9 +127,8 @@ def test_the_moved_message_updates_the_same_calendar_entry_with_a_higher_sequenc
     assert sent.subject == "Moved: your free consultation is now on Wed 10 Jun at 10:00"
     _, text, _, calendars = _parts(sent)
     assert "Wednesday 10 June 2026 at 10:00" in text
-    # No manage link: the one in the confirmation still works (see bookings/notifications.py).
-    assert "/manage/" not in text
-    assert "link in your booking confirmation e-mail" in text
+    # A manage link of its own: the patient may have deleted the confirmation (see bookings/notifications.py).
+    assert "https://clinic.example.org/manage/" in text
     method, _, ics = calendars[0]
     calendar, event = _event(ics)
     assert method == "REQUEST" and calendar["method"] == "REQUEST"
@@ -188,7 +187,7 @@ def test_the_reminder_names_the_time_and_how_to_change_it_and_carries_no_calenda
     assert calendars == []
     assert "Monday 8 June 2026 at 09:00" in text and "Monday 8 June 2026 at 09:00" in html
     assert "12 Example Street, London, N1 1AA" in text
-    assert "/manage/" not in text
+    assert "https://clinic.example.org/manage/" in text and 'href="https://clinic.example.org/manage/' in html
 
 
 def test_no_message_mentions_the_patients_note_or_safety_answers(dr_patel, mailoutbox, settings):
@@ -293,3 +292,75 @@ def test_in_development_emails_and_their_manage_link_are_readable_files(dr_patel
     # Plain text, not base64: the link can be clicked or copied straight from the file.
     assert "https://clinic.example.org" + reverse("manage", args=[result.manage_token]) in content
     assert "BEGIN:VCALENDAR" in content
+
+
+def test_the_invitation_and_the_cancellation_name_the_patient_as_attendee_by_first_name_only(dr_patel, mailoutbox):
+    """RFC 5546: a REQUEST and a CANCEL name their attendees; the files still import, with their UID and SEQUENCE."""
+    result = _book(_slot(dr_patel, MONDAY_NINE))
+    appointment_cancel(appointment=result.appointment, now=NOW, reason="Feeling better")
+
+    _send(NOW)
+
+    confirmation, cancellation = mailoutbox
+    for sent, method, sequence in ((confirmation, "REQUEST", 0), (cancellation, "CANCEL", 1)):
+        calendar, event = _event(_parts(sent)[3][0][2])
+        assert calendar["method"] == method
+        assert str(event["uid"]) == appointment_uid(result.appointment)
+        assert int(event["sequence"]) == sequence
+        attendee = event["attendee"]
+        assert str(attendee) == "mailto:pat.ient@example.com"
+        assert dict(attendee.params) == {
+            "CN": "Pat",
+            "ROLE": "REQ-PARTICIPANT",
+            "PARTSTAT": "ACCEPTED",
+            "RSVP": "FALSE",
+        }
+        assert str(event["organizer"]).startswith("mailto:")
+        assert "O'Ient" not in _parts(sent)[3][0][2].decode()
+
+
+def _manage_path(text: str) -> str:
+    line = next(line for line in text.splitlines() if "/manage/" in line)
+    return line.strip().removeprefix("https://clinic.example.org")
+
+
+def test_every_patient_email_carries_a_working_manage_link_and_quotes_nothing_else_the_patient_typed(
+    dr_patel, client, mailoutbox
+):
+    """A patient who deleted the confirmation can still change the booking; the e-mails greet by first name only."""
+    patient = PatientDetails(
+        first_name="Pat",
+        last_name="Quartermaine",
+        phone="07700 900123",
+        email="pat.ient@example.com",
+        note="Sciatica down my left leg since March",
+    )
+    result = appointment_book(slot_id=_slot(dr_patel, MONDAY_NINE).pk, patient=patient, now=NOW)
+    _send(NOW)
+    appointment_move(appointment=result.appointment, new_slot_id=_slot(dr_patel, WEDNESDAY_TEN).pk, now=NOW)
+    _send(NOW)
+    _send(WEDNESDAY_TEN - timedelta(hours=24))
+    appointment_cancel(appointment=result.appointment, now=WEDNESDAY_TEN - timedelta(hours=23))
+    _send(WEDNESDAY_TEN - timedelta(hours=23))
+
+    subjects = [sent.subject.split(":")[0] for sent in mailoutbox]
+    assert subjects == ["Booked", "Moved", "Reminder", "Cancelled"]
+    paths = []
+    for sent in mailoutbox:
+        _, text, html, calendars = _parts(sent)
+        assert text.startswith("Hello Pat,\n") and "Hello Pat," in html
+        path = _manage_path(text)
+        assert f'href="https://clinic.example.org{path}"' in html
+        paths.append(path)
+        everything = " ".join([sent.subject, text, html, *(ics.decode() for _, _, ics in calendars)])
+        for typed in ("Quartermaine", "Sciatica", "left leg", "07700", "900123"):
+            assert typed not in everything, (sent.subject, typed)
+    # A fresh link in each, and every one still opens the booking after the later ones were issued.
+    assert len(set(paths)) == 4
+    with time_machine.travel(NOW, tick=False):
+        for path in paths:
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert response.context["appointment"].pk == result.appointment.pk
+    # Only hashes are kept: no raw token waits in the outbox once sent.
+    assert not OutboundMessage.objects.exclude(manage_token="").exists()

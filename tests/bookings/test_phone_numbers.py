@@ -189,7 +189,7 @@ def test_the_same_number_in_international_form_is_the_same_patient(dr_patel):
 
 @pytest.mark.django_db
 def test_the_data_migration_fills_the_normalised_number_of_existing_rows(dr_patel):
-    migration = __import__("bookings.migrations.0008_i13_phone_normalised", fromlist=["fill_phone_normalised"])
+    migration = __import__("bookings.migrations.0009_phone_normalised", fromlist=["fill_phone_normalised"])
     ada = _book(dr_patel, 3, "Ada", "+44 7700 900654")
     legacy = _book(dr_patel, 4, "Lee", "07700 900123")
     callback = CallbackRequest.objects.create(name="Cal", phone="(020) 7946 0000", created_at=timezone.now())

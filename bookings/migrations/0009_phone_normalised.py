@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('articles', '0005_content_version'),
-        ('bookings', '0007_manage_token_hash_without_like_index'),
+        ('bookings', '0008_constraint_messages'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('articles', '0005_content_version'),
-        ('bookings', '0007_manage_token_hash_without_like_index'),
+        ('bookings', '0009_phone_normalised'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
