@@ -12,7 +12,7 @@ from bookings.models import (
     TimeOff,
     WorkingHours,
 )
-from bookings.schedule import GenerationReport, slot_fits_schedule, slots_generate
+from bookings.schedule import GenerationReport, slots_generate
 
 
 def _regenerate(request, practitioners):
@@ -108,14 +108,6 @@ class SlotAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-    def save_model(self, request, obj, form, change):
-        """A slot opened here (a block lifted) that the schedule no longer has is retired, as
-        slot_unblock does: in the admin's transaction, so it is never offered in between."""
-        if obj.state == Slot.State.OPEN and obj.starts_at > timezone.now() and not slot_fits_schedule(obj):
-            obj.state = Slot.State.RETIRED
-            messages.warning(request, "This time is outside the working hours or in time off: it stays retired.")
-        super().save_model(request, obj, form, change)
 
 
 class AppointmentEventInline(admin.TabularInline):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from bookings.models import Appointment, UsedSafetyCheckPass
 from bookings.services import BookingLimitReached, OnlineBookingGuard, PatientDetails, appointment_book
 from clinic.ratelimit import BOOKINGS_WINDOW_SECONDS, window_start
-from tests.bookings.booking_helpers import PATIENT, details_form, local, make_slot, pass_safety_check
+from tests.bookings.booking_helpers import PATIENT, SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +152,8 @@ def test_rita_books_a_caller_beyond_the_limits(client, rita, dr_patel):
     _book(client, slots[1])
     client.force_login(rita)
     caller = {
+        **SAFE_ANSWERS,
+        "privacy_notice_told": "on",
         "slot": slots[2].pk,
         "submission_key": "5f0c6a52-96c5-4a8e-8a55-0c1f8d1b8e01",
         "first_name": "Pat",
