@@ -357,17 +357,41 @@ def _start_again_keeping_the_details(request):
     """Back to the safety check with what the patient typed kept (never in the URL), to refill the form after it.
 
     1. A POST that repeats a booking this browser made (Back, then Confirm again) goes to its confirmation.
-    2. Otherwise the posted fields are kept in a KeptBookingForm row, behind a random key in a cookie.
+    2. Otherwise the posted fields are kept (_keep_typed_details) and come back after the check.
     """
     earlier = _booking_with_submission_key(request.POST.get("submission_key"))
     if earlier is not None and str(earlier.pk) in _confirmations(request):
         messages.info(request, "This consultation is already booked: here it is. Nothing new was booked.")
         return _confirmation_redirect(request, earlier.pk)
+    response = redirect("booking_start")
+    if not _keep_typed_details(request, response, slot_id=parse_database_id(request.POST.get("slot"))):
+        return _start_again(request)
+    messages.info(
+        request,
+        "Your consultation is not booked yet: please answer the safety check again (it takes a few seconds). "
+        "What you typed is kept and comes back after it.",
+    )
+    return response
+
+
+def _choose_another_time_keeping_the_details(request):
+    """"Choose another time" on the details form: to the time page, with what was typed kept for the next form."""
+    response = redirect("booking_time")
+    if _keep_typed_details(request, response, slot_id=None):
+        messages.info(request, "What you typed is kept: choose a time and it comes back.")
+    return response
+
+
+def _keep_typed_details(request, response, *, slot_id: int | None) -> bool:
+    """Keep the posted details in a KeptBookingForm row, behind a random key in a cookie set on RESPONSE.
+
+    False (and nothing kept) when nothing was typed.
+    """
     typed = {
         name: request.POST.get(name, "")[: PatientDetailsForm.base_fields[name].max_length] for name in KEPT_FIELDS
     }
     if not any(value.strip() for value in typed.values()):
-        return _start_again(request)
+        return False
     key = secrets.token_urlsafe(32)
     now = timezone.now()
     KeptBookingForm.objects.create(
@@ -375,15 +399,8 @@ def _start_again_keeping_the_details(request):
     )
     if next(_forms_kept) % PRUNE_KEPT_FORMS_EVERY == 0:
         KeptBookingForm.objects.filter(expires_at__lt=now).delete()
-    messages.info(
-        request,
-        "Your consultation is not booked yet: please answer the safety check again (it takes a few seconds). "
-        "What you typed is kept and comes back after it.",
-    )
-    response = redirect("booking_start")
-    kept = {"key": key, "slot": parse_database_id(request.POST.get("slot"))}
-    _set_flow_cookie(response, KEPT_FORM_COOKIE, _signed(KEPT_FORM_COOKIE, kept))
-    return response
+    _set_flow_cookie(response, KEPT_FORM_COOKIE, _signed(KEPT_FORM_COOKIE, {"key": key, "slot": slot_id}))
+    return True
 
 
 TAKE_KEPT_FORM_SQL = (
@@ -504,7 +521,10 @@ def booking_details(request):
                 "Your booking is made: its confirmation e-mail has the details and a link to change it. "
                 "To book another consultation, please answer the safety check again.",
             )
+            return redirect("booking_start")
         return _start_again(request)
+    if request.method == "POST" and "choose_another_time" in request.POST:
+        return _choose_another_time_keeping_the_details(request)
     now = timezone.now()
     raw_slot = request.POST.get("slot") if request.method == "POST" else request.GET.get("slot")
     slot_id = parse_database_id(raw_slot)
@@ -795,6 +815,8 @@ def _move_refusal(refusal: SlotUnavailable, *, slot_id: int, now: datetime) -> s
         return "That's your current time: to move, choose a different one."
     wanted = Slot.objects.filter(pk=slot_id).values_list("starts_at", flat=True).first()
     clock = too_soon_or_past(wanted, now=now)
+    if wanted is None:
+        return "Sorry, that time is not in the diary any more. Please choose another."
     if clock == "past":
         return "Sorry, that time has passed. Please choose another."
     if clock == "too soon":

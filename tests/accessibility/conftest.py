@@ -84,6 +84,8 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
     for name, url in [
         ("home", "/"),
         ("article list", "/articles/"),
+        # A search for one endless word: it is printed in the page and must wrap, not widen it.
+        ("article search for a long word", "/articles/?q=" + "x" * 200),
         *[(f"article {slug}", f"/articles/{slug}/") for slug in articles],
         ("team", "/team/"),
         ("contact", "/contact/"),

@@ -138,6 +138,8 @@ def test_pressing_back_to_the_details_form_after_booking_says_the_booking_is_mad
 
     assert back["Location"] == "/book/"
     assert "Your booking is made" in _messages(back)
+    # One message, not a second one asking for the safety check "first" as if nothing had happened.
+    assert "safety check first" not in _messages(back)
 
 
 def test_someone_elses_submission_key_from_another_browser_reveals_nothing(client, dr_patel):
@@ -170,3 +172,50 @@ def test_kept_details_for_a_time_taken_meanwhile_come_back_with_the_nearest_free
     assert page.status_code == 409
     assert alternative in page.context["alternatives"]
     assert RHYS["email"] in page.content.decode() and RHYS["note"] in page.content.decode()
+
+
+def test_choosing_another_time_keeps_what_was_typed_for_the_next_times_form(client, dr_patel):
+    first_slot, later_slot = make_slot(dr_patel, local(3, 10)), make_slot(dr_patel, local(4, 15))
+    pass_safety_check(client)
+    typed = details_form(client, first_slot) | RHYS
+
+    # The "Choose another time" button of the form: sent without validation, and without JavaScript.
+    to_times = client.post("/book/details/", typed | {"choose_another_time": "1"})
+
+    assert to_times.status_code == 302 and to_times["Location"] == "/book/time/"
+    assert Appointment.objects.count() == 0
+    assert all(value not in to_times["Location"] for value in RHYS.values())
+    next_form = client.get(f"/book/details/?slot={later_slot.pk}")
+    page = next_form.content.decode()
+    for value in RHYS.values():
+        assert value in page
+
+
+def test_choosing_another_time_with_nothing_typed_just_shows_the_times(client, dr_patel):
+    slot = make_slot(dr_patel, local(3, 10))
+    pass_safety_check(client)
+
+    untouched = {"slot": slot.pk, "submission_key": details_form(client, slot)["submission_key"]}
+    to_times = client.post("/book/details/", untouched | {"choose_another_time": "1"})
+
+    assert to_times["Location"] == "/book/time/"
+    assert KeptBookingForm.objects.count() == 0
+
+
+def test_a_taken_time_opened_from_a_stale_link_does_not_claim_details_were_kept(client, dr_patel):
+    # A free time beside it, so that the page has a nearest free time to offer.
+    taken, _free = make_slot(dr_patel, local(3, 10)), make_slot(dr_patel, local(3, 11))
+    Appointment.objects.create(
+        slot=taken,
+        first_name="Ada",
+        last_name="Lovelace",
+        phone="07700 900001",
+        created_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    pass_safety_check(client)
+
+    page = client.get(f"/book/details/?slot={taken.pk}").content.decode()
+
+    assert "Choose one of the nearest free times" in page
+    assert "Your details are kept below" not in page

@@ -138,3 +138,10 @@ def test_the_manage_token_is_not_stored_in_the_clear(booking):
     appointment = Appointment.objects.get()
     assert booking.manage_token not in str(Appointment.objects.values().get())
     assert appointment.manage_token_hash != booking.manage_token
+
+
+def test_a_move_to_a_time_no_longer_in_the_diary_says_so_not_just_taken(client, booking):
+    response = client.post(f"/manage/{booking.manage_token}/move/", {"slot": "999999"})
+
+    assert "not in the diary any more" in response.content.decode()
+    assert "just been taken" not in response.content.decode()
