@@ -7,7 +7,6 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import connection
 from django.http import Http404, HttpResponse
@@ -29,8 +28,6 @@ from bookings.forms import (
     parse_database_id,
 )
 from bookings.models import (
-    PRACTITIONER_GROUP,
-    RECEPTION_GROUP,
     Appointment,
     KeptBookingForm,
     Practitioner,
@@ -93,7 +90,7 @@ def team(request):
 @rate_limited_post("callback")
 def contact(request):
     """The Contact page, with a short "please call me back" form; requests appear on reception's screen."""
-    from bookings.staff_forms import CallbackRequestForm
+    from staff.forms import CallbackRequestForm
 
     form = CallbackRequestForm(request.POST or None)
     if request.method == "POST":
@@ -111,28 +108,6 @@ def contact(request):
 
 def _contact_context(form) -> dict:
     return {"callback_form": form, "structured_data": structured_data.contact_graph(reverse("contact"))}
-
-
-@never_cache
-@login_required
-def staff_home(request):
-    """Reception lands on the day view and a practitioner on their day; anyone else sees what they may open."""
-    groups = set(request.user.groups.values_list("name", flat=True))
-    is_reception = RECEPTION_GROUP in groups or request.user.is_superuser
-    is_practitioner = PRACTITIONER_GROUP in groups and Practitioner.objects.filter(user=request.user).exists()
-    if is_reception and not is_practitioner and not request.user.is_superuser:
-        return redirect("reception_day")
-    if is_practitioner and not is_reception:
-        return redirect("practitioner_day")
-    return render(
-        request,
-        "bookings/staff_home.html",
-        {
-            "is_reception": is_reception,
-            "is_practitioner": is_practitioner,
-            "practitioner_without_record": PRACTITIONER_GROUP in groups and not is_practitioner,
-        },
-    )
 
 
 # -- Choosing a time ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ Issues 13 and 14: a caller stored as `+44 7700 900654` was not found by `+44 770
 """
 
 import pytest
+from staff.forms import CallbackRequestForm, PhoneBookingForm
 from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
@@ -14,8 +15,7 @@ from bookings.forms import PatientDetailsForm
 from bookings.models import Appointment, CallbackRequest
 from bookings.phones import normalise_phone, phone_search
 from bookings.services import PatientDetails, appointment_book
-from bookings.staff_forms import CallbackRequestForm, PhoneBookingForm
-from tests.bookings.test_staff_factory import days_ahead, local, make_slot
+from tests.bookings.staff_factory import days_ahead, local, make_slot
 
 ACCEPTED = [
     ("(020) 7946 0000", "+442079460000"),

@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from bookings import staff_views as views
+from staff import views
 
 urlpatterns = [
+    path("", views.staff_home, name="staff_home"),
     path("reception/", views.reception_day, name="reception_day"),
     path("reception/week/<int:practitioner_id>/", views.reception_week, name="reception_week"),
     path("reception/next-free/", views.reception_next_free, name="reception_next_free"),

@@ -57,7 +57,7 @@ from bookings.services import (
     slot_block,
     slot_unblock,
 )
-from bookings.staff_forms import (
+from staff.forms import (
     BlockForm,
     DayForm,
     ExportForm,
@@ -68,6 +68,29 @@ from bookings.staff_forms import (
     TimeOffForm,
     WorkingHoursFormSet,
 )
+
+
+@never_cache
+@login_required
+def staff_home(request):
+    """Reception lands on the day view and a practitioner on their day; anyone else sees what they may open."""
+    groups = set(request.user.groups.values_list("name", flat=True))
+    is_reception = RECEPTION_GROUP in groups or request.user.is_superuser
+    is_practitioner = PRACTITIONER_GROUP in groups and Practitioner.objects.filter(user=request.user).exists()
+    if is_reception and not is_practitioner and not request.user.is_superuser:
+        return redirect("reception_day")
+    if is_practitioner and not is_reception:
+        return redirect("practitioner_day")
+    return render(
+        request,
+        "staff/home.html",
+        {
+            "is_reception": is_reception,
+            "is_practitioner": is_practitioner,
+            "practitioner_without_record": PRACTITIONER_GROUP in groups and not is_practitioner,
+        },
+    )
+
 
 # The slots that generation reported as clashing with bookings, shown once after the redirect.
 SCHEDULE_CONFLICTS = "schedule_conflicts"
@@ -262,7 +285,7 @@ def reception_day(request):
     rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
     return render(
         request,
-        "bookings/staff/day.html",
+        "staff/day.html",
         {
             "day": day,
             "today": _today(now),
@@ -292,7 +315,7 @@ def reception_week(request, practitioner_id):
     rows = _grid(slots, days, lambda slot: slot.local_start.date(), now=now)
     return render(
         request,
-        "bookings/staff/week.html",
+        "staff/week.html",
         {
             "practitioner": practitioner,
             "days": days,
@@ -313,7 +336,7 @@ def reception_week(request, practitioner_id):
 def reception_next_free(request):
     """The soonest free times across all practitioners, for the caller who wants the first one."""
     slots = _with_local_start(list(_staff_bookable(timezone.now())[:20]))
-    return render(request, "bookings/staff/next_free.html", {"slots": slots})
+    return render(request, "staff/next_free.html", {"slots": slots})
 
 
 def _alternatives(*, now: datetime, around: datetime, limit: int = 6) -> list[Slot]:
@@ -336,7 +359,7 @@ def reception_book(request):
         if form.any_red_flag():
             # Nothing is booked and nothing kept: reception reads the urgent advice to the caller.
             context |= {"urgent": True}
-            return render(request, "bookings/staff/book.html", context)
+            return render(request, "staff/book.html", context)
         if valid:
             try:
                 result = appointment_book(
@@ -350,17 +373,17 @@ def reception_book(request):
                 )
             except SlotUnavailable:
                 context |= {"lost": True, "alternatives": _alternatives(now=now, around=slot.starts_at)}
-                return render(request, "bookings/staff/book.html", context, status=409)
+                return render(request, "staff/book.html", context, status=409)
             appointment = result.appointment
             if not result.replayed:
                 messages.success(
                     request, f"Booked {appointment.patient_name} with {slot.practitioner.full_name} by phone."
                 )
             return redirect("reception_appointment", pk=appointment.pk)
-        return render(request, "bookings/staff/book.html", context, status=400)
+        return render(request, "staff/book.html", context, status=400)
     if not _staff_bookable(now).filter(pk=slot.pk).exists():
         context |= {"unavailable": True, "alternatives": _alternatives(now=now, around=slot.starts_at)}
-    return render(request, "bookings/staff/book.html", context)
+    return render(request, "staff/book.html", context)
 
 
 # -- Changing an appointment --------------------------------------------------------------
@@ -397,7 +420,7 @@ def _appointment_context(appointment: Appointment, **extra) -> dict:
 @reception_required
 def reception_appointment(request, pk):
     appointment = _appointment_for_reception(pk)
-    return render(request, "bookings/staff/appointment.html", _appointment_context(appointment))
+    return render(request, "staff/appointment.html", _appointment_context(appointment))
 
 
 @reception_required
@@ -433,7 +456,7 @@ def reception_appointment_cancel(request, pk):
     form = StaffCancelForm(request.POST)
     if not form.is_valid():
         context = _appointment_context(appointment, cancel_form=form)
-        return render(request, "bookings/staff/appointment.html", context, status=400)
+        return render(request, "staff/appointment.html", context, status=400)
     try:
         appointment_cancel(
             appointment=appointment,
@@ -504,7 +527,7 @@ def reception_appointment_move(request, pk):
             status = 400
     return render(
         request,
-        "bookings/staff/move.html",
+        "staff/move.html",
         {
             "appointment": appointment,
             "local_start": local_start,
@@ -535,8 +558,8 @@ def reception_slot_block(request, pk):
             else:
                 messages.success(request, f"Blocked {slot.local_start:%H:%M} for {slot.practitioner.full_name}.")
             return redirect(_day_url(slot.local_start.date()))
-        return render(request, "bookings/staff/block.html", {"slot": slot, "form": form}, status=400)
-    return render(request, "bookings/staff/block.html", {"slot": slot, "form": form})
+        return render(request, "staff/block.html", {"slot": slot, "form": form}, status=400)
+    return render(request, "staff/block.html", {"slot": slot, "form": form})
 
 
 @reception_required
@@ -597,7 +620,7 @@ def reception_hours(request):
     closures = TimeOff.objects.filter(practitioner__isnull=True, ends_at__gt=now).order_by("starts_at")
     return render(
         request,
-        "bookings/staff/hours.html",
+        "staff/hours.html",
         {
             "practitioners": Practitioner.objects.order_by("-is_active", "list_order", "display_name"),
             "closures": closures,
@@ -639,8 +662,8 @@ def reception_practitioner_hours(request, practitioner_id):
             _report_schedule_change(request, report)
             return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
         context = _practitioner_hours_context(request, practitioner, formset=formset)
-        return render(request, "bookings/staff/practitioner_hours.html", context, status=400)
-    return render(request, "bookings/staff/practitioner_hours.html", _practitioner_hours_context(request, practitioner))
+        return render(request, "staff/practitioner_hours.html", context, status=400)
+    return render(request, "staff/practitioner_hours.html", _practitioner_hours_context(request, practitioner))
 
 
 @reception_required
@@ -650,7 +673,7 @@ def reception_time_off_add(request, practitioner_id):
     form = TimeOffForm(request.POST, prefix="off")
     if not form.is_valid():
         context = _practitioner_hours_context(request, practitioner, time_off_form=form)
-        return render(request, "bookings/staff/practitioner_hours.html", context, status=400)
+        return render(request, "staff/practitioner_hours.html", context, status=400)
     # All or nothing: time off whose slots could not follow is not saved (a retry would duplicate it).
     with transaction.atomic():
         time_off = form.save(commit=False)
@@ -744,7 +767,7 @@ def reception_search(request):
             appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
     return render(
         request,
-        "bookings/staff/search.html",
+        "staff/search.html",
         {"form": form, "query": query, "results": results, "export_form": ExportForm()},
     )
 
@@ -792,7 +815,7 @@ def reception_export(request):
     """Appointments in a date range as CSV; without a valid range, the form."""
     form = ExportForm(request.GET or None)
     if not form.is_valid():
-        return render(request, "bookings/staff/export.html", {"form": form}, status=400 if request.GET else 200)
+        return render(request, "staff/export.html", {"form": form}, status=400 if request.GET else 200)
     start, end = form.cleaned_data["start"], form.cleaned_data["end"]
     appointments = (
         Appointment.objects.filter(
@@ -839,7 +862,7 @@ def reception_callbacks(request):
         CallbackRequest.objects.filter(done_at__isnull=False).select_related("done_by").order_by("-done_at")[:20]
     )
     return render(
-        request, "bookings/staff/callbacks.html", {"open_requests": open_requests, "recently_done": recently_done}
+        request, "staff/callbacks.html", {"open_requests": open_requests, "recently_done": recently_done}
     )
 
 
@@ -894,7 +917,7 @@ def practitioner_day(request):
         appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
     return render(
         request,
-        "bookings/staff/my_day.html",
+        "staff/my_day.html",
         {"practitioner": practitioner, "today": today, "appointments": appointments, "now": now},
     )
 
@@ -911,7 +934,7 @@ def practitioner_upcoming(request):
     )
     for appointment in appointments:
         appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
-    return render(request, "bookings/staff/upcoming.html", {"practitioner": practitioner, "appointments": appointments})
+    return render(request, "staff/upcoming.html", {"practitioner": practitioner, "appointments": appointments})
 
 
 @practitioner_required
@@ -931,7 +954,7 @@ def practitioner_appointment(request, pk):
         visit.is_mine = visit.slot.practitioner.user_id == request.user.pk
     return render(
         request,
-        "bookings/staff/my_appointment.html",
+        "staff/my_appointment.html",
         {
             "appointment": appointment,
             "local_start": appointment.slot.starts_at.astimezone(zone),
@@ -946,7 +969,7 @@ def practitioner_calendar(request):
     practitioner = _practitioner_for_user(request.user)
     return render(
         request,
-        "bookings/staff/my_calendar.html",
+        "staff/my_calendar.html",
         {
             "practitioner": practitioner,
             "has_feed": bool(practitioner.calendar_token_hash),
