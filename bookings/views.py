@@ -21,6 +21,7 @@ from articles.models import Article
 from bookings.calendar import appointment_ics
 from bookings.forms import (
     SAFETY_QUESTIONS_VERSION,
+    CallbackRequestForm,
     CancelForm,
     MoveForm,
     PatientDetailsForm,
@@ -90,8 +91,6 @@ def team(request):
 @rate_limited_post("callback")
 def contact(request):
     """The Contact page, with a short "please call me back" form; requests appear on reception's screen."""
-    from staff.forms import CallbackRequestForm
-
     form = CallbackRequestForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():

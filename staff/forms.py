@@ -7,8 +7,8 @@ from django import forms
 from django.conf import settings
 from django.forms import BaseModelFormSet, modelformset_factory
 
-from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, clean_person_name, clean_phone
-from bookings.models import Appointment, CallbackRequest, TimeOff, WorkingHours
+from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin
+from bookings.models import Appointment, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 # Dates from user input stay inside years that date arithmetic survives.
@@ -186,39 +186,3 @@ class TimeOffForm(forms.ModelForm):
             "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
             "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
         }
-
-
-class CallbackRequestForm(forms.ModelForm):
-    """The public "call me back" form on the Contact page."""
-
-    # A field people don't see (hidden by CSS); bots fill it in.
-    website = forms.CharField(required=False, label="Leave this field empty", max_length=200)
-
-    class Meta:
-        model = CallbackRequest
-        fields = ["name", "phone", "preferred_time", "message"]
-        labels = {
-            "name": "Your name",
-            "phone": "Phone number",
-            "preferred_time": "When suits you? (optional)",
-            "message": "What would you like to talk about? (optional)",
-        }
-        help_texts = {"preferred_time": "For example: weekday mornings, or after 5pm."}
-        widgets = {"message": forms.Textarea(attrs={"rows": 3})}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["name"].widget.attrs["autocomplete"] = "name"
-        self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
-        self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
-
-    def clean_name(self):
-        return clean_person_name(self.cleaned_data["name"])
-
-    def clean_phone(self):
-        return clean_phone(self.cleaned_data["phone"])
-
-    @property
-    def filled_by_a_bot(self) -> bool:
-        """The hidden field was filled in. Never a form error: the answer must not tell a bot what gave it away."""
-        return bool(self.cleaned_data.get("website"))

@@ -6,15 +6,15 @@ Issues 13 and 14: a caller stored as `+44 7700 900654` was not found by `+44 770
 """
 
 import pytest
-from staff.forms import CallbackRequestForm, PhoneBookingForm
 from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings.forms import PatientDetailsForm
+from bookings.forms import CallbackRequestForm, PatientDetailsForm
 from bookings.models import Appointment, CallbackRequest
 from bookings.phones import normalise_phone, phone_search
 from bookings.services import PatientDetails, appointment_book
+from staff.forms import PhoneBookingForm
 from tests.bookings.staff_factory import days_ahead, local, make_slot
 
 ACCEPTED = [

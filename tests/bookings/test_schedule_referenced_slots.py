@@ -17,10 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings import admin as bookings_admin
-from staff import views as staff_views
 from bookings.models import Appointment, OutboundMessage, Slot, TimeOff, WorkingHours
 from bookings.schedule import referenced_slot_ids, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_move
+from staff import views as staff_views
 from tests.bookings.staff_factory import days_ahead, local
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,9 @@ import csv
 import io
 
 import pytest
-from staff.views import csv_safe
 from django.urls import reverse
 
+from staff.views import csv_safe
 from tests.bookings.staff_factory import days_ahead, local, make_slot, patient_books
 
 pytestmark = pytest.mark.django_db
