@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import localtime
 
-from bookings.phones import phone_key
+from bookings.phones import phone_key, phone_search
 
 RECEPTION_GROUP = "Reception"
 PRACTITIONER_GROUP = "Practitioner"
@@ -193,6 +193,19 @@ class SlotQuerySet(models.QuerySet):
             slots = slots.filter(practitioner=practitioner)
         return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id")
 
+    def staff_bookable(self, *, now: datetime):
+        """Slots reception may book a caller into or move someone to: open, free and still ahead.
+
+        Reception may book inside the patients' minimum notice (the service allows it), so this is
+        wider than `bookable`; the service re-checks under a lock either way.
+        """
+        return (
+            self.filter(state=Slot.State.OPEN, starts_at__gt=now, practitioner__is_active=True)
+            .exclude(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
+            .select_related("practitioner")
+            .order_by("starts_at", "practitioner__list_order", "practitioner_id")
+        )
+
 
 class SlotState(models.TextChoices):
     OPEN = "open", "Open"
@@ -265,6 +278,17 @@ class Slot(models.Model):
         )
 
 
+# Apostrophes a name may be typed with (typographic, modifier letter, prime, grave, acute), all
+# searched as the plain one: "O’Connor" from a phone's keyboard finds "O'Connor" typed at a desk.
+APOSTROPHES = "\u2019\u2018\u02bc\u201b\u2032\u0060\u00b4"
+PLAIN_APOSTROPHES = "'" * len(APOSTROPHES)
+
+
+def fold_apostrophes(expression):
+    """The text expression with every apostrophe made plain, in SQL (the query is folded in Python)."""
+    return Func(expression, Value(APOSTROPHES), Value(PLAIN_APOSTROPHES), function="translate")
+
+
 class AppointmentQuerySet(models.QuerySet):
     def live(self):
         return self.exclude(status=Appointment.Status.CANCELLED)
@@ -288,6 +312,35 @@ class AppointmentQuerySet(models.QuerySet):
             phone_key=F("phone_normalised"),
             first_name_key=Lower("first_name"),
             last_name_key=Lower("last_name"),
+        )
+
+    def matching(self, query: str):
+        """Appointments by patient name (any part, or "first last"), e-mail or phone (bookings.phones.phone_search).
+
+        Names are compared with their apostrophes folded on both sides (fold_apostrophes).
+        """
+        query = query.strip()
+        name = query.translate(str.maketrans(APOSTROPHES, PLAIN_APOSTROPHES))
+        match = (
+            Q(first_name_folded__icontains=name)
+            | Q(last_name_folded__icontains=name)
+            | Q(email__icontains=query)
+            | Q(full_name__icontains=name)
+        )
+        # By the normalised number: +44 7700 900123, 07700 900123 and 0044 7700 900123 are one number.
+        phone = phone_search(query)
+        if phone is not None:
+            lookup, value = phone
+            match |= Q(**{f"phone_normalised__{lookup}": value})
+        return (
+            self.annotate(
+                first_name_folded=fold_apostrophes(F("first_name")),
+                last_name_folded=fold_apostrophes(F("last_name")),
+                full_name=Func(F("first_name_folded"), Value(" "), F("last_name_folded"), function="CONCAT"),
+            )
+            .filter(match)
+            .select_related("slot__practitioner")
+            .order_by("-slot__starts_at")
         )
 
     def same_patient_as(self, appointment):

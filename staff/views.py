@@ -15,12 +15,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Exists, F, Func, OuterRef, Q, Value
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,9 +26,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from icalendar import Calendar, Event
 
-from bookings.calendar import appointment_uid
+from bookings.calendar import practitioner_feed_ics
 from bookings.forms import MoveForm, parse_database_id
 from bookings.models import (
     PRACTITIONER_GROUP,
@@ -44,7 +41,6 @@ from bookings.models import (
     WorkingHours,
     hash_token,
 )
-from bookings.phones import phone_search
 from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, slots_generate
 from bookings.services import (
     ChangeNotAllowed,
@@ -100,8 +96,6 @@ ATTENDANCE_NOT_YET = (
 )
 # A new calendar-feed URL, shown once after the redirect (only its hash is stored).
 NEW_CALENDAR_FEED_URL = "new_calendar_feed_url"
-# How far back a practitioner's calendar feed reaches.
-FEED_PAST = timedelta(days=30)
 
 
 # -- Access -------------------------------------------------------------------------------
@@ -168,20 +162,6 @@ def _chosen_day(request, now: datetime) -> date:
 
 def _day_url(day: date) -> str:
     return f"{reverse('reception_day')}?date={day.isoformat()}"
-
-
-def _staff_bookable(now: datetime):
-    """Slots reception may book a caller into or move someone to: open, free and still ahead.
-
-    Reception may book inside the patients' minimum notice (the service allows it), so this is
-    wider than `Slot.objects.bookable`; the service re-checks under a lock either way.
-    """
-    return (
-        Slot.objects.filter(state=Slot.State.OPEN, starts_at__gt=now, practitioner__is_active=True)
-        .exclude(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
-        .select_related("practitioner")
-        .order_by("starts_at", "practitioner__list_order", "practitioner_id")
-    )
 
 
 def _with_local_start(slots):
@@ -335,12 +315,14 @@ def reception_week(request, practitioner_id):
 @reception_required
 def reception_next_free(request):
     """The soonest free times across all practitioners, for the caller who wants the first one."""
-    slots = _with_local_start(list(_staff_bookable(timezone.now())[:20]))
+    slots = _with_local_start(list(Slot.objects.staff_bookable(now=timezone.now())[:20]))
     return render(request, "staff/next_free.html", {"slots": slots})
 
 
 def _alternatives(*, now: datetime, around: datetime, limit: int = 6) -> list[Slot]:
-    return _with_local_start(list(_staff_bookable(now).filter(starts_at__gte=around - timedelta(hours=1))[:limit]))
+    return _with_local_start(
+        list(Slot.objects.staff_bookable(now=now).filter(starts_at__gte=around - timedelta(hours=1))[:limit])
+    )
 
 
 @reception_required
@@ -381,7 +363,7 @@ def reception_book(request):
                 )
             return redirect("reception_appointment", pk=appointment.pk)
         return render(request, "staff/book.html", context, status=400)
-    if not _staff_bookable(now).filter(pk=slot.pk).exists():
+    if not Slot.objects.staff_bookable(now=now).filter(pk=slot.pk).exists():
         context |= {"unavailable": True, "alternatives": _alternatives(now=now, around=slot.starts_at)}
     return render(request, "staff/book.html", context)
 
@@ -488,7 +470,7 @@ def reception_appointment_cancel(request, pk):
 def _move_choices(*, now: datetime, day: date) -> list[tuple[Practitioner, list[Slot]]]:
     slots = _with_local_start(
         list(
-            _staff_bookable(now).filter(
+            Slot.objects.staff_bookable(now=now).filter(
                 starts_at__gte=local_midnight(day), starts_at__lt=local_midnight(day + timedelta(days=1))
             )
         )
@@ -701,47 +683,6 @@ def reception_time_off_delete(request, pk):
 # -- Find and export ----------------------------------------------------------------------
 
 
-# Apostrophes a name may be typed with (typographic, modifier letter, prime, grave, acute), all
-# searched as the plain one: "O’Connor" from a phone's keyboard finds "O'Connor" typed at a desk.
-APOSTROPHES = "\u2019\u2018\u02bc\u201b\u2032\u0060\u00b4"
-PLAIN_APOSTROPHES = "'" * len(APOSTROPHES)
-
-
-def fold_apostrophes(expression):
-    """The text expression with every apostrophe made plain, in SQL (the query is folded in Python)."""
-    return Func(expression, Value(APOSTROPHES), Value(PLAIN_APOSTROPHES), function="translate")
-
-
-def appointments_matching(query: str):
-    """Appointments by patient name (any part, or "first last"), e-mail or phone (bookings.phones.phone_search).
-
-    Names are compared with their apostrophes folded on both sides (fold_apostrophes).
-    """
-    query = query.strip()
-    name = query.translate(str.maketrans(APOSTROPHES, PLAIN_APOSTROPHES))
-    match = (
-        Q(first_name_folded__icontains=name)
-        | Q(last_name_folded__icontains=name)
-        | Q(email__icontains=query)
-        | Q(full_name__icontains=name)
-    )
-    # By the normalised number: +44 7700 900123, 07700 900123 and 0044 7700 900123 are one number.
-    phone = phone_search(query)
-    if phone is not None:
-        lookup, value = phone
-        match |= Q(**{f"phone_normalised__{lookup}": value})
-    return (
-        Appointment.objects.annotate(
-            first_name_folded=fold_apostrophes(F("first_name")),
-            last_name_folded=fold_apostrophes(F("last_name")),
-            full_name=Func(F("first_name_folded"), Value(" "), F("last_name_folded"), function="CONCAT"),
-        )
-        .filter(match)
-        .select_related("slot__practitioner")
-        .order_by("-slot__starts_at")
-    )
-
-
 @reception_required
 def reception_search(request):
     """Search by POST: names, e-mails and phone numbers never go into a URL (proxy logs, history).
@@ -753,7 +694,7 @@ def reception_search(request):
     patient_of = parse_database_id(request.GET.get("appointment"))
     if form.is_valid() and len(form.cleaned_data["q"].strip()) >= 2:
         query = form.cleaned_data["q"].strip()
-        results = list(appointments_matching(query)[:100])
+        results = list(Appointment.objects.matching(query)[:100])
     elif patient_of is not None:
         appointment = get_object_or_404(Appointment, pk=patient_of)
         query = appointment.patient_name
@@ -861,9 +802,7 @@ def reception_callbacks(request):
     recently_done = (
         CallbackRequest.objects.filter(done_at__isnull=False).select_related("done_by").order_by("-done_at")[:20]
     )
-    return render(
-        request, "staff/callbacks.html", {"open_requests": open_requests, "recently_done": recently_done}
-    )
+    return render(request, "staff/callbacks.html", {"open_requests": open_requests, "recently_done": recently_done})
 
 
 @reception_required
@@ -1004,32 +943,10 @@ def practitioner_calendar_feed(request, token):
     ).first()
     if practitioner is None:
         raise Http404
-    now = timezone.now()
-    appointments = (
-        Appointment.objects.live()
-        .for_practitioner(practitioner)
-        .filter(
-            slot__starts_at__gte=now - FEED_PAST,
-            slot__starts_at__lt=now + timedelta(days=settings.BOOKING_HORIZON_DAYS + 1),
-        )
-        .select_related("slot")
-        .order_by("slot__starts_at")
+    response = HttpResponse(
+        practitioner_feed_ics(practitioner=practitioner, now=timezone.now()),
+        content_type="text/calendar; charset=utf-8",
     )
-    calendar = Calendar()
-    calendar.add("prodid", f"-//{settings.CLINIC_NAME}//Practitioner calendar//EN")
-    calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", f"{settings.CLINIC_NAME}: {practitioner.full_name}")
-    for appointment in appointments:
-        event = Event()
-        event.add("uid", f"practitioner-{appointment_uid(appointment)}")
-        event.add("sequence", appointment.sequence)
-        event.add("dtstamp", appointment.updated_at)
-        event.add("dtstart", appointment.slot.starts_at)
-        event.add("dtend", appointment.slot.ends_at)
-        event.add("summary", f"Free consultation - {appointment.patient_initials}")
-        event.add("location", settings.CLINIC_ADDRESS)
-        calendar.add_component(event)
-    response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
     return response
