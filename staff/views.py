@@ -3,8 +3,8 @@
 Access: every view here is wrapped in `reception_required` or `practitioner_required` (sign-in,
 then the group, else 403) and sends no-store. Objects are fetched through the small
 `_..._for_...` helpers below, which return the object for this user or raise 404.
-Writes go through bookings/services.py (appointments, slots) or end with
-`slots_generate` (working hours, time off), and only ever on POST.
+Writes go through bookings/services.py (appointments, slots) or bookings/schedule.py's
+`schedule_change_apply` (working hours, time off, closures), and only ever on POST.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from datetime import date, datetime, time, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -41,7 +40,7 @@ from bookings.models import (
     WorkingHours,
     hash_token,
 )
-from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, slots_generate
+from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, schedule_change_apply
 from bookings.services import (
     ChangeNotAllowed,
     SlotUnavailable,
@@ -592,11 +591,8 @@ def reception_hours(request):
     form = TimeOffForm(request.POST or None, prefix="closure")
     if request.method == "POST" and form.is_valid():
         # All or nothing: a closure whose slots could not follow is not saved either.
-        with transaction.atomic():
-            closure = form.save(commit=False)
-            closure.practitioner = None
-            closure.save()
-            report = slots_generate(now=now)
+        form.instance.practitioner = None
+        report = schedule_change_apply(now=now, change=lambda: [form.save().practitioner])
         _report_schedule_change(request, report)
         return redirect("reception_hours")
     closures = TimeOff.objects.filter(practitioner__isnull=True, ends_at__gt=now).order_by("starts_at")
@@ -633,15 +629,17 @@ def reception_practitioner_hours(request, practitioner_id):
             request.POST, queryset=WorkingHours.objects.filter(practitioner=practitioner), prefix="hours"
         )
         if formset.is_valid():
-            with transaction.atomic():
+
+            def save_hours():
                 periods = formset.save(commit=False)
                 for period in formset.deleted_objects:
                     period.delete()
                 for period in periods:
                     period.practitioner = practitioner
                     period.save()
-                report = slots_generate(now=timezone.now(), practitioner=practitioner)
-            _report_schedule_change(request, report)
+                return [practitioner]
+
+            _report_schedule_change(request, schedule_change_apply(now=timezone.now(), change=save_hours))
             return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
         context = _practitioner_hours_context(request, practitioner, formset=formset)
         return render(request, "staff/practitioner_hours.html", context, status=400)
@@ -657,11 +655,8 @@ def reception_time_off_add(request, practitioner_id):
         context = _practitioner_hours_context(request, practitioner, time_off_form=form)
         return render(request, "staff/practitioner_hours.html", context, status=400)
     # All or nothing: time off whose slots could not follow is not saved (a retry would duplicate it).
-    with transaction.atomic():
-        time_off = form.save(commit=False)
-        time_off.practitioner = practitioner
-        time_off.save()
-        report = slots_generate(now=timezone.now(), practitioner=practitioner)
+    form.instance.practitioner = practitioner
+    report = schedule_change_apply(now=timezone.now(), change=lambda: [form.save().practitioner])
     _report_schedule_change(request, report)
     return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
 
@@ -671,9 +666,12 @@ def reception_time_off_add(request, practitioner_id):
 def reception_time_off_delete(request, pk):
     time_off = get_object_or_404(TimeOff.objects.select_related("practitioner"), pk=pk)
     practitioner = time_off.practitioner
-    with transaction.atomic():
+
+    def delete_time_off():
         time_off.delete()
-        report = slots_generate(now=timezone.now(), practitioner=practitioner)
+        return [practitioner]
+
+    report = schedule_change_apply(now=timezone.now(), change=delete_time_off)
     _report_schedule_change(request, report)
     if practitioner is None:
         return redirect("reception_hours")

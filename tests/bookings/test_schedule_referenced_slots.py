@@ -16,11 +16,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings import admin as bookings_admin
+from bookings import schedule
 from bookings.models import Appointment, OutboundMessage, Slot, TimeOff, WorkingHours
 from bookings.schedule import referenced_slot_ids, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_move
-from staff import views as staff_views
 from tests.bookings.staff_factory import days_ahead, local
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +131,7 @@ def test_time_off_whose_slots_cannot_follow_is_not_saved(client, rita, patel_wor
     def generation_fails(**kwargs):
         raise RuntimeError("generation failed")
 
-    monkeypatch.setattr(staff_views, "slots_generate", generation_fails)
+    monkeypatch.setattr(schedule, "slots_generate", generation_fails)
     client.force_login(rita)
 
     with pytest.raises(RuntimeError):
@@ -176,7 +175,7 @@ def test_every_other_schedule_change_is_all_or_nothing_too(client, rita, patel_w
     def generation_fails(**kwargs):
         raise RuntimeError("generation failed")
 
-    monkeypatch.setattr(staff_views, "slots_generate", generation_fails)
+    monkeypatch.setattr(schedule, "slots_generate", generation_fails)
     client.force_login(rita)
 
     with pytest.raises(RuntimeError):
@@ -191,7 +190,7 @@ def test_the_admins_delete_selected_action_on_time_off_is_all_or_nothing(rita, p
     def generation_fails(**kwargs):
         raise RuntimeError("generation failed")
 
-    monkeypatch.setattr(bookings_admin, "slots_generate", generation_fails)
+    monkeypatch.setattr(schedule, "slots_generate", generation_fails)
     request = RequestFactory().post("/admin/bookings/timeoff/")
     request.user = rita
 
@@ -314,7 +313,7 @@ def test_time_off_saved_in_the_admin_is_all_or_nothing(admin_client, patel_works
     def generation_fails(**kwargs):
         raise RuntimeError("generation failed")
 
-    monkeypatch.setattr(bookings_admin, "slots_generate", generation_fails)
+    monkeypatch.setattr(schedule, "slots_generate", generation_fails)
 
     with pytest.raises(RuntimeError):
         _admin_time_off(admin_client, patel_works, day)
