@@ -15,7 +15,7 @@ from bookings.models import Appointment, CallbackRequest
 from bookings.phones import normalise_phone, phone_search
 from bookings.services import PatientDetails, appointment_book
 from staff.forms import PhoneBookingForm
-from tests.bookings.staff_factory import days_ahead, local, make_slot
+from tests.helpers import days_ahead, local, make_slot
 
 ACCEPTED = [
     ("(020) 7946 0000", "+442079460000"),

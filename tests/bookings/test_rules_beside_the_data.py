@@ -9,7 +9,7 @@ from icalendar import Calendar
 
 from bookings.calendar import practitioner_feed_ics
 from bookings.models import Appointment, Slot
-from tests.bookings.staff_factory import days_ahead, local, make_slot, patient_books
+from tests.helpers import days_ahead, local, make_slot, patient_books
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from bookings import schedule
 from bookings.models import Slot, TimeOff, WorkingHours
 from bookings.schedule import schedule_change_apply
-from tests.bookings.staff_factory import days_ahead, local, patient_books
+from tests.helpers import days_ahead, local, patient_books
 
 pytestmark = pytest.mark.django_db
 

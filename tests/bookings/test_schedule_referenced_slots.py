@@ -6,7 +6,7 @@ points to 09:00; time off over 09:00 then made every schedule change, and the ni
 `generate_slots`, fail with ProtectedError, while the time off itself was saved.
 """
 
-from datetime import time, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -20,26 +20,10 @@ from bookings import schedule
 from bookings.models import Appointment, OutboundMessage, Slot, TimeOff, WorkingHours
 from bookings.schedule import referenced_slot_ids, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_move
-from tests.bookings.staff_factory import days_ahead, local
+from tests.helpers import local
+from tests.helpers import slot_at as _slot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def day():
-    return days_ahead(3)
-
-
-@pytest.fixture
-def patel_works(dr_patel, day):
-    """Dr Patel works 09:00 to 11:00 that day: six slots."""
-    WorkingHours.objects.create(practitioner=dr_patel, weekday=day.weekday(), start_time=time(9), end_time=time(11))
-    slots_generate(now=timezone.now(), practitioner=dr_patel)
-    return dr_patel
-
-
-def _slot(practitioner, when) -> Slot:
-    return Slot.objects.get(practitioner=practitioner, starts_at=when)
 
 
 def _phone_book(rita, slot):

@@ -5,7 +5,7 @@ from django.urls import reverse
 from icalendar import Calendar
 
 from bookings.models import Appointment, Practitioner
-from tests.bookings.staff_factory import days_ahead, local, make_slot, patient_books
+from tests.helpers import days_ahead, local, make_slot, patient_books
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from bookings.models import Appointment
-from tests.bookings.staff_factory import (
+from tests.helpers import (
     appointment_in_the_past_or_today,
     days_ahead,
     local,

@@ -7,8 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent, Slot
-from tests.bookings.booking_helpers import SAFE_ANSWERS
-from tests.bookings.staff_factory import days_ahead, local, make_slot, patient_books
+from tests.helpers import SAFE_ANSWERS, days_ahead, local, make_slot, patient_books
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from bookings.models import Appointment, AppointmentEvent, Slot
-from tests.bookings.staff_factory import (
+from tests.helpers import (
     PASSWORD,
     appointment_in_the_past_or_today,
     days_ahead,

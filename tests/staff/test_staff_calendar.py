@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import Appointment, CallbackRequest, Practitioner, Slot
-from tests.bookings.staff_factory import (
+from tests.helpers import (
     days_ahead,
     local,
     make_slot,

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent
 from bookings.services import ChangeNotAllowed, appointment_cancel
-from tests.bookings.booking_helpers import local, make_appointment, make_slot
+from tests.helpers import local, make_appointment, make_slot
 
 pytestmark = pytest.mark.django_db
 

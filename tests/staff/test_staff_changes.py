@@ -10,14 +10,14 @@ from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent, OutboundMessage, Slot
 from bookings.services import ChangeNotAllowed, appointment_set_status
-from tests.bookings.booking_helpers import works_at
-from tests.bookings.staff_factory import (
+from tests.helpers import (
     appointment_in_the_past_or_today,
     days_ahead,
     local,
     make_slot,
     patient_books,
     today,
+    works_at,
 )
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from bookings.models import Appointment
 from bookings.services import BookingResult, PatientDetails, SlotUnavailable, appointment_book
-from tests.bookings.booking_helpers import SAFE_ANSWERS
-from tests.bookings.staff_factory import days_ahead, local, make_slot
+from tests.helpers import SAFE_ANSWERS, days_ahead, local, make_slot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROUNDS = 5

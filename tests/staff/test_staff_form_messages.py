@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from bookings.models import Slot, TimeOff, WorkingHours
-from tests.bookings.staff_factory import days_ahead, local, make_slot
+from tests.helpers import days_ahead, local, make_slot
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from bookings.models import Appointment, Slot, TimeOff, WorkingHours
-from tests.bookings.staff_factory import days_ahead, local, patient_books
+from tests.helpers import days_ahead, local, patient_books
 
 pytestmark = pytest.mark.django_db
 

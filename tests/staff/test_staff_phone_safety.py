@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from bookings.forms import SAFETY_QUESTIONS, SAFETY_QUESTIONS_VERSION
 from bookings.models import Appointment
-from tests.bookings.booking_helpers import SAFE_ANSWERS, local, make_slot
+from tests.helpers import SAFE_ANSWERS, local, make_slot
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import CallbackRequest
-from tests.bookings.staff_factory import (
+from tests.helpers import (
     appointment_in_the_past_or_today,
     days_ahead,
     local,

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from staff.views import csv_safe
-from tests.bookings.staff_factory import days_ahead, local, make_slot, patient_books
+from tests.helpers import days_ahead, local, make_slot, patient_books
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from bookings.models import Appointment
 from bookings.services import PatientDetails, appointment_book, appointment_cancel
-from tests.bookings.booking_helpers import local, make_slot
+from tests.helpers import local, make_slot
 
 pytestmark = pytest.mark.django_db
 
