@@ -49,10 +49,13 @@ class ArticleQuerySet(models.QuerySet):
         )
 
 
+class ArticleStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+
+
 class Article(models.Model):
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        PUBLISHED = "published", "Published"
+    Status = ArticleStatus
 
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
@@ -97,7 +100,7 @@ class Article(models.Model):
         ordering = ["-published_at", "-pk"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status="draft") | Q(published_at__isnull=False),
+                condition=Q(status=ArticleStatus.DRAFT) | Q(published_at__isnull=False),
                 name="article_published_has_date",
             ),
         ]

@@ -153,8 +153,8 @@ def make_practitioners() -> list[int]:
 
 
 def make_booking_cookies(count: int) -> list[str]:
-    """COUNT "booking=..." cookies of patients past the safety check (bookings.views: signed, no session row)."""
-    from bookings.views import booking_flow_cookie_value
+    """COUNT "booking=..." cookies of patients past the safety check (bookings.flow: signed, no session row)."""
+    from bookings.flow import booking_flow_cookie_value
 
     return [f"booking={booking_flow_cookie_value()}" for _ in range(count)]
 

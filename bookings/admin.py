@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.db import transaction
 from django.utils import timezone
 
 from bookings.models import (
@@ -12,19 +11,12 @@ from bookings.models import (
     TimeOff,
     WorkingHours,
 )
-from bookings.schedule import GenerationReport, slots_generate
+from bookings.schedule import schedule_change_apply
 
 
-def _regenerate(request, practitioners):
-    """Bring slots in line after a change to hours or time off. `practitioners` are those whose
-    time the change touched; None among them (a clinic closure) means every practitioner."""
-    now = timezone.now()
-    if None in practitioners:
-        report = slots_generate(now=now)
-    else:
-        report = GenerationReport()
-        for practitioner in {each.pk: each for each in practitioners}.values():
-            report += slots_generate(now=now, practitioner=practitioner)
+def _apply(request, change) -> None:
+    """Save CHANGE and regenerate the slots it touched (schedule_change_apply); say what happened."""
+    report = schedule_change_apply(now=timezone.now(), change=change)
     messages.info(request, f"Slots updated: {report.created} created, {report.removed} removed.")
     if report.conflicts:
         messages.warning(
@@ -41,24 +33,37 @@ class RegeneratesSlots:
     the "delete selected" action, regenerates the slots of the practitioner before and after."""
 
     def save_model(self, request, obj, form, change):
-        # Moved to another practitioner: the first one's time is free again.
-        before = type(obj).objects.select_related("practitioner").get(pk=obj.pk).practitioner if change else None
-        super().save_model(request, obj, form, change)
-        _regenerate(request, [obj.practitioner] + ([before] if change else []))
+        save = super().save_model
+
+        def save_and_touch():
+            # Moved to another practitioner: the first one's time is free again.
+            before = type(obj).objects.select_related("practitioner").get(pk=obj.pk).practitioner if change else None
+            save(request, obj, form, change)
+            return [obj.practitioner] + ([before] if change else [])
+
+        _apply(request, save_and_touch)
 
     def delete_model(self, request, obj):
-        practitioner = obj.practitioner
-        super().delete_model(request, obj)
-        _regenerate(request, [practitioner])
+        delete = super().delete_model
+
+        def delete_and_touch():
+            practitioner = obj.practitioner
+            delete(request, obj)
+            return [practitioner]
+
+        _apply(request, delete_and_touch)
 
     def delete_queryset(self, request, queryset):
         # The change form and the delete page run in the admin's own transaction; the
-        # "delete selected" action does not, and must be all or nothing too.
-        with transaction.atomic():
+        # "delete selected" action does not: schedule_change_apply makes it all or nothing too.
+        delete = super().delete_queryset
+
+        def delete_and_touch():
             practitioners = [each.practitioner for each in queryset.select_related("practitioner")]
-            super().delete_queryset(request, queryset)
-            if practitioners:
-                _regenerate(request, practitioners)
+            delete(request, queryset)
+            return practitioners
+
+        _apply(request, delete_and_touch)
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -75,8 +80,13 @@ class PractitionerAdmin(admin.ModelAdmin):
     inlines = [WorkingHoursInline]
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        _regenerate(request, [form.instance])
+        save_related = super().save_related
+
+        def save_and_touch():
+            save_related(request, form, formsets, change)
+            return [form.instance]
+
+        _apply(request, save_and_touch)
 
 
 @admin.register(WorkingHours)

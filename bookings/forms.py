@@ -5,6 +5,7 @@ import uuid
 from django import forms
 from django.conf import settings
 
+from bookings.models import CallbackRequest
 from bookings.phones import display_phone, normalise_phone
 from bookings.services import PatientDetails
 
@@ -222,3 +223,40 @@ class MoveForm(forms.Form):
     slot = forms.IntegerField(
         min_value=1, max_value=DATABASE_ID_MAX, error_messages={"required": "Please choose a new time."}
     )
+
+
+# The patients' Contact page; the requests appear on reception's screen (staff/views.py).
+class CallbackRequestForm(forms.ModelForm):
+    """The public "call me back" form on the Contact page."""
+
+    # A field people don't see (hidden by CSS); bots fill it in.
+    website = forms.CharField(required=False, label="Leave this field empty", max_length=200)
+
+    class Meta:
+        model = CallbackRequest
+        fields = ["name", "phone", "preferred_time", "message"]
+        labels = {
+            "name": "Your name",
+            "phone": "Phone number",
+            "preferred_time": "When suits you? (optional)",
+            "message": "What would you like to talk about? (optional)",
+        }
+        help_texts = {"preferred_time": "For example: weekday mornings, or after 5pm."}
+        widgets = {"message": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs["autocomplete"] = "name"
+        self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
+        self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
+
+    def clean_name(self):
+        return clean_person_name(self.cleaned_data["name"])
+
+    def clean_phone(self):
+        return clean_phone(self.cleaned_data["phone"])
+
+    @property
+    def filled_by_a_bot(self) -> bool:
+        """The hidden field was filled in. Never a form error: the answer must not tell a bot what gave it away."""
+        return bool(self.cleaned_data.get("website"))

@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import localtime
 
-from bookings.phones import phone_key
+from bookings.phones import phone_key, phone_search
 
 RECEPTION_GROUP = "Reception"
 PRACTITIONER_GROUP = "Practitioner"
@@ -193,13 +193,29 @@ class SlotQuerySet(models.QuerySet):
             slots = slots.filter(practitioner=practitioner)
         return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id")
 
+    def staff_bookable(self, *, now: datetime):
+        """Slots reception may book a caller into or move someone to: open, free and still ahead.
+
+        Reception may book inside the patients' minimum notice (the service allows it), so this is
+        wider than `bookable`; the service re-checks under a lock either way.
+        """
+        return (
+            self.filter(state=Slot.State.OPEN, starts_at__gt=now, practitioner__is_active=True)
+            .exclude(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
+            .select_related("practitioner")
+            .order_by("starts_at", "practitioner__list_order", "practitioner_id")
+        )
+
+
+class SlotState(models.TextChoices):
+    OPEN = "open", "Open"
+    BLOCKED = "blocked", "Blocked by reception"
+    # No longer in working hours, but kept because a cancelled appointment points to it.
+    RETIRED = "retired", "No longer offered"
+
 
 class Slot(models.Model):
-    class State(models.TextChoices):
-        OPEN = "open", "Open"
-        BLOCKED = "blocked", "Blocked by reception"
-        # No longer in working hours, but kept because a cancelled appointment points to it.
-        RETIRED = "retired", "No longer offered"
+    State = SlotState
 
     practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="slots")
     starts_at = models.DateTimeField()
@@ -216,7 +232,7 @@ class Slot(models.Model):
         ordering = ["starts_at", "practitioner"]
         indexes = [
             # The availability query: open slots in a time window, across practitioners.
-            models.Index(fields=["starts_at"], condition=Q(state="open"), name="slot_open_starts_at_idx"),
+            models.Index(fields=["starts_at"], condition=Q(state=SlotState.OPEN), name="slot_open_starts_at_idx"),
         ]
         constraints = [
             # The messages are what an admin form shows, in the clinic's words.
@@ -232,10 +248,10 @@ class Slot(models.Model):
                     (TsTzRange("starts_at", "ends_at", RangeBoundary()), RangeOperators.OVERLAPS),
                     ("practitioner", RangeOperators.EQUAL),
                 ],
-                condition=~Q(state="retired"),
+                condition=~Q(state=SlotState.RETIRED),
             ),
             models.CheckConstraint(
-                condition=Q(state__in=["open", "blocked", "retired"]),
+                condition=Q(state__in=list(SlotState)),
                 name="slot_state_valid",
                 violation_error_message="Choose open, blocked or retired.",
             ),
@@ -262,6 +278,17 @@ class Slot(models.Model):
         )
 
 
+# Apostrophes a name may be typed with (typographic, modifier letter, prime, grave, acute), all
+# searched as the plain one: "O’Connor" from a phone's keyboard finds "O'Connor" typed at a desk.
+APOSTROPHES = "\u2019\u2018\u02bc\u201b\u2032\u0060\u00b4"
+PLAIN_APOSTROPHES = "'" * len(APOSTROPHES)
+
+
+def fold_apostrophes(expression):
+    """The text expression with every apostrophe made plain, in SQL (the query is folded in Python)."""
+    return Func(expression, Value(APOSTROPHES), Value(PLAIN_APOSTROPHES), function="translate")
+
+
 class AppointmentQuerySet(models.QuerySet):
     def live(self):
         return self.exclude(status=Appointment.Status.CANCELLED)
@@ -285,6 +312,35 @@ class AppointmentQuerySet(models.QuerySet):
             phone_key=F("phone_normalised"),
             first_name_key=Lower("first_name"),
             last_name_key=Lower("last_name"),
+        )
+
+    def matching(self, query: str):
+        """Appointments by patient name (any part, or "first last"), e-mail or phone (bookings.phones.phone_search).
+
+        Names are compared with their apostrophes folded on both sides (fold_apostrophes).
+        """
+        query = query.strip()
+        name = query.translate(str.maketrans(APOSTROPHES, PLAIN_APOSTROPHES))
+        match = (
+            Q(first_name_folded__icontains=name)
+            | Q(last_name_folded__icontains=name)
+            | Q(email__icontains=query)
+            | Q(full_name__icontains=name)
+        )
+        # By the normalised number: +44 7700 900123, 07700 900123 and 0044 7700 900123 are one number.
+        phone = phone_search(query)
+        if phone is not None:
+            lookup, value = phone
+            match |= Q(**{f"phone_normalised__{lookup}": value})
+        return (
+            self.annotate(
+                first_name_folded=fold_apostrophes(F("first_name")),
+                last_name_folded=fold_apostrophes(F("last_name")),
+                full_name=Func(F("first_name_folded"), Value(" "), F("last_name_folded"), function="CONCAT"),
+            )
+            .filter(match)
+            .select_related("slot__practitioner")
+            .order_by("-slot__starts_at")
         )
 
     def same_patient_as(self, appointment):
@@ -392,13 +448,16 @@ def digits_only(expression):
     return Func(expression, Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
 
 
+class AppointmentStatus(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    ARRIVED = "arrived", "Arrived"
+    COMPLETED = "completed", "Completed"
+    NO_SHOW = "no_show", "Did not attend"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class Appointment(models.Model):
-    class Status(models.TextChoices):
-        BOOKED = "booked", "Booked"
-        ARRIVED = "arrived", "Arrived"
-        COMPLETED = "completed", "Completed"
-        NO_SHOW = "no_show", "Did not attend"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = AppointmentStatus
 
     class Source(models.TextChoices):
         ONLINE = "online", "Online"
@@ -447,16 +506,17 @@ class Appointment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["slot"],
-                condition=~Q(status="cancelled"),
+                condition=~Q(status=AppointmentStatus.CANCELLED),
                 name="appointment_one_live_per_slot",
             ),
             models.UniqueConstraint(fields=["manage_token_hash"], name="appointment_manage_token_hash_unique"),
             models.CheckConstraint(
-                condition=Q(status__in=["booked", "arrived", "completed", "no_show", "cancelled"]),
+                condition=Q(status__in=list(AppointmentStatus)),
                 name="appointment_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(status="cancelled", cancelled_at__isnull=False) | ~Q(status="cancelled"),
+                condition=Q(status=AppointmentStatus.CANCELLED, cancelled_at__isnull=False)
+                | ~Q(status=AppointmentStatus.CANCELLED),
                 name="appointment_cancelled_has_time",
             ),
         ]
@@ -664,6 +724,24 @@ class OutboundMessageQuerySet(models.QuerySet):
         )
 
 
+class OutboundMessageKind(models.TextChoices):
+    CONFIRMATION = "confirmation", "Confirmation"
+    MOVED = "moved", "Moved"
+    CANCELLED = "cancelled", "Cancelled"
+    REMINDER = "reminder", "Reminder"
+    RECEPTION_BOOKED = "reception_booked", "Reception: new booking"
+    RECEPTION_MOVED = "reception_moved", "Reception: booking moved"
+    RECEPTION_CANCELLED = "reception_cancelled", "Reception: booking cancelled"
+
+
+class OutboundMessageStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENDING = "sending", "Being sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Not needed any more"
+
+
 class OutboundMessage(models.Model):
     """One e-mail caused by an appointment change: the outbox (see bookings/notifications.py).
 
@@ -676,21 +754,9 @@ class OutboundMessage(models.Model):
     # A message due this long ago and still waiting means no worker is sending.
     OVERDUE_AFTER = timedelta(minutes=15)
 
-    class Kind(models.TextChoices):
-        CONFIRMATION = "confirmation", "Confirmation"
-        MOVED = "moved", "Moved"
-        CANCELLED = "cancelled", "Cancelled"
-        REMINDER = "reminder", "Reminder"
-        RECEPTION_BOOKED = "reception_booked", "Reception: new booking"
-        RECEPTION_MOVED = "reception_moved", "Reception: booking moved"
-        RECEPTION_CANCELLED = "reception_cancelled", "Reception: booking cancelled"
+    Kind = OutboundMessageKind
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Waiting to be sent"
-        SENDING = "sending", "Being sent"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Not needed any more"
+    Status = OutboundMessageStatus
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="messages")
@@ -716,40 +782,38 @@ class OutboundMessage(models.Model):
         ordering = ["-created_at", "-pk"]
         indexes = [
             # The worker's claim query: pending messages that are due, and leases that ran out.
-            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="outbound_pending_due_idx"),
-            models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="outbound_sending_lease_idx"),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status=OutboundMessageStatus.PENDING),
+                name="outbound_pending_due_idx",
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status=OutboundMessageStatus.SENDING),
+                name="outbound_sending_lease_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "sending", "sent", "failed", "skipped"]),
+                condition=Q(status__in=list(OutboundMessageStatus)),
                 name="outbound_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(
-                    kind__in=[
-                        "confirmation",
-                        "moved",
-                        "cancelled",
-                        "reminder",
-                        "reception_booked",
-                        "reception_moved",
-                        "reception_cancelled",
-                    ]
-                ),
+                condition=Q(kind__in=list(OutboundMessageKind)),
                 name="outbound_kind_valid",
             ),
             models.CheckConstraint(
-                condition=~Q(status="sending") | Q(lease_expires_at__isnull=False),
+                condition=~Q(status=OutboundMessageStatus.SENDING) | Q(lease_expires_at__isnull=False),
                 name="outbound_sending_has_lease",
             ),
             models.CheckConstraint(
-                condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                condition=~Q(status=OutboundMessageStatus.SENT) | Q(sent_at__isnull=False),
                 name="outbound_sent_has_time",
             ),
             # At most one reminder waits per appointment: a move skips the old one first.
             models.UniqueConstraint(
                 fields=["appointment"],
-                condition=Q(kind="reminder", status="pending"),
+                condition=Q(kind=OutboundMessageKind.REMINDER, status=OutboundMessageStatus.PENDING),
                 name="outbound_one_pending_reminder",
             ),
         ]

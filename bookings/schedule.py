@@ -1,7 +1,8 @@
 """The schedule: laying out slots from working hours minus time off.
 
-`slots_generate` is the one writer of slots; it runs on demand (admin and reception
-changes to hours or time off) and daily from cron (`manage.py generate_slots`).
+`slots_generate` is the one writer of slots; it runs on demand after a change to hours, time off
+or a closure (`schedule_change_apply`, shared by the admin and reception) and daily from cron
+(`manage.py generate_slots`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import bisect
 import functools
 import operator
 import zoneinfo
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -226,6 +228,29 @@ def slots_generate(*, now: datetime, days: int | None = None, practitioner: Prac
     for each in practitioners:
         report += _generate_for_practitioner(each, now=now, days=days)
     return report
+
+
+def schedule_change_apply(*, now: datetime, change: Callable[[], Iterable[Practitioner | None]]) -> GenerationReport:
+    """Save a change to the schedule and bring the slots in line with it, all or nothing.
+
+    The one way hours, time off and closures change, for the admin and for reception alike:
+    1. Open one transaction.
+    2. Run `change`: it saves or deletes the rows (hours, time off, a closure) and returns the
+       practitioners whose time it touched, None standing for a clinic closure (everyone).
+    3. Regenerate the slots of those practitioners, or of every practitioner after a closure.
+    4. Return the report: slots created and removed, and the booked ones that no longer fit
+       (conflicts), for the caller to show; a booking is never moved or cancelled here.
+    A failure in 2 or 3 rolls both back: a change whose slots could not follow is not saved,
+    so a retry does not save it twice (issue 13).
+    """
+    with transaction.atomic():
+        touched = list(change())
+        if None in touched:
+            return slots_generate(now=now)
+        report = GenerationReport()
+        for practitioner in {each.pk: each for each in touched}.values():
+            report += slots_generate(now=now, practitioner=practitioner)
+        return report
 
 
 def _generate_for_practitioner(practitioner: Practitioner, *, now: datetime, days: int) -> GenerationReport:

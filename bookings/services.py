@@ -243,7 +243,7 @@ def appointment_book(
     return BookingResult(appointment, token)
 
 
-# A pass lives an hour in its cookie (bookings.views.FLOW_COOKIE_MAX_AGE); its row is kept a little longer,
+# A pass lives an hour in its cookie (bookings.flow.FLOW_COOKIE_MAX_AGE); its row is kept a little longer,
 # and rows past that are deleted every so many online bookings (per process).
 USED_PASS_KEPT = timedelta(hours=2)
 PRUNE_PASSES_EVERY = 200

@@ -1,12 +1,10 @@
-from django.urls import include, path
+from django.urls import path
 
 from bookings import views
 
 urlpatterns = [
     path("team/", views.team, name="team"),
     path("contact/", views.contact, name="contact"),
-    path("staff/", views.staff_home, name="staff_home"),
-    path("staff/", include("bookings.staff_urls")),
     path("book/", views.booking_start, name="booking_start"),
     path("book/time/", views.booking_time, name="booking_time"),
     path("book/details/", views.booking_details, name="booking_details"),

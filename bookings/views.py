@@ -1,27 +1,20 @@
-import itertools
-import json
-import secrets
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core import signing
-from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
 from articles import structured_data
 from articles.models import Article
+from bookings import flow
 from bookings.calendar import appointment_ics
 from bookings.forms import (
-    SAFETY_QUESTIONS_VERSION,
+    CallbackRequestForm,
     CancelForm,
     MoveForm,
     PatientDetailsForm,
@@ -29,13 +22,9 @@ from bookings.forms import (
     parse_database_id,
 )
 from bookings.models import (
-    PRACTITIONER_GROUP,
-    RECEPTION_GROUP,
     Appointment,
-    KeptBookingForm,
     Practitioner,
     Slot,
-    hash_token,
     manage_token_for_submission,
 )
 from bookings.schedule import AvailabilityVersion, clinic_zone, local_midnight
@@ -52,33 +41,6 @@ from bookings.services import (
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
 from clinic.ratelimit import client_address_key, rate_limited_post
 
-# The booking flow keeps its state in signed cookies (django.core.signing), not in URLs and
-# not in a database session: a patient never needs a session row, so the time page and the
-# booking read nothing for them but the schedule. The cookies are HttpOnly, Secure in
-# production, SameSite=Lax, sent only to /book/, and are good for an hour.
-# - BOOKING_COOKIE: that the safety check was passed (every answer "no": one "yes" stops at step 1)
-#   for which version of the questions, the article the patient came from, a random secret of
-#   this browser ("browser") from which the booking's manage token is derived
-#   (models.manage_token_for_submission), and the pass: a random id that one booking consumes
-#   server-side (services.appointment_book), so a copied or replayed cookie books nothing.
-# - CONFIRMATIONS_COOKIE: for each booking made in this browser, newest last, its id and that
-#   browser secret: the proof that this browser made it. Never the manage token itself (signed is
-#   not encrypted: anyone at the computer can read a cookie); the confirmation page derives the
-#   token again from the proof, the booking's submission key and SECRET_KEY. A session cookie, so
-#   that closing the browser forgets it, and the page offers to forget it at once (a shared computer).
-# - KEPT_FORM_COOKIE: when a details form had to go back to the safety check (a second tab, or
-#   more than an hour on the form), the time it was for and the random key of the row that keeps
-#   what was typed (models.KeptBookingForm): the form comes back filled after the check.
-BOOKING_COOKIE = "booking"
-CONFIRMATIONS_COOKIE = "booking_confirmed"
-KEPT_FORM_COOKIE = "booking_kept"
-# What a patient typed that comes back after the safety check (the consent box is ticked again).
-KEPT_FIELDS = ("first_name", "last_name", "email", "phone", "note")
-PRUNE_KEPT_FORMS_EVERY = 100
-_forms_kept = itertools.count(1)
-FLOW_COOKIE_MAX_AGE = 3600
-FLOW_COOKIE_PATH = "/book/"
-CONFIRMATIONS_KEPT = 5
 # A manage link stops working this long after the appointment.
 MANAGE_LINK_LIFETIME = timedelta(days=30)
 
@@ -93,8 +55,6 @@ def team(request):
 @rate_limited_post("callback")
 def contact(request):
     """The Contact page, with a short "please call me back" form; requests appear on reception's screen."""
-    from bookings.staff_forms import CallbackRequestForm
-
     form = CallbackRequestForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
@@ -111,28 +71,6 @@ def contact(request):
 
 def _contact_context(form) -> dict:
     return {"callback_form": form, "structured_data": structured_data.contact_graph(reverse("contact"))}
-
-
-@never_cache
-@login_required
-def staff_home(request):
-    """Reception lands on the day view and a practitioner on their day; anyone else sees what they may open."""
-    groups = set(request.user.groups.values_list("name", flat=True))
-    is_reception = RECEPTION_GROUP in groups or request.user.is_superuser
-    is_practitioner = PRACTITIONER_GROUP in groups and Practitioner.objects.filter(user=request.user).exists()
-    if is_reception and not is_practitioner and not request.user.is_superuser:
-        return redirect("reception_day")
-    if is_practitioner and not is_reception:
-        return redirect("practitioner_day")
-    return render(
-        request,
-        "bookings/staff_home.html",
-        {
-            "is_reception": is_reception,
-            "is_practitioner": is_practitioner,
-            "practitioner_without_record": PRACTITIONER_GROUP in groups and not is_practitioner,
-        },
-    )
 
 
 # -- Choosing a time ----------------------------------------------------------------------
@@ -283,154 +221,20 @@ def booking_start(request):
             return render(request, "bookings/safety_check.html", {"form": form}, status=400)
         if form.any_red_flag():
             response = render(request, "bookings/urgent_care.html")
-            response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
+            response.delete_cookie(flow.BOOKING_COOKIE, path=flow.FLOW_COOKIE_PATH)
             return response
         url = reverse("booking_time")
         if form.cleaned_data["practitioner"]:
             url += f"?practitioner={form.cleaned_data['practitioner']}"
-        kept = _flow_cookie(request, KEPT_FORM_COOKIE)
-        if isinstance(kept, dict) and parse_database_id(kept.get("slot")):
+        if kept_slot := flow.kept_form_slot(request):
             # Back to the details form the patient was filling in, for the time they had chosen.
-            url = f"{reverse('booking_details')}?slot={parse_database_id(kept['slot'])}"
+            url = f"{reverse('booking_details')}?slot={kept_slot}"
         response = redirect(url)
-        _set_flow_cookie(response, BOOKING_COOKIE, booking_flow_cookie_value(article=form.cleaned_data["article"]))
+        flow.set_flow_cookie(
+            response, flow.BOOKING_COOKIE, flow.booking_flow_cookie_value(article=form.cleaned_data["article"])
+        )
         return response
     return render(request, "bookings/safety_check.html", {"form": form})
-
-
-def booking_flow_cookie_value(*, article: str = "") -> str:
-    """The signed BOOKING_COOKIE of a patient who has just passed the safety check."""
-    # "browser": a random secret of this browser's booking, from which its manage token is derived.
-    state = {
-        "safety": SAFETY_QUESTIONS_VERSION,
-        "article": article or "",
-        "browser": secrets.token_urlsafe(16),
-        "pass": secrets.token_urlsafe(16),
-    }
-    return _signed(BOOKING_COOKIE, state)
-
-
-def _signed(name: str, value) -> str:
-    return signing.dumps(value, salt=f"bookings.{name}")
-
-
-def _set_flow_cookie(response, name: str, value: str, *, session_only: bool = False) -> None:
-    """Set one of the flow's cookies; SESSION_ONLY: no Max-Age, so it goes when the browser closes.
-
-    Either way the signature's timestamp limits it to FLOW_COOKIE_MAX_AGE (_flow_cookie).
-    """
-    response.set_cookie(
-        name,
-        value,
-        max_age=None if session_only else FLOW_COOKIE_MAX_AGE,
-        path=FLOW_COOKIE_PATH,
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
-    )
-
-
-def _flow_cookie(request, name: str):
-    """The cookie's value, or None when it is missing, altered or older than an hour."""
-    try:
-        return signing.loads(request.COOKIES.get(name, ""), salt=f"bookings.{name}", max_age=FLOW_COOKIE_MAX_AGE)
-    except (signing.BadSignature, ValueError):
-        return None
-
-
-def _booking_state_or_none(request) -> dict | None:
-    """The patient's progress, if they passed the safety check as it is asked now (within the hour)."""
-    state = _flow_cookie(request, BOOKING_COOKIE)
-    if not isinstance(state, dict) or state.get("safety") != SAFETY_QUESTIONS_VERSION:
-        return None
-    if not isinstance(state.get("pass"), str) or not isinstance(state.get("browser"), str):
-        return None
-    return state
-
-
-def _start_again(request):
-    messages.info(request, "Please answer the short safety check first: it takes a few seconds.")
-    return redirect("booking_start")
-
-
-def _start_again_keeping_the_details(request):
-    """Back to the safety check with what the patient typed kept (never in the URL), to refill the form after it.
-
-    1. A POST that repeats a booking this browser made (Back, then Confirm again) goes to its confirmation.
-    2. Otherwise the posted fields are kept (_keep_typed_details) and come back after the check.
-    """
-    earlier = _booking_with_submission_key(request.POST.get("submission_key"))
-    if earlier is not None and str(earlier.pk) in _confirmations(request):
-        messages.info(request, "This consultation is already booked: here it is. Nothing new was booked.")
-        return _confirmation_redirect(request, earlier.pk)
-    response = redirect("booking_start")
-    if not _keep_typed_details(request, response, slot_id=parse_database_id(request.POST.get("slot"))):
-        return _start_again(request)
-    messages.info(
-        request,
-        "Your consultation is not booked yet: please answer the safety check again (it takes a few seconds). "
-        "What you typed is kept and comes back after it.",
-    )
-    return response
-
-
-def _choose_another_time_keeping_the_details(request):
-    """"Choose another time" on the details form: to the time page, with what was typed kept for the next form."""
-    response = redirect("booking_time")
-    if _keep_typed_details(request, response, slot_id=None):
-        messages.info(request, "What you typed is kept: choose a time and it comes back.")
-    return response
-
-
-def _keep_typed_details(request, response, *, slot_id: int | None) -> bool:
-    """Keep the posted details in a KeptBookingForm row, behind a random key in a cookie set on RESPONSE.
-
-    False (and nothing kept) when nothing was typed.
-    """
-    typed = {
-        name: request.POST.get(name, "")[: PatientDetailsForm.base_fields[name].max_length] for name in KEPT_FIELDS
-    }
-    if not any(value.strip() for value in typed.values()):
-        return False
-    key = secrets.token_urlsafe(32)
-    now = timezone.now()
-    KeptBookingForm.objects.create(
-        key_hash=hash_token(key), fields=typed, expires_at=now + timedelta(seconds=FLOW_COOKIE_MAX_AGE)
-    )
-    if next(_forms_kept) % PRUNE_KEPT_FORMS_EVERY == 0:
-        KeptBookingForm.objects.filter(expires_at__lt=now).delete()
-    _set_flow_cookie(response, KEPT_FORM_COOKIE, _signed(KEPT_FORM_COOKIE, {"key": key, "slot": slot_id}))
-    return True
-
-
-TAKE_KEPT_FORM_SQL = (
-    f"DELETE FROM {KeptBookingForm._meta.db_table} WHERE key_hash = %s AND expires_at > %s RETURNING fields"
-)
-
-
-def _take_kept_details(request, *, now: datetime) -> dict | None:
-    """What the patient typed before the safety check was asked again, once (the row is deleted), or None."""
-    kept = _flow_cookie(request, KEPT_FORM_COOKIE)
-    if not isinstance(kept, dict) or not isinstance(kept.get("key"), str):
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(TAKE_KEPT_FORM_SQL, [hash_token(kept["key"]), now])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    # Django has the driver hand jsonb over as text (JSONField decodes it itself).
-    fields = json.loads(row[0]) if isinstance(row[0], str) else row[0]
-    if not isinstance(fields, dict):
-        return None
-    return {name: str(fields.get(name, "")) for name in KEPT_FIELDS}
-
-
-def _booking_with_submission_key(value) -> Appointment | None:
-    try:
-        key = uuid.UUID(str(value))
-    except ValueError:
-        return None
-    return Appointment.objects.filter(submission_key=key).order_by().first()
 
 
 # The time page as every patient sees it, per (week, practitioner) asked for.
@@ -440,8 +244,8 @@ _time_pages = PageCache("time page")
 @never_cache
 def booking_time(request):
     """Step 2: the soonest bookable times, a week at a time; each time is a link to step 3."""
-    if _booking_state_or_none(request) is None:
-        return _start_again(request)
+    if flow.booking_state_or_none(request) is None:
+        return flow.start_again(request)
     now = timezone.now()
     # The key is what the page will show: a week outside the bookable ones shows the nearest one.
     week = _parse_week(request.GET.get("week"))
@@ -509,22 +313,12 @@ def _bookable_slot(slot_id: int, *, now: datetime) -> Slot | None:
 @never_cache
 @rate_limited_post("booking")
 def booking_details(request):
-    """Step 3 and 4: the patient's details, then the booking itself."""
-    state = _booking_state_or_none(request)
+    """Step 3 and 4: the patient's details, then the booking itself (the cookies' protocol: bookings/flow.py)."""
+    state = flow.booking_state_or_none(request)
     if state is None:
-        if request.method == "POST":
-            return _start_again_keeping_the_details(request)
-        if _confirmations(request):
-            # Back to the form after booking: the booking stands.
-            messages.info(
-                request,
-                "Your booking is made: its confirmation e-mail has the details and a link to change it. "
-                "To book another consultation, please answer the safety check again.",
-            )
-            return redirect("booking_start")
-        return _start_again(request)
+        return _details_without_safety_check(request)
     if request.method == "POST" and "choose_another_time" in request.POST:
-        return _choose_another_time_keeping_the_details(request)
+        return flow.choose_another_time_keeping_the_details(request)
     now = timezone.now()
     raw_slot = request.POST.get("slot") if request.method == "POST" else request.GET.get("slot")
     slot_id = parse_database_id(raw_slot)
@@ -539,45 +333,69 @@ def booking_details(request):
             status=400,
             headline="Please choose one of the times below",
         )
-
-    def wanted_slot():
-        # Unordered: the model's default ordering would join the practitioner for nothing.
-        return Slot.objects.filter(pk=slot_id).only("starts_at").order_by().first() if slot_id else None
-
     form = PatientDetailsForm(request.POST) if request.method == "POST" else None
     if form is None or not form.is_valid():
-        # The form, first or again. A valid POST goes straight to the booking, which checks the slot under its lock.
-        status = 200 if form is None else 400
-        kept = None
-        if form is None:
-            kept = _take_kept_details(request, now=now)
-            if kept:
-                messages.info(request, "Here is what you typed. Please check it, tick the box and confirm.")
-            form = PatientDetailsForm(
-                initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key(), **(kept or {})}
-            )
-        slot = _bookable_slot(slot_id, now=now) if slot_id else None
-        if slot is not None:
-            slot.local_start = slot.starts_at.astimezone(clinic_zone())
-            response = render(request, "bookings/details.html", {"form": form, "slot": slot}, status=status)
-        elif (any_slot := wanted_slot()) is None:
-            response = render(request, "bookings/slot_not_found.html", status=404)
-        else:
-            response = _slot_unavailable_response(
-                request,
-                form=form,
-                wanted_start=any_slot.starts_at,
-                now=now,
-                status=409 if status == 200 else 400,
-                headline="Sorry, that time is no longer available",
-            )
-        if kept is not None or KEPT_FORM_COOKIE in request.COOKIES:
-            response.delete_cookie(KEPT_FORM_COOKIE, path=FLOW_COOKIE_PATH)
-        return response
-
+        # A valid POST goes straight to the booking, which checks the slot under its lock.
+        return _details_form(request, form, slot_id=slot_id, now=now)
     if form.filled_by_a_bot:
         # The same answer as a booking refused for its contact details: nothing tells a bot what gave it away.
         return _book_by_phone(request, status=409)
+    return _book_online(request, form, state=state, slot_id=slot_id, now=now)
+
+
+def _details_without_safety_check(request):
+    """No valid pass: a posted form is kept for after the safety check (flow.py, step 3)."""
+    if request.method == "POST":
+        return flow.start_again_keeping_the_details(request)
+    if flow.confirmations(request):
+        # Back to the form after booking: the booking stands.
+        messages.info(
+            request,
+            "Your booking is made: its confirmation e-mail has the details and a link to change it. "
+            "To book another consultation, please answer the safety check again.",
+        )
+        return redirect("booking_start")
+    return flow.start_again(request)
+
+
+def _wanted_slot(slot_id: int | None) -> Slot | None:
+    # Unordered: the model's default ordering would join the practitioner for nothing.
+    return Slot.objects.filter(pk=slot_id).only("starts_at").order_by().first() if slot_id else None
+
+
+def _details_form(request, form: PatientDetailsForm | None, *, slot_id: int | None, now: datetime):
+    """The form, first (FORM is None: filled from a kept form if there is one) or again with its errors."""
+    status = 200 if form is None else 400
+    kept = None
+    if form is None:
+        kept = flow.take_kept_details(request, now=now)
+        if kept:
+            messages.info(request, "Here is what you typed. Please check it, tick the box and confirm.")
+        form = PatientDetailsForm(
+            initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key(), **(kept or {})}
+        )
+    slot = _bookable_slot(slot_id, now=now) if slot_id else None
+    if slot is not None:
+        slot.local_start = slot.starts_at.astimezone(clinic_zone())
+        response = render(request, "bookings/details.html", {"form": form, "slot": slot}, status=status)
+    elif (any_slot := _wanted_slot(slot_id)) is None:
+        response = render(request, "bookings/slot_not_found.html", status=404)
+    else:
+        response = _slot_unavailable_response(
+            request,
+            form=form,
+            wanted_start=any_slot.starts_at,
+            now=now,
+            status=409 if status == 200 else 400,
+            headline="Sorry, that time is no longer available",
+        )
+    if kept is not None or flow.KEPT_FORM_COOKIE in request.COOKIES:
+        response.delete_cookie(flow.KEPT_FORM_COOKIE, path=flow.FLOW_COOKIE_PATH)
+    return response
+
+
+def _book_online(request, form: PatientDetailsForm, *, state: dict, slot_id: int | None, now: datetime):
+    """Step 4: book, then confirm only to the browser that made the booking (flow.py, steps 4 to 6)."""
     article = (
         Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
     )
@@ -597,41 +415,18 @@ def booking_details(request):
         )
     except SafetyCheckPassUsed:
         # Another tab booked with this pass already, or the cookie was copied: nothing is booked.
-        return _start_again_keeping_the_details(request)
+        return flow.start_again_keeping_the_details(request)
     except BookingLimitReached as refusal:
         return _book_by_phone(request, status=429 if refusal.reason == "address" else 409)
     except SlotUnavailable:
-        any_slot = wanted_slot()
+        any_slot = _wanted_slot(slot_id)
         if any_slot is None:
             return render(request, "bookings/slot_not_found.html", status=404)
         return _slot_unavailable_response(request, form=form, wanted_start=any_slot.starts_at, now=now)
-
-    # A repeated submission is confirmed only to the browser that made the booking: one whose
-    # confirmations cookie proves it (sent again after Back), or one with the same booking cookie,
-    # which derives the same token (a double click whose second request never received the first
-    # answer's cookie). A replay from another browser learns nothing of the booking.
-    confirmations = _confirmations(request)
-    proof = browser_secret if _proves(result.appointment, browser_secret) else None
-    earlier_proof = confirmations.pop(str(result.appointment.pk), None)
-    if proof is None and earlier_proof and _proves(result.appointment, earlier_proof):
-        proof = earlier_proof
-    if proof is None:
+    known = flow.confirmations_with_proof(request, result.appointment, browser_secret=browser_secret)
+    if known is None:
         return render(request, "bookings/already_booked.html", status=409)
-    confirmations[str(result.appointment.pk)] = proof
-    return _confirmation_redirect(request, result.appointment.pk, confirmations=confirmations)
-
-
-def _confirmation_redirect(request, appointment_pk: int, *, confirmations: dict[str, str] | None = None):
-    """To the confirmation page of a booking this browser made; the booking flow is over."""
-    confirmations = _confirmations(request) if confirmations is None else confirmations
-    # This booking last (the one the confirmation page shows), and only the newest few.
-    proof = confirmations.pop(str(appointment_pk))
-    confirmations = dict(list(confirmations.items())[-(CONFIRMATIONS_KEPT - 1) :])
-    confirmations[str(appointment_pk)] = proof
-    response = redirect("booking_confirmed")
-    _set_flow_cookie(response, CONFIRMATIONS_COOKIE, _signed(CONFIRMATIONS_COOKIE, confirmations), session_only=True)
-    response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
-    return response
+    return flow.confirmation_redirect(request, result.appointment.pk, known=known)
 
 
 def _book_by_phone(request, *, status: int):
@@ -642,50 +437,13 @@ def _book_by_phone(request, *, status: int):
     return response
 
 
-def _confirmations(request) -> dict[str, str]:
-    """{appointment id: the secret of the browser that booked it}, newest last (see CONFIRMATIONS_COOKIE)."""
-    confirmations = _flow_cookie(request, CONFIRMATIONS_COOKIE)
-    if not isinstance(confirmations, dict):
-        return {}
-    return {str(key): value for key, value in confirmations.items() if isinstance(value, str)}
-
-
-def _confirmed_appointment(request):
-    """The last booking made in this browser (within the hour) and its manage token, or (None, None).
-
-    The token is derived again from the browser secret the cookie holds; it must match the
-    booking's stored hash, so a cookie naming another booking's id shows nothing.
-    """
-    confirmations = _confirmations(request)
-    if not confirmations:
-        return None, None
-    appointment_id, browser_secret = list(confirmations.items())[-1]
-    appointment_id = parse_database_id(appointment_id)
-    appointment = (
-        Appointment.objects.filter(pk=appointment_id).select_related("slot__practitioner").first()
-        if appointment_id
-        else None
-    )
-    if appointment is None or not _proves(appointment, browser_secret):
-        return None, None
-    return appointment, manage_token_for_submission(appointment.submission_key, browser_secret)
-
-
-def _proves(appointment, browser_secret: str) -> bool:
-    """Whether BROWSER_SECRET is that of the browser that booked APPOINTMENT: it derives its manage token."""
-    if appointment.submission_key is None:
-        return False
-    token = manage_token_for_submission(appointment.submission_key, browser_secret)
-    return constant_time_compare(hash_token(token), appointment.manage_token_hash)
-
-
 @never_cache
 def booking_confirmed(request):
     """Step 5: what, when, where, the calendar file and the manage link, as the booking stands now.
 
     Reloaded after a cancellation it says so and offers to book again; after a move it gives the new time.
     """
-    appointment, token = _confirmed_appointment(request)
+    appointment, token = flow.confirmed_appointment(request)
     if appointment is None:
         return redirect("booking_start")
     return render(
@@ -711,8 +469,8 @@ def booking_forget(request):
     if request.method != "POST":
         return redirect("booking_confirmed")
     response = render(request, "bookings/forgotten.html")
-    response.delete_cookie(CONFIRMATIONS_COOKIE, path=FLOW_COOKIE_PATH)
-    response.delete_cookie(BOOKING_COOKIE, path=FLOW_COOKIE_PATH)
+    response.delete_cookie(flow.CONFIRMATIONS_COOKIE, path=flow.FLOW_COOKIE_PATH)
+    response.delete_cookie(flow.BOOKING_COOKIE, path=flow.FLOW_COOKIE_PATH)
     return response
 
 
@@ -724,7 +482,7 @@ def _ics_response(appointment) -> HttpResponse:
 
 
 def booking_confirmed_ics(request):
-    appointment, _ = _confirmed_appointment(request)
+    appointment, _ = flow.confirmed_appointment(request)
     if appointment is None:
         raise Http404
     return _ics_response(appointment)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "clinic",
     "articles",
     "bookings",
+    "staff",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("", include("articles.urls")),
     path("", include("bookings.urls")),
+    path("staff/", include("staff.urls")),
     path("privacy/", views.privacy, name="privacy"),
     path("accessibility/", views.accessibility, name="accessibility"),
     path("healthz", views.healthz, name="healthz"),

@@ -20,7 +20,7 @@ from articles.models import Article
 from bookings.models import CallbackRequest, Practitioner, Slot, TimeOff, WorkingHours
 from bookings.services import PatientDetails, appointment_book
 from clinic.views import database_unavailable_response, server_error
-from tests.bookings.booking_helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot
+from tests.helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot
 
 
 @dataclass

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from articles.models import Article
 from bookings.services import PatientDetails, appointment_book
-from tests.bookings.booking_helpers import local, make_slot
+from tests.helpers import local, make_slot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

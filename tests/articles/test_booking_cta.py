@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from articles.models import Article
 from bookings.models import Appointment
-from tests.bookings.booking_helpers import local, make_slot
+from tests.helpers import local, make_slot
 
 SLUG = "hip-and-lower-back-pain-why-they-come-together"
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from bookings.models import Slot
-from tests.bookings.booking_helpers import local, make_appointment, make_slot
+from tests.helpers import local, make_appointment, make_slot
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bookings.models import CallbackRequest, Slot, TimeOff
 from bookings.services import PatientDetails, appointment_book, practitioner_calendar_token_reset
-from tests.bookings.staff_factory import days_ahead, local, make_slot
+from tests.helpers import days_ahead, local, make_slot
 
 pytestmark = pytest.mark.django_db
 

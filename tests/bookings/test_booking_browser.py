@@ -5,7 +5,7 @@ import re
 import pytest
 
 from bookings.models import Appointment
-from tests.bookings.booking_helpers import local, make_slot
+from tests.helpers import local, make_slot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from bookings.models import Appointment
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book
-from tests.bookings.booking_helpers import details_form, local, make_slot, pass_safety_check
+from tests.helpers import details_form, local, make_slot, pass_safety_check
 
 PATIENTS = 20
 

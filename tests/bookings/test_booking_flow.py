@@ -7,7 +7,7 @@ from django.conf import settings
 
 from articles.models import Article
 from bookings.models import Appointment, AppointmentEvent, Slot, hash_token
-from tests.bookings.booking_helpers import SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check
+from tests.helpers import SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
 

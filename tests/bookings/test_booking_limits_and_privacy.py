@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bookings.models import Practitioner, Slot
-from tests.bookings.booking_helpers import PATIENT, details_form, local, make_slot, pass_safety_check
+from tests.helpers import PATIENT, details_form, local, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.core import signing
 from django.test import Client
 
 from bookings.models import Appointment
-from tests.bookings.booking_helpers import details_form, local, make_slot, pass_safety_check
+from tests.helpers import details_form, local, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 from bookings.models import Appointment
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book, appointment_move
 from clinic.embedded_db import EmbeddedServer
-from tests.bookings.booking_helpers import details_form, local, make_slot, pass_safety_check
 from tests.bookings.test_booking_concurrency import _run_at_once
+from tests.helpers import details_form, local, make_slot, pass_safety_check
 
 RACERS = 12
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from bookings.models import Appointment, UsedSafetyCheckPass
 from bookings.services import BookingLimitReached, OnlineBookingGuard, PatientDetails, appointment_book
 from clinic.ratelimit import BOOKINGS_WINDOW_SECONDS, window_start
-from tests.bookings.booking_helpers import PATIENT, SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check
+from tests.helpers import PATIENT, SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from bookings.models import Appointment, Practitioner, Slot, WorkingHours
 from bookings.schedule import slots_generate
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book, appointment_move
-from tests.bookings.booking_helpers import local, make_appointment, make_slot
+from tests.helpers import local, make_appointment, make_slot
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from bookings.models import Appointment, KeptBookingForm
-from tests.bookings.booking_helpers import details_form, local, make_slot, pass_safety_check
+from tests.helpers import details_form, local, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
 

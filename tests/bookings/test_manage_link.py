@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent
 from bookings.services import PatientDetails, appointment_book
-from tests.bookings.booking_helpers import local, make_slot, works_at
+from tests.helpers import local, make_slot, works_at
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from bookings.forms import clean_person_name
 from bookings.models import Appointment, CallbackRequest, OutboundMessage
-from tests.bookings.booking_helpers import details_form, local, make_slot, pass_safety_check
+from tests.helpers import details_form, local, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,12 @@ from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings.forms import PatientDetailsForm
+from bookings.forms import CallbackRequestForm, PatientDetailsForm
 from bookings.models import Appointment, CallbackRequest
 from bookings.phones import normalise_phone, phone_search
 from bookings.services import PatientDetails, appointment_book
-from bookings.staff_forms import CallbackRequestForm, PhoneBookingForm
-from tests.bookings.staff_factory import days_ahead, local, make_slot
+from staff.forms import PhoneBookingForm
+from tests.helpers import days_ahead, local, make_slot
 
 ACCEPTED = [
     ("(020) 7946 0000", "+442079460000"),

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from bookings.models import Appointment, Practitioner, Slot
-from tests.bookings.booking_helpers import make_appointment
+from tests.helpers import make_appointment
 
 LONDON = ZoneInfo("Europe/London")
 # Monday 1 June 2026, 08:00: the clinic opens at 09:00.

@@ -9,7 +9,7 @@ from django.utils import timezone
 from bookings.models import Appointment, Slot
 from bookings.schedule import AvailabilityVersion
 from bookings.services import PatientDetails, appointment_book, appointment_move
-from tests.bookings.booking_helpers import local, make_slot
+from tests.helpers import local, make_slot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PATIENT = PatientDetails(first_name="Pat", last_name="Example", email="pat@example.org", phone="07700 900123")

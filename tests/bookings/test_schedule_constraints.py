@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from bookings.models import Appointment, Slot, hash_token, new_token
-from tests.bookings.booking_helpers import make_appointment
+from tests.helpers import make_appointment
 
 LONDON = ZoneInfo("Europe/London")
 NINE = datetime(2026, 6, 8, 9, 0, tzinfo=LONDON)

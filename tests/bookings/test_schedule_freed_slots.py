@@ -13,25 +13,10 @@ from django.utils import timezone
 from bookings.models import Slot, TimeOff, WorkingHours
 from bookings.schedule import clinic_zone, slot_fits_schedule, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_cancel
-from tests.bookings.staff_factory import days_ahead, local
+from tests.helpers import local
+from tests.helpers import slot_at as _slot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def day():
-    return days_ahead(3)
-
-
-@pytest.fixture
-def patel_works(dr_patel, day):
-    WorkingHours.objects.create(practitioner=dr_patel, weekday=day.weekday(), start_time=time(9), end_time=time(11))
-    slots_generate(now=timezone.now(), practitioner=dr_patel)
-    return dr_patel
-
-
-def _slot(practitioner, when) -> Slot:
-    return Slot.objects.get(practitioner=practitioner, starts_at=when)
 
 
 def _offered(slot) -> bool:

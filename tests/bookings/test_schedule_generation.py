@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from bookings.models import Appointment, Slot, TimeOff, WorkingHours
 from bookings.schedule import slots_generate
-from tests.bookings.booking_helpers import make_appointment
+from tests.helpers import make_appointment
 
 LONDON = ZoneInfo("Europe/London")
 # A Sunday noon: the week ahead starts on Monday 8 June 2026, far from any clock change.

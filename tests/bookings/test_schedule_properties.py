@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bookings.models import Appointment, Slot, TimeOff, WorkingHours
 from bookings.schedule import slots_generate
-from tests.bookings.booking_helpers import make_appointment
+from tests.helpers import make_appointment
 
 LONDON = ZoneInfo("Europe/London")
 # Sundays the clocks change, and an ordinary one: a run starts a few days before one of them.

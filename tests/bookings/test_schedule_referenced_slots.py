@@ -6,7 +6,7 @@ points to 09:00; time off over 09:00 then made every schedule change, and the ni
 `generate_slots`, fail with ProtectedError, while the time off itself was saved.
 """
 
-from datetime import time, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -16,31 +16,14 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings import admin as bookings_admin
-from bookings import staff_views
+from bookings import schedule
 from bookings.models import Appointment, OutboundMessage, Slot, TimeOff, WorkingHours
 from bookings.schedule import referenced_slot_ids, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_move
-from tests.bookings.staff_factory import days_ahead, local
+from tests.helpers import local
+from tests.helpers import slot_at as _slot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def day():
-    return days_ahead(3)
-
-
-@pytest.fixture
-def patel_works(dr_patel, day):
-    """Dr Patel works 09:00 to 11:00 that day: six slots."""
-    WorkingHours.objects.create(practitioner=dr_patel, weekday=day.weekday(), start_time=time(9), end_time=time(11))
-    slots_generate(now=timezone.now(), practitioner=dr_patel)
-    return dr_patel
-
-
-def _slot(practitioner, when) -> Slot:
-    return Slot.objects.get(practitioner=practitioner, starts_at=when)
 
 
 def _phone_book(rita, slot):
@@ -132,7 +115,7 @@ def test_time_off_whose_slots_cannot_follow_is_not_saved(client, rita, patel_wor
     def generation_fails(**kwargs):
         raise RuntimeError("generation failed")
 
-    monkeypatch.setattr(staff_views, "slots_generate", generation_fails)
+    monkeypatch.setattr(schedule, "slots_generate", generation_fails)
     client.force_login(rita)
 
     with pytest.raises(RuntimeError):
@@ -176,7 +159,7 @@ def test_every_other_schedule_change_is_all_or_nothing_too(client, rita, patel_w
     def generation_fails(**kwargs):
         raise RuntimeError("generation failed")
 
-    monkeypatch.setattr(staff_views, "slots_generate", generation_fails)
+    monkeypatch.setattr(schedule, "slots_generate", generation_fails)
     client.force_login(rita)
 
     with pytest.raises(RuntimeError):
@@ -191,7 +174,7 @@ def test_the_admins_delete_selected_action_on_time_off_is_all_or_nothing(rita, p
     def generation_fails(**kwargs):
         raise RuntimeError("generation failed")
 
-    monkeypatch.setattr(bookings_admin, "slots_generate", generation_fails)
+    monkeypatch.setattr(schedule, "slots_generate", generation_fails)
     request = RequestFactory().post("/admin/bookings/timeoff/")
     request.user = rita
 
@@ -314,7 +297,7 @@ def test_time_off_saved_in_the_admin_is_all_or_nothing(admin_client, patel_works
     def generation_fails(**kwargs):
         raise RuntimeError("generation failed")
 
-    monkeypatch.setattr(bookings_admin, "slots_generate", generation_fails)
+    monkeypatch.setattr(schedule, "slots_generate", generation_fails)
 
     with pytest.raises(RuntimeError):
         _admin_time_off(admin_client, patel_works, day)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from bookings import views
 from bookings.models import Appointment, Practitioner, Slot
 from bookings.services import PatientDetails, appointment_book, appointment_cancel, slot_block, slot_unblock
-from tests.bookings.booking_helpers import local, make_slot, pass_safety_check, works_at
+from tests.helpers import local, make_slot, pass_safety_check, works_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PATIENT = PatientDetails(first_name="Pat", last_name="Example", email="pat@example.org", phone="07700 900123")

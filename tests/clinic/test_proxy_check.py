@@ -46,7 +46,7 @@ def test_the_check_runs_only_with_deploy(settings):
 def test_behind_the_trusted_proxy_each_patient_has_their_own_rate_limit_and_cannot_pick_an_address(settings):
     from django.test import Client
 
-    from tests.bookings.booking_helpers import SAFE_ANSWERS
+    from tests.helpers import SAFE_ANSWERS
 
     settings.TRUST_X_FORWARDED_FOR = True
     settings.RATE_LIMIT_PUBLIC_POSTS = 2

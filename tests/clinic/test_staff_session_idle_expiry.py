@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.bookings.booking_helpers import pass_safety_check
+from tests.helpers import pass_safety_check
 
 pytestmark = pytest.mark.django_db
 

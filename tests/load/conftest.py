@@ -21,7 +21,6 @@ import psycopg2
 import pytest
 
 from clinic.embedded_db import EmbeddedServer
-from tests.bookings.booking_helpers import PATIENT, SAFE_ANSWERS
 from tests.clinic.conftest import (
     BASE_DIR,
     AppServer,
@@ -32,6 +31,7 @@ from tests.clinic.conftest import (
     stop_embedded,
     wait_for_status,
 )
+from tests.helpers import PATIENT, SAFE_ANSWERS
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 JUST_TAKEN = "that time has just been taken"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from articles.models import Article
 from bookings.models import Appointment, AppointmentEvent, CallbackRequest, Slot
 from bookings.services import PatientDetails, appointment_book
-from tests.bookings.booking_helpers import SAFE_ANSWERS, local, make_slot
+from tests.helpers import SAFE_ANSWERS, local, make_slot
 
 pytestmark = pytest.mark.django_db
 

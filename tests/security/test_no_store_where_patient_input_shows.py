@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from bookings.models import Appointment
-from tests.bookings.booking_helpers import details_form, local, make_slot, pass_safety_check
+from tests.helpers import details_form, local, make_slot, pass_safety_check
 from tests.security.test_headers_on_every_url import every_url
 
 pytestmark = pytest.mark.django_db

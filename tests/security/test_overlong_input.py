@@ -28,7 +28,7 @@ from bookings.models import (
     WorkingHours,
 )
 from bookings.services import PatientDetails, appointment_book
-from tests.bookings.booking_helpers import SAFE_ANSWERS, local, make_slot
+from tests.helpers import SAFE_ANSWERS, local, make_slot
 
 pytestmark = pytest.mark.django_db
 

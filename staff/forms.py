@@ -1,0 +1,188 @@
+"""Forms for reception and practitioners. Every write they lead to goes through bookings/services.py
+(appointments, slots) or is followed by `slots_generate` (working hours, time off)."""
+
+from datetime import date
+
+from django import forms
+from django.conf import settings
+from django.forms import BaseModelFormSet, modelformset_factory
+
+from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin
+from bookings.models import Appointment, TimeOff, WorkingHours
+
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+# Dates from user input stay inside years that date arithmetic survives.
+FIRST_YEAR, LAST_YEAR = 2000, 9000
+
+
+def _check_year(day):
+    if day and not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise forms.ValidationError(f"Please choose a date between {FIRST_YEAR} and {LAST_YEAR}.")
+    return day
+
+
+class DayForm(forms.Form):
+    """The date picker of the day and week views; a missing or bad date means today."""
+
+    date = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d")
+    )
+
+    def clean_date(self):
+        return _check_year(self.cleaned_data["date"])
+
+
+class PhoneBookingForm(SafetyQuestionsMixin, PatientForm):
+    """A caller booked by reception: the same red-flag questions as online (any "yes": no booking, urgent
+    advice to read out), the privacy notice told, and fewer details, because a person is on the line."""
+
+    phone = forms.CharField(max_length=32, label="Phone")
+    email = forms.EmailField(
+        required=False,
+        max_length=EMAIL_MAX_LENGTH,
+        label="E-mail (optional)",
+        help_text="For the confirmation e-mail.",
+    )
+    note = forms.CharField(
+        required=False, max_length=1000, label="Note (optional)", widget=forms.Textarea(attrs={"rows": 3})
+    )
+    privacy_notice_told = forms.BooleanField(
+        error_messages={"required": "Please tell the caller how we use their details, then tick this."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["privacy_notice_told"].label = (
+            "I have told the caller how the clinic uses their details "
+            f"(privacy notice, version {self.privacy_notice_version})."
+        )
+
+    @property
+    def privacy_notice_version(self) -> str:
+        return settings.PRIVACY_NOTICE_VERSION
+
+
+class StaffCancelForm(forms.Form):
+    reason = forms.CharField(max_length=300, label="Reason", widget=forms.Textarea(attrs={"rows": 2}))
+    notify_patient = forms.BooleanField(
+        required=False, initial=True, label="Tell the patient (e-mail, when we have their address)"
+    )
+
+
+class StatusForm(forms.Form):
+    STATUS_CHOICES = [
+        (Appointment.Status.ARRIVED, "Arrived"),
+        (Appointment.Status.COMPLETED, "Completed"),
+        (Appointment.Status.NO_SHOW, "Did not attend"),
+        (Appointment.Status.BOOKED, "Back to booked"),
+    ]
+    status = forms.ChoiceField(choices=STATUS_CHOICES)
+
+
+class BlockForm(forms.Form):
+    reason = forms.CharField(max_length=200, label="Reason", help_text="For example: team meeting. Staff only.")
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(max_length=120, label="Name, e-mail or phone", required=False)
+
+
+class ExportForm(forms.Form):
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    MAX_DAYS = 366
+
+    def clean_start(self):
+        return _check_year(self.cleaned_data["start"])
+
+    def clean_end(self):
+        return _check_year(self.cleaned_data["end"])
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                raise forms.ValidationError("The end date is before the start date.")
+            if (end - start).days > self.MAX_DAYS:
+                raise forms.ValidationError("Please export at most a year at a time.")
+        return cleaned
+
+
+SMALL_INPUT = "form-control form-control-sm"
+
+
+class WorkingHoursForm(forms.ModelForm):
+    """One period of a practitioner's week. An end before the start, or "valid until" before "valid from",
+    is refused by the model's constraints, in the clinic's words (their violation_error_message)."""
+
+    class Meta:
+        model = WorkingHours
+        fields = ["weekday", "start_time", "end_time", "valid_from", "valid_until"]
+        # Rendered cell by cell in a table (not through crispy), so the Bootstrap classes are set here.
+        widgets = {
+            "start_time": forms.TimeInput(attrs={"type": "time", "class": SMALL_INPUT}, format="%H:%M"),
+            "end_time": forms.TimeInput(attrs={"type": "time", "class": SMALL_INPUT}, format="%H:%M"),
+            "valid_from": forms.DateInput(attrs={"type": "date", "class": SMALL_INPUT}, format="%Y-%m-%d"),
+            "valid_until": forms.DateInput(attrs={"type": "date", "class": SMALL_INPUT}, format="%Y-%m-%d"),
+        }
+
+
+def _periods_overlap(one: dict, other: dict) -> bool:
+    if one["weekday"] != other["weekday"]:
+        return False
+    if not (one["start_time"] < other["end_time"] and other["start_time"] < one["end_time"]):
+        return False
+    earliest, latest = date.min, date.max
+    return (one.get("valid_from") or earliest) <= (other.get("valid_until") or latest) and (
+        other.get("valid_from") or earliest
+    ) <= (one.get("valid_until") or latest)
+
+
+class BaseWorkingHoursFormSet(BaseModelFormSet):
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].widget.attrs["class"] = "form-check-input"
+
+    def clean(self):
+        """Two periods of one weekday that overlap would lay out overlapping slots, which the database refuses."""
+        super().clean()
+        if any(self.errors):
+            return
+        periods = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("start_time")
+        ]
+        for index, one in enumerate(periods):
+            for other in periods[index + 1 :]:
+                if _periods_overlap(one, other):
+                    day = dict(WorkingHours.Weekday.choices)[one["weekday"]]
+                    raise forms.ValidationError(
+                        f"Two periods on {day} overlap ({one['start_time']:%H:%M}-{one['end_time']:%H:%M} and "
+                        f"{other['start_time']:%H:%M}-{other['end_time']:%H:%M}). A lunch break is two periods "
+                        "that do not touch."
+                    )
+
+
+WorkingHoursFormSet = modelformset_factory(
+    WorkingHours, form=WorkingHoursForm, formset=BaseWorkingHoursFormSet, extra=2, can_delete=True
+)
+
+
+class TimeOffForm(forms.ModelForm):
+    """Time off for one practitioner, or a clinic closure (the view decides which). Times are clinic local time.
+
+    An end before the start is refused by the model's constraint, in the clinic's words.
+    """
+
+    class Meta:
+        model = TimeOff
+        fields = ["starts_at", "ends_at", "reason"]
+        labels = {"starts_at": "From", "ends_at": "Until"}
+        widgets = {
+            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
+            "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
+        }

@@ -1,0 +1,51 @@
+"""Staff pages, included under /staff/: reception under reception/, a practitioner's own under me/."""
+
+from django.urls import path
+
+from staff import views
+
+urlpatterns = [
+    path("", views.staff_home, name="staff_home"),
+    path("reception/", views.reception_day, name="reception_day"),
+    path("reception/week/<int:practitioner_id>/", views.reception_week, name="reception_week"),
+    path("reception/next-free/", views.reception_next_free, name="reception_next_free"),
+    path("reception/book/", views.reception_book, name="reception_book"),
+    path("reception/appointments/<int:pk>/", views.reception_appointment, name="reception_appointment"),
+    path(
+        "reception/appointments/<int:pk>/status/",
+        views.reception_appointment_status,
+        name="reception_appointment_status",
+    ),
+    path(
+        "reception/appointments/<int:pk>/cancel/",
+        views.reception_appointment_cancel,
+        name="reception_appointment_cancel",
+    ),
+    path("reception/appointments/<int:pk>/move/", views.reception_appointment_move, name="reception_appointment_move"),
+    path("reception/slots/<int:pk>/block/", views.reception_slot_block, name="reception_slot_block"),
+    path("reception/slots/<int:pk>/unblock/", views.reception_slot_unblock, name="reception_slot_unblock"),
+    path("reception/hours/", views.reception_hours, name="reception_hours"),
+    path(
+        "reception/hours/<int:practitioner_id>/",
+        views.reception_practitioner_hours,
+        name="reception_practitioner_hours",
+    ),
+    path(
+        "reception/hours/<int:practitioner_id>/time-off/",
+        views.reception_time_off_add,
+        name="reception_time_off_add",
+    ),
+    path("reception/time-off/<int:pk>/delete/", views.reception_time_off_delete, name="reception_time_off_delete"),
+    path("reception/search/", views.reception_search, name="reception_search"),
+    path("reception/export/", views.reception_export, name="reception_export"),
+    path("reception/callbacks/", views.reception_callbacks, name="reception_callbacks"),
+    path("reception/callbacks/<int:pk>/done/", views.reception_callback_done, name="reception_callback_done"),
+    path("reception/callbacks/<int:pk>/reopen/", views.reception_callback_reopen, name="reception_callback_reopen"),
+    path("me/", views.practitioner_day, name="practitioner_day"),
+    path("me/upcoming/", views.practitioner_upcoming, name="practitioner_upcoming"),
+    path("me/appointments/<int:pk>/", views.practitioner_appointment, name="practitioner_appointment"),
+    path("me/calendar/", views.practitioner_calendar, name="practitioner_calendar"),
+    path("me/calendar/reset/", views.practitioner_calendar_reset, name="practitioner_calendar_reset"),
+    # No sign-in: a phone's calendar app cannot sign in. The unguessable token is the key (redacted in logs).
+    path("calendar-feed/<str:token>.ics", views.practitioner_calendar_feed, name="practitioner_calendar_feed"),
+]

@@ -1,0 +1,950 @@
+"""Reception's calendar and the practitioners' own pages.
+
+Access: every view here is wrapped in `reception_required` or `practitioner_required` (sign-in,
+then the group, else 403) and sends no-store. Objects are fetched through the small
+`_..._for_...` helpers below, which return the object for this user or raise 404.
+Writes go through bookings/services.py (appointments, slots) or bookings/schedule.py's
+`schedule_change_apply` (working hours, time off, closures), and only ever on POST.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from bookings.calendar import practitioner_feed_ics
+from bookings.forms import MoveForm, parse_database_id
+from bookings.models import (
+    PRACTITIONER_GROUP,
+    RECEPTION_GROUP,
+    Appointment,
+    CallbackRequest,
+    OutboundMessage,
+    Practitioner,
+    Slot,
+    TimeOff,
+    WorkingHours,
+    hash_token,
+)
+from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, schedule_change_apply
+from bookings.services import (
+    ChangeNotAllowed,
+    SlotUnavailable,
+    appointment_book,
+    appointment_cancel,
+    appointment_move,
+    appointment_set_status,
+    practitioner_calendar_token_reset,
+    slot_block,
+    slot_unblock,
+)
+from staff.forms import (
+    BlockForm,
+    DayForm,
+    ExportForm,
+    PhoneBookingForm,
+    SearchForm,
+    StaffCancelForm,
+    StatusForm,
+    TimeOffForm,
+    WorkingHoursFormSet,
+)
+
+
+@never_cache
+@login_required
+def staff_home(request):
+    """Reception lands on the day view and a practitioner on their day; anyone else sees what they may open."""
+    groups = set(request.user.groups.values_list("name", flat=True))
+    is_reception = RECEPTION_GROUP in groups or request.user.is_superuser
+    is_practitioner = PRACTITIONER_GROUP in groups and Practitioner.objects.filter(user=request.user).exists()
+    if is_reception and not is_practitioner and not request.user.is_superuser:
+        return redirect("reception_day")
+    if is_practitioner and not is_reception:
+        return redirect("practitioner_day")
+    return render(
+        request,
+        "staff/home.html",
+        {
+            "is_reception": is_reception,
+            "is_practitioner": is_practitioner,
+            "practitioner_without_record": PRACTITIONER_GROUP in groups and not is_practitioner,
+        },
+    )
+
+
+# The slots that generation reported as clashing with bookings, shown once after the redirect.
+SCHEDULE_CONFLICTS = "schedule_conflicts"
+# Appointment.attendance_can_be_recorded, in reception's words.
+ATTENDANCE_NOT_YET = (
+    "Not yet: arrived can be recorded from 30 minutes before the start, completed and did not attend from the start."
+)
+# A new calendar-feed URL, shown once after the redirect (only its hash is stored).
+NEW_CALENDAR_FEED_URL = "new_calendar_feed_url"
+
+
+# -- Access -------------------------------------------------------------------------------
+
+
+def _in_group(user, group: str) -> bool:
+    return user.is_superuser or user.groups.filter(name=group).exists()
+
+
+def _group_required(group: str):
+    """Sign-in (else the login page), then membership of `group` (else 403); never cached."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not _in_group(request.user, group):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return never_cache(login_required(wrapper))
+
+    return decorator
+
+
+reception_required = _group_required(RECEPTION_GROUP)
+practitioner_required = _group_required(PRACTITIONER_GROUP)
+
+
+def _practitioner_for_user(user) -> Practitioner:
+    """The practitioner record linked to this account, or 404 (a superuser need not have one)."""
+    return get_object_or_404(Practitioner, user=user)
+
+
+def _appointment_for_practitioner(user, pk) -> Appointment:
+    """One of this practitioner's own appointments, or 404: other people's are not theirs to see."""
+    return get_object_or_404(
+        Appointment.objects.select_related("slot__practitioner", "source_article"),
+        pk=pk,
+        slot__practitioner__user=user,
+    )
+
+
+def _appointment_for_reception(pk) -> Appointment:
+    return get_object_or_404(Appointment.objects.select_related("slot__practitioner", "source_article"), pk=pk)
+
+
+def _slot_for_reception(pk) -> Slot:
+    return get_object_or_404(Slot.objects.select_related("practitioner", "blocked_by"), pk=pk)
+
+
+# -- Time helpers -------------------------------------------------------------------------
+
+
+def _today(now: datetime) -> date:
+    return now.astimezone(clinic_zone()).date()
+
+
+def _chosen_day(request, now: datetime) -> date:
+    form = DayForm(request.GET)
+    if form.is_valid() and form.cleaned_data["date"]:
+        return form.cleaned_data["date"]
+    return _today(now)
+
+
+def _day_url(day: date) -> str:
+    return f"{reverse('reception_day')}?date={day.isoformat()}"
+
+
+def _with_local_start(slots):
+    zone = clinic_zone()
+    for slot in slots:
+        slot.local_start = slot.starts_at.astimezone(zone)
+    return slots
+
+
+# -- The calendar grid --------------------------------------------------------------------
+
+
+@dataclass
+class SlotCell:
+    slot: Slot
+    # open, booked, blocked, past or inactive (the practitioner has left)
+    state: str
+    appointment: Appointment | None = None
+    # Booked, still ahead, and no longer in the hours or in time off: reception must move or cancel it.
+    no_longer_fits: bool = False
+
+
+def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitioner | None = None) -> list[Slot]:
+    """The slots of a time window with their live appointment, and whether each booked one still
+    fits the schedule: four queries whatever the size (slots, appointments, hours, time off).
+
+    The appointments are fetched by the same window rather than by prefetch, so that an
+    empty day runs the same queries as a full one. "No longer fits" is worked out from the
+    schedule rule (bookings.schedule.ScheduleRule), not stored: it ends when the appointment is
+    moved or cancelled, or when the hours or time off change back.
+    """
+    slots = (
+        Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
+        .exclude(state=Slot.State.RETIRED)
+        .select_related("practitioner", "blocked_by")
+        .order_by("starts_at")
+    )
+    appointments = (
+        Appointment.objects.live()
+        .filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
+        .with_upcoming_for_patient(now=timezone.now())
+        .with_burst_counts()
+    )
+    if practitioner is not None:
+        slots = slots.filter(practitioner=practitioner)
+        appointments = appointments.filter(slot__practitioner=practitioner)
+    slots = _with_local_start(list(slots))
+    by_slot = {appointment.slot_id: appointment for appointment in appointments}
+    rule = ScheduleRule.load(start=start, end=end, practitioner_ids=None if practitioner is None else [practitioner.pk])
+    now = timezone.now()
+    for slot in slots:
+        slot.live_appointment = by_slot.get(slot.pk)
+        slot.no_longer_fits = slot.live_appointment is not None and slot.starts_at > now and not rule.fits(slot)
+    return slots
+
+
+def _cell(slot: Slot, *, now: datetime) -> SlotCell:
+    if slot.live_appointment is not None:
+        return SlotCell(slot, "booked", slot.live_appointment, no_longer_fits=slot.no_longer_fits)
+    if slot.state == Slot.State.BLOCKED:
+        return SlotCell(slot, "blocked")
+    if slot.starts_at <= now:
+        return SlotCell(slot, "past")
+    if not slot.practitioner.is_active:
+        # Left the clinic: nobody may be booked with them (the service refuses it too).
+        return SlotCell(slot, "inactive")
+    return SlotCell(slot, "open")
+
+
+def _grid(slots: list[Slot], column_keys: list, column_of, *, now: datetime) -> list[tuple[time, list]]:
+    """Rows by local start time, one cell (or None) per column."""
+    index = {key: position for position, key in enumerate(column_keys)}
+    rows: dict[time, list] = {}
+    for slot in slots:
+        position = index.get(column_of(slot))
+        if position is None:
+            continue
+        row = rows.setdefault(slot.local_start.time(), [None] * len(column_keys))
+        row[position] = _cell(slot, now=now)
+    return sorted(rows.items())
+
+
+@reception_required
+def reception_day(request):
+    """One column per practitioner, one row per start time.
+
+    Queries: practitioners; the day's slots (with practitioner and blocker); the day's live
+    appointments (each with its patient's count of upcoming consultations and the counts of online
+    bookings made around it from the same place or with the same note, the burst flag); the working
+    hours and the time off that day (which booked slots no longer fit); open call-back requests;
+    undelivered e-mails. The same seven at any size.
+    """
+    now = timezone.now()
+    day = _chosen_day(request, now)
+    practitioners = list(Practitioner.objects.listed())
+    slots = _calendar_slots(start=local_midnight(day), end=local_midnight(day + timedelta(days=1)))
+    # A practitioner made inactive keeps a column while they still have slots that day.
+    for slot in slots:
+        if slot.practitioner not in practitioners:
+            practitioners.append(slot.practitioner)
+    rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
+    return render(
+        request,
+        "staff/day.html",
+        {
+            "day": day,
+            "today": _today(now),
+            "is_today": day == _today(now),
+            "now": now,
+            "previous_day": day - timedelta(days=1),
+            "next_day": day + timedelta(days=1),
+            "day_form": DayForm(initial={"date": day}),
+            "practitioners": practitioners,
+            "rows": rows,
+            "open_callbacks": CallbackRequest.objects.filter(done_at__isnull=True).count(),
+            "failed_messages": OutboundMessage.objects.needs_attention(now=now),
+        },
+    )
+
+
+@reception_required
+def reception_week(request, practitioner_id):
+    now = timezone.now()
+    practitioner = get_object_or_404(Practitioner, pk=practitioner_id)
+    day = _chosen_day(request, now)
+    monday = day - timedelta(days=day.weekday())
+    days = [monday + timedelta(days=offset) for offset in range(7)]
+    slots = _calendar_slots(
+        start=local_midnight(monday), end=local_midnight(monday + timedelta(days=7)), practitioner=practitioner
+    )
+    rows = _grid(slots, days, lambda slot: slot.local_start.date(), now=now)
+    return render(
+        request,
+        "staff/week.html",
+        {
+            "practitioner": practitioner,
+            "days": days,
+            "rows": rows,
+            "today": _today(now),
+            "now": now,
+            "previous_week": monday - timedelta(days=7),
+            "next_week": monday + timedelta(days=7),
+            "day_form": DayForm(initial={"date": day}),
+        },
+    )
+
+
+# -- Booking a caller ---------------------------------------------------------------------
+
+
+@reception_required
+def reception_next_free(request):
+    """The soonest free times across all practitioners, for the caller who wants the first one."""
+    slots = _with_local_start(list(Slot.objects.staff_bookable(now=timezone.now())[:20]))
+    return render(request, "staff/next_free.html", {"slots": slots})
+
+
+def _alternatives(*, now: datetime, around: datetime, limit: int = 6) -> list[Slot]:
+    return _with_local_start(
+        list(Slot.objects.staff_bookable(now=now).filter(starts_at__gte=around - timedelta(hours=1))[:limit])
+    )
+
+
+@reception_required
+def reception_book(request):
+    """Book a caller into a slot, through the same service (and constraint) as the online booking."""
+    now = timezone.now()
+    slot_id = parse_database_id(request.POST.get("slot") or request.GET.get("slot"))
+    if slot_id is None:
+        raise Http404
+    slot = _slot_for_reception(slot_id)
+    slot.local_start = slot.starts_at.astimezone(clinic_zone())
+    form = PhoneBookingForm(request.POST or None, initial={"submission_key": PhoneBookingForm.new_submission_key()})
+    context = {"form": form, "slot": slot}
+    if request.method == "POST":
+        valid = form.is_valid()
+        if form.any_red_flag():
+            # Nothing is booked and nothing kept: reception reads the urgent advice to the caller.
+            context |= {"urgent": True}
+            return render(request, "staff/book.html", context)
+        if valid:
+            try:
+                result = appointment_book(
+                    slot_id=slot.pk,
+                    patient=form.patient_details(),
+                    now=now,
+                    safety_answers=form.recorded_answers(),
+                    privacy_notice_version=form.privacy_notice_version,
+                    submission_key=form.cleaned_data["submission_key"],
+                    booked_by=request.user,
+                )
+            except SlotUnavailable:
+                context |= {"lost": True, "alternatives": _alternatives(now=now, around=slot.starts_at)}
+                return render(request, "staff/book.html", context, status=409)
+            appointment = result.appointment
+            if not result.replayed:
+                messages.success(
+                    request, f"Booked {appointment.patient_name} with {slot.practitioner.full_name} by phone."
+                )
+            return redirect("reception_appointment", pk=appointment.pk)
+        return render(request, "staff/book.html", context, status=400)
+    if not Slot.objects.staff_bookable(now=now).filter(pk=slot.pk).exists():
+        context |= {"unavailable": True, "alternatives": _alternatives(now=now, around=slot.starts_at)}
+    return render(request, "staff/book.html", context)
+
+
+# -- Changing an appointment --------------------------------------------------------------
+
+
+def _appointment_context(appointment: Appointment, **extra) -> dict:
+    local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return {
+        "appointment": appointment,
+        "local_start": local_start,
+        "events": list(appointment.events.all()),
+        "status_form": StatusForm(),
+        "cancel_form": StaffCancelForm(),
+        # Only what may be recorded now: "back to booked" (a mistake) always, the others from their time.
+        "status_choices": [
+            (value, label)
+            for value, label in StatusForm.STATUS_CHOICES
+            if value == Appointment.Status.BOOKED
+            or appointment.attendance_can_be_recorded(now=timezone.now(), status=value)
+        ],
+        "attendance_open": appointment.attendance_can_be_recorded(now=timezone.now()),
+        "safety": (appointment.safety_answers or {}).get("answers", []),
+        "several_upcoming": (
+            Appointment.objects.with_upcoming_for_patient(now=timezone.now())
+            .values_list("upcoming_for_patient", flat=True)
+            .get(pk=appointment.pk)
+            or 0
+        )
+        > 1,
+        **extra,
+    }
+
+
+@reception_required
+def reception_appointment(request, pk):
+    appointment = _appointment_for_reception(pk)
+    return render(request, "staff/appointment.html", _appointment_context(appointment))
+
+
+@reception_required
+@require_POST
+def reception_appointment_status(request, pk):
+    appointment = _appointment_for_reception(pk)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Please choose one of the statuses offered.")
+        return redirect("reception_appointment", pk=pk)
+    try:
+        updated = appointment_set_status(
+            appointment=appointment, status=form.cleaned_data["status"], now=timezone.now(), actor=request.user
+        )
+    except ChangeNotAllowed:
+        if appointment.status == Appointment.Status.CANCELLED:
+            messages.error(request, "A cancelled appointment keeps its status.")
+        else:
+            messages.error(request, ATTENDANCE_NOT_YET)
+        return redirect("reception_appointment", pk=pk)
+    messages.success(request, f"{updated.patient_name}: {updated.get_status_display()}.")
+    # The day view's "Arrived" button comes back to the day; only ever to a page of this site.
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
+        return redirect(back)
+    return redirect("reception_appointment", pk=pk)
+
+
+@reception_required
+@require_POST
+def reception_appointment_cancel(request, pk):
+    appointment = _appointment_for_reception(pk)
+    form = StaffCancelForm(request.POST)
+    if not form.is_valid():
+        context = _appointment_context(appointment, cancel_form=form)
+        return render(request, "staff/appointment.html", context, status=400)
+    try:
+        appointment_cancel(
+            appointment=appointment,
+            now=timezone.now(),
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+            notify_patient=form.cleaned_data["notify_patient"],
+        )
+    except ChangeNotAllowed as refusal:
+        if str(refusal) == "attendance recorded":
+            messages.error(
+                request,
+                "This appointment is marked arrived, completed or did not attend, so it cannot be cancelled. "
+                "If that was a mistake, mark it back to booked first.",
+            )
+        else:
+            messages.error(request, "This appointment was already cancelled.")
+        return redirect("reception_appointment", pk=pk)
+    if not form.cleaned_data["notify_patient"]:
+        told = "The patient will not be e-mailed."
+    elif appointment.email:
+        told = "The patient will be e-mailed."
+    else:
+        told = "There is no e-mail on file: please phone the patient (the number is on this page)."
+    messages.success(request, f"Cancelled. {told}")
+    return redirect("reception_appointment", pk=pk)
+
+
+def _move_choices(*, now: datetime, day: date) -> list[tuple[Practitioner, list[Slot]]]:
+    slots = _with_local_start(
+        list(
+            Slot.objects.staff_bookable(now=now).filter(
+                starts_at__gte=local_midnight(day), starts_at__lt=local_midnight(day + timedelta(days=1))
+            )
+        )
+    )
+    by_practitioner: dict[int, tuple[Practitioner, list[Slot]]] = {}
+    for slot in slots:
+        by_practitioner.setdefault(slot.practitioner_id, (slot.practitioner, []))[1].append(slot)
+    return sorted(by_practitioner.values(), key=lambda entry: (entry[0].list_order, entry[0].display_name))
+
+
+@reception_required
+def reception_appointment_move(request, pk):
+    """Choose a day, then one of its free times; the old slot is freed in the same transaction."""
+    now = timezone.now()
+    appointment = _appointment_for_reception(pk)
+    local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    day = _chosen_day(request, now) if request.GET.get("date") else max(local_start.date(), _today(now))
+    status = 200
+    if request.method == "POST":
+        form = MoveForm(request.POST)
+        if form.is_valid():
+            try:
+                appointment_move(
+                    appointment=appointment, new_slot_id=form.cleaned_data["slot"], now=now, actor=request.user
+                )
+            except SlotUnavailable:
+                messages.error(request, "Sorry, that time was just taken (or is no longer free). Nothing changed.")
+                status = 409
+            except ChangeNotAllowed:
+                messages.error(request, "Only a booked appointment can be moved. Nothing changed.")
+                return redirect("reception_appointment", pk=pk)
+            else:
+                messages.success(request, f"Moved {appointment.patient_name}. The history shows the old time.")
+                return redirect("reception_appointment", pk=pk)
+        else:
+            status = 400
+    return render(
+        request,
+        "staff/move.html",
+        {
+            "appointment": appointment,
+            "local_start": local_start,
+            "day": day,
+            "previous_day": day - timedelta(days=1),
+            "next_day": day + timedelta(days=1),
+            "day_form": DayForm(initial={"date": day}),
+            "choices": _move_choices(now=now, day=day),
+        },
+        status=status,
+    )
+
+
+# -- Blocking slots -----------------------------------------------------------------------
+
+
+@reception_required
+def reception_slot_block(request, pk):
+    slot = _slot_for_reception(pk)
+    slot.local_start = slot.starts_at.astimezone(clinic_zone())
+    form = BlockForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                slot_block(slot=slot, now=timezone.now(), actor=request.user, reason=form.cleaned_data["reason"])
+            except SlotUnavailable:
+                messages.error(request, "That slot is no longer open (booked or blocked meanwhile). Nothing changed.")
+            else:
+                messages.success(request, f"Blocked {slot.local_start:%H:%M} for {slot.practitioner.full_name}.")
+            return redirect(_day_url(slot.local_start.date()))
+        return render(request, "staff/block.html", {"slot": slot, "form": form}, status=400)
+    return render(request, "staff/block.html", {"slot": slot, "form": form})
+
+
+@reception_required
+@require_POST
+def reception_slot_unblock(request, pk):
+    slot = _slot_for_reception(pk)
+    local_start = slot.starts_at.astimezone(clinic_zone())
+    try:
+        slot_unblock(slot=slot, now=timezone.now(), actor=request.user)
+    except SlotUnavailable:
+        messages.error(request, "That slot is not blocked.")
+    else:
+        messages.success(request, f"Unblocked {local_start:%H:%M} for {slot.practitioner.full_name}.")
+    return redirect(_day_url(local_start.date()))
+
+
+# -- Working hours, time off, closures ----------------------------------------------------
+
+
+def _report_schedule_change(request, report: GenerationReport) -> None:
+    """Say what generation did; keep its conflicts for the next page, never drop them silently."""
+    messages.success(request, f"Saved. Slots updated: {report.created} added, {report.removed} removed.")
+    if report.conflicts:
+        messages.warning(
+            request,
+            f"{len(report.conflicts)} booked appointment(s) no longer fit these hours. They are still booked: "
+            "please move or cancel them (listed below).",
+        )
+        request.session[SCHEDULE_CONFLICTS] = [slot.pk for slot in report.conflicts]
+
+
+def _pop_conflicts(request) -> list[Appointment]:
+    slot_ids = request.session.pop(SCHEDULE_CONFLICTS, [])
+    if not slot_ids:
+        return []
+    appointments = list(
+        Appointment.objects.live().filter(slot_id__in=slot_ids).select_related("slot__practitioner").order_by("slot")
+    )
+    for appointment in appointments:
+        appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return appointments
+
+
+@reception_required
+def reception_hours(request):
+    """Practitioners to edit, and clinic closures (time off with no practitioner) for everyone."""
+    now = timezone.now()
+    form = TimeOffForm(request.POST or None, prefix="closure")
+    if request.method == "POST" and form.is_valid():
+        # All or nothing: a closure whose slots could not follow is not saved either.
+        form.instance.practitioner = None
+        report = schedule_change_apply(now=now, change=lambda: [form.save().practitioner])
+        _report_schedule_change(request, report)
+        return redirect("reception_hours")
+    closures = TimeOff.objects.filter(practitioner__isnull=True, ends_at__gt=now).order_by("starts_at")
+    return render(
+        request,
+        "staff/hours.html",
+        {
+            "practitioners": Practitioner.objects.order_by("-is_active", "list_order", "display_name"),
+            "closures": closures,
+            "form": form,
+            "conflicts": _pop_conflicts(request),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _practitioner_hours_context(request, practitioner, *, formset=None, time_off_form=None) -> dict:
+    now = timezone.now()
+    return {
+        "practitioner": practitioner,
+        "formset": formset
+        or WorkingHoursFormSet(queryset=WorkingHours.objects.filter(practitioner=practitioner), prefix="hours"),
+        "time_off_form": time_off_form or TimeOffForm(prefix="off"),
+        "time_off": practitioner.time_off.filter(ends_at__gt=now).order_by("starts_at"),
+        "conflicts": _pop_conflicts(request),
+    }
+
+
+@reception_required
+def reception_practitioner_hours(request, practitioner_id):
+    practitioner = get_object_or_404(Practitioner, pk=practitioner_id)
+    if request.method == "POST":
+        formset = WorkingHoursFormSet(
+            request.POST, queryset=WorkingHours.objects.filter(practitioner=practitioner), prefix="hours"
+        )
+        if formset.is_valid():
+
+            def save_hours():
+                periods = formset.save(commit=False)
+                for period in formset.deleted_objects:
+                    period.delete()
+                for period in periods:
+                    period.practitioner = practitioner
+                    period.save()
+                return [practitioner]
+
+            _report_schedule_change(request, schedule_change_apply(now=timezone.now(), change=save_hours))
+            return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
+        context = _practitioner_hours_context(request, practitioner, formset=formset)
+        return render(request, "staff/practitioner_hours.html", context, status=400)
+    return render(request, "staff/practitioner_hours.html", _practitioner_hours_context(request, practitioner))
+
+
+@reception_required
+@require_POST
+def reception_time_off_add(request, practitioner_id):
+    practitioner = get_object_or_404(Practitioner, pk=practitioner_id)
+    form = TimeOffForm(request.POST, prefix="off")
+    if not form.is_valid():
+        context = _practitioner_hours_context(request, practitioner, time_off_form=form)
+        return render(request, "staff/practitioner_hours.html", context, status=400)
+    # All or nothing: time off whose slots could not follow is not saved (a retry would duplicate it).
+    form.instance.practitioner = practitioner
+    report = schedule_change_apply(now=timezone.now(), change=lambda: [form.save().practitioner])
+    _report_schedule_change(request, report)
+    return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
+
+
+@reception_required
+@require_POST
+def reception_time_off_delete(request, pk):
+    time_off = get_object_or_404(TimeOff.objects.select_related("practitioner"), pk=pk)
+    practitioner = time_off.practitioner
+
+    def delete_time_off():
+        time_off.delete()
+        return [practitioner]
+
+    report = schedule_change_apply(now=timezone.now(), change=delete_time_off)
+    _report_schedule_change(request, report)
+    if practitioner is None:
+        return redirect("reception_hours")
+    return redirect("reception_practitioner_hours", practitioner_id=practitioner.pk)
+
+
+# -- Find and export ----------------------------------------------------------------------
+
+
+@reception_required
+def reception_search(request):
+    """Search by POST: names, e-mails and phone numbers never go into a URL (proxy logs, history).
+
+    `?appointment=<id>` lists that appointment's patient's bookings (the link on an appointment).
+    """
+    form = SearchForm(request.POST or None)
+    results, query = [], ""
+    patient_of = parse_database_id(request.GET.get("appointment"))
+    if form.is_valid() and len(form.cleaned_data["q"].strip()) >= 2:
+        query = form.cleaned_data["q"].strip()
+        results = list(Appointment.objects.matching(query)[:100])
+    elif patient_of is not None:
+        appointment = get_object_or_404(Appointment, pk=patient_of)
+        query = appointment.patient_name
+        results = list(
+            Appointment.objects.same_patient_as(appointment)
+            .select_related("slot__practitioner")
+            .order_by("-slot__starts_at")[:100]
+        )
+    if results:
+        for appointment in results:
+            appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return render(
+        request,
+        "staff/search.html",
+        {"form": form, "query": query, "results": results, "export_form": ExportForm()},
+    )
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# "+", then digits and spaces only: a phone number in international form, as patients type it.
+PHONE_NUMBER = re.compile(r"\+\d[\d ]*\d")
+
+
+def csv_safe(value) -> str:
+    """The value as text, with an apostrophe in front of anything a spreadsheet would run as a formula.
+
+    Why a phone number like "+44 7700 900654" is left as it is: with no letter, no bracket and no
+    operator but the leading "+", it names no function, no cell and no other file, so a spreadsheet
+    has nothing to run, while the apostrophe would stay in reception's sheet (a CSV cell is not typed
+    in, so the apostrophe is shown, not hidden) and break the number for dialling and matching. Every
+    other value starting with = + - @ tab or CR is quoted, a phone number with brackets or hyphens too.
+    """
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_STARTS) and not PHONE_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+EXPORT_COLUMNS = [
+    "Date",
+    "Time",
+    "Practitioner",
+    "Status",
+    "Source",
+    "First name",
+    "Last name",
+    "Phone",
+    "E-mail",
+    "Note",
+    "Booked by",
+    "Cancel reason",
+    "Source article",
+]
+
+
+@reception_required
+def reception_export(request):
+    """Appointments in a date range as CSV; without a valid range, the form."""
+    form = ExportForm(request.GET or None)
+    if not form.is_valid():
+        return render(request, "staff/export.html", {"form": form}, status=400 if request.GET else 200)
+    start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    appointments = (
+        Appointment.objects.filter(
+            slot__starts_at__gte=local_midnight(start), slot__starts_at__lt=local_midnight(end + timedelta(days=1))
+        )
+        .select_related("slot__practitioner", "booked_by", "source_article")
+        .order_by("slot__starts_at", "pk")
+    )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="appointments-{start}-to-{end}.csv"'
+    # A byte-order mark: without it Excel on Windows reads the file as Windows-1252 ("ZoÃ«" for "Zoë").
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(EXPORT_COLUMNS)
+    zone = clinic_zone()
+    for appointment in appointments.iterator(chunk_size=500):
+        local_start = appointment.slot.starts_at.astimezone(zone)
+        row = [
+            f"{local_start:%Y-%m-%d}",
+            f"{local_start:%H:%M}",
+            appointment.slot.practitioner.full_name,
+            appointment.get_status_display(),
+            appointment.get_source_display(),
+            appointment.first_name,
+            appointment.last_name,
+            appointment.phone,
+            appointment.email,
+            appointment.note,
+            appointment.booked_by.get_username() if appointment.booked_by else "",
+            appointment.cancel_reason,
+            appointment.source_article.title if appointment.source_article else "",
+        ]
+        writer.writerow([csv_safe(value) for value in row])
+    return response
+
+
+# -- Call-back requests -------------------------------------------------------------------
+
+
+@reception_required
+def reception_callbacks(request):
+    open_requests = CallbackRequest.objects.filter(done_at__isnull=True).order_by("created_at")
+    recently_done = (
+        CallbackRequest.objects.filter(done_at__isnull=False).select_related("done_by").order_by("-done_at")[:20]
+    )
+    return render(request, "staff/callbacks.html", {"open_requests": open_requests, "recently_done": recently_done})
+
+
+@reception_required
+@require_POST
+def reception_callback_done(request, pk):
+    # Compare-and-set: two receptionists clicking at once record one of them, not both.
+    updated = CallbackRequest.objects.filter(pk=pk, done_at__isnull=True).update(
+        done_at=timezone.now(), done_by=request.user
+    )
+    if not updated:
+        get_object_or_404(CallbackRequest, pk=pk)
+        messages.info(request, "Someone already marked that call-back as done.")
+    else:
+        messages.success(request, "Call-back marked as done.")
+    return redirect("reception_callbacks")
+
+
+@reception_required
+@require_POST
+def reception_callback_reopen(request, pk):
+    """Back on the list to call: marked done by mistake, or the caller did not answer."""
+    # Compare-and-set, like marking it done: a second click changes nothing.
+    updated = CallbackRequest.objects.filter(pk=pk, done_at__isnull=False).update(done_at=None, done_by=None)
+    if not updated:
+        get_object_or_404(CallbackRequest, pk=pk)
+        messages.info(request, "That call-back is already on the list to call.")
+    else:
+        messages.success(request, "Call-back back on the list to call.")
+    return redirect("reception_callbacks")
+
+
+# -- Practitioners ------------------------------------------------------------------------
+
+
+@practitioner_required
+def practitioner_day(request):
+    now = timezone.now()
+    practitioner = _practitioner_for_user(request.user)
+    today = _today(now)
+    appointments = list(
+        Appointment.objects.live()
+        .for_practitioner(practitioner)
+        .filter(
+            slot__starts_at__gte=local_midnight(today),
+            slot__starts_at__lt=local_midnight(today + timedelta(days=1)),
+        )
+        .select_related("slot")
+        .order_by("slot__starts_at")
+    )
+    for appointment in appointments:
+        appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return render(
+        request,
+        "staff/my_day.html",
+        {"practitioner": practitioner, "today": today, "appointments": appointments, "now": now},
+    )
+
+
+@practitioner_required
+def practitioner_upcoming(request):
+    now = timezone.now()
+    practitioner = _practitioner_for_user(request.user)
+    appointments = list(
+        Appointment.objects.upcoming(now=now)
+        .for_practitioner(practitioner)
+        .select_related("slot")
+        .order_by("slot__starts_at")[:200]
+    )
+    for appointment in appointments:
+        appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    return render(request, "staff/upcoming.html", {"practitioner": practitioner, "appointments": appointments})
+
+
+@practitioner_required
+def practitioner_appointment(request, pk):
+    appointment = _appointment_for_practitioner(request.user, pk)
+    # The patient's earlier visits at the clinic; only this practitioner's own link to their pages.
+    earlier = list(
+        Appointment.objects.same_patient_as(appointment)
+        .filter(slot__starts_at__lt=appointment.slot.starts_at)
+        .exclude(pk=appointment.pk)
+        .select_related("slot__practitioner")
+        .order_by("-slot__starts_at")[:20]
+    )
+    zone = clinic_zone()
+    for visit in earlier:
+        visit.local_start = visit.slot.starts_at.astimezone(zone)
+        visit.is_mine = visit.slot.practitioner.user_id == request.user.pk
+    return render(
+        request,
+        "staff/my_appointment.html",
+        {
+            "appointment": appointment,
+            "local_start": appointment.slot.starts_at.astimezone(zone),
+            "safety": (appointment.safety_answers or {}).get("answers", []),
+            "earlier": earlier,
+        },
+    )
+
+
+@practitioner_required
+def practitioner_calendar(request):
+    practitioner = _practitioner_for_user(request.user)
+    return render(
+        request,
+        "staff/my_calendar.html",
+        {
+            "practitioner": practitioner,
+            "has_feed": bool(practitioner.calendar_token_hash),
+            "new_feed_url": request.session.pop(NEW_CALENDAR_FEED_URL, None),
+        },
+    )
+
+
+@practitioner_required
+@require_POST
+def practitioner_calendar_reset(request):
+    practitioner = _practitioner_for_user(request.user)
+    token = practitioner_calendar_token_reset(practitioner=practitioner)
+    request.session[NEW_CALENDAR_FEED_URL] = request.build_absolute_uri(
+        reverse("practitioner_calendar_feed", args=[token])
+    )
+    messages.success(request, "A new private calendar address is ready. Any old address has stopped working.")
+    return redirect("practitioner_calendar")
+
+
+@require_GET
+def practitioner_calendar_feed(request, token):
+    """The practitioner's appointments for their phone's calendar. The token in the URL is the key.
+
+    Only "Free consultation" and the patient's initials: no note, no phone, no health details.
+    """
+    if not token:
+        raise Http404
+    # A practitioner who has left (inactive, or their account switched off) loses the feed too.
+    practitioner = Practitioner.objects.filter(
+        calendar_token_hash=hash_token(token), is_active=True, user__is_active=True
+    ).first()
+    if practitioner is None:
+        raise Http404
+    response = HttpResponse(
+        practitioner_feed_ics(practitioner=practitioner, now=timezone.now()),
+        content_type="text/calendar; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
