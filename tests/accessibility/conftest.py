@@ -21,6 +21,7 @@ from bookings.models import CallbackRequest, Practitioner, Slot, TimeOff, Workin
 from bookings.services import PatientDetails, appointment_book
 from clinic.views import database_unavailable_response, server_error
 from tests.bookings.booking_helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot
+from tests.staff_signin import verified_login
 
 
 @dataclass
@@ -36,7 +37,7 @@ def _page(response) -> Page:
 
 def _signed_in(username: str) -> Client:
     client = Client()
-    client.force_login(get_user_model().objects.get(username=username))
+    verified_login(client, get_user_model().objects.get(username=username))
     return client
 
 

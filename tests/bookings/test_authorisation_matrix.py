@@ -17,6 +17,7 @@ from django.utils import timezone
 from bookings.models import CallbackRequest, Slot, TimeOff
 from bookings.services import PatientDetails, appointment_book, practitioner_calendar_token_reset
 from tests.bookings.staff_factory import days_ahead, local, make_slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -135,10 +136,10 @@ def client_for(role, world, request) -> Client:
         # Holds a manage link and has used it: that opens their own booking, nothing of the staff's.
         assert client.get(reverse("manage", args=[world["manage_token"]])).status_code == 200
     elif role == "superuser":
-        client.force_login(world["superuser"])
+        verified_login(client, world["superuser"])
     elif role != "anonymous":
         person = request.getfixturevalue(role)
-        client.force_login(getattr(person, "user", person))
+        verified_login(client, getattr(person, "user", person))
     return client
 
 
@@ -191,7 +192,7 @@ def test_the_feed_of_a_practitioner_is_refused_with_a_wrong_or_old_token(client,
 def test_a_change_without_the_csrf_token_is_refused(rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 9))
     client = Client(enforce_csrf_checks=True)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Meeting"})
 
@@ -201,9 +202,9 @@ def test_a_change_without_the_csrf_token_is_refused(rita, dr_patel):
 
 
 def test_staff_pages_are_never_stored_by_the_browser(client, rita, dr_patel):
-    client.force_login(dr_patel.user)
+    verified_login(client, dr_patel.user)
     assert "no-store" in client.get(reverse("practitioner_day"))["Cache-Control"]
-    client.force_login(rita)
+    verified_login(client, rita)
     assert "no-store" in client.get(reverse("reception_callbacks"))["Cache-Control"]
     assert "no-store" in client.get(reverse("staff_home"))["Cache-Control"]
 

@@ -29,6 +29,7 @@ from bookings.models import (
 )
 from bookings.services import PatientDetails, appointment_book
 from tests.bookings.booking_helpers import SAFE_ANSWERS, local, make_slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +144,7 @@ def client_for(who: str | None) -> Client:
     if who == "patient":
         assert client.post("/book/", SAFE_ANSWERS).status_code == 302
     elif who:
-        client.force_login(get_user_model().objects.get(username=who))
+        verified_login(client, get_user_model().objects.get(username=who))
     return client
 
 
