@@ -23,7 +23,7 @@ from axes.helpers import get_lockout_response
 from axes.utils import reset as axes_reset
 from django import forms
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -243,6 +243,12 @@ class StaffLoginView(auth_views.LoginView):
         return response
 
 
+def _locked_out(request, credentials):
+    # The half-finished sign-in ends too: the password step, locked as well, is the only way back in.
+    auth.logout(request)
+    return get_lockout_response(request, None, credentials)
+
+
 @never_cache
 @login_required
 @rate_limited_post("two_factor_code")
@@ -255,7 +261,7 @@ def two_factor_code(request):
         return redirect(_with_next("two_factor_setup", next_url) if needs_enrolment(user) else next_url)
     credentials = {settings.AXES_USERNAME_FORM_FIELD: user.get_username()}
     if AxesProxyHandler.is_locked(request, credentials):
-        return get_lockout_response(request, None, credentials)
+        return _locked_out(request, credentials)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if is_throttled(user):
@@ -271,7 +277,7 @@ def two_factor_code(request):
             # A wrong code is a failed sign-in: django-axes counts it and locks out as for a wrong password.
             user_login_failed.send(sender=__name__, credentials=credentials, request=request)
             if AxesProxyHandler.is_locked(request, credentials):
-                return get_lockout_response(request, None, credentials)
+                return _locked_out(request, credentials)
             form.add_error("code", "That code is not right, or was already used. Try the newest code in the app.")
     return render(request, "registration/two_factor_code.html", {"form": form, "next": next_url})
 
