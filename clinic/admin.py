@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.models import TwoFactorEvent
 from clinic.two_factor import two_factor_reset
@@ -24,6 +25,10 @@ class TwoFactorEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+
+# django-otp's own admin shows and edits each authenticator's secret: anyone who reads it can make the codes.
+# Superusers reset an account's second factor with the action below instead.
+admin.site.unregister(TOTPDevice)
 
 User = get_user_model()
 admin.site.unregister(User)

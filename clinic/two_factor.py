@@ -203,9 +203,7 @@ class CodeForm(forms.Form):
         label="Code",
         max_length=32,
         help_text="The 6-digit code your authenticator app shows now, or one of your backup codes.",
-        widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "autocapitalize": "none"}
-        ),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none"}),
     )
 
 
@@ -268,6 +266,8 @@ def two_factor_code(request):
             form.add_error("code", "Too many wrong codes in a row: wait a minute, then try the newest code.")
         elif (device := match_code(user, form.cleaned_data["code"])) is not None:
             otp_login(request, device)
+            # Signed in fully now: a session key seen before this (say, planted) must not carry that.
+            request.session.cycle_key()
             forgive_failed_sign_ins(request, user)
             if isinstance(device, BackupCodeDevice):
                 left = device.codes.count()
@@ -304,6 +304,7 @@ def two_factor_setup(request):
             device, codes = two_factor_enrol(user=user, key=key, last_t=totp.t(), drift=totp.drift, now=timezone.now())
             del request.session[SETUP_KEY_SESSION]
             otp_login(request, device)
+            request.session.cycle_key()
             forgive_failed_sign_ins(request, user)
             return render(request, "registration/two_factor_backup_codes.html", {"codes": codes, "next": next_url})
         form.add_error("code", "That code does not match. Check the app's clock is right and enter the newest code.")

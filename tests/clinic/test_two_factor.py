@@ -322,3 +322,34 @@ def test_an_overlong_code_is_a_form_error(client, rita):
 
     assert response.status_code == 200
     assert "at most 32 characters" in response.content.decode()
+
+
+def test_the_demo_accounts_skip_the_code_only_in_debug(client, settings):
+    settings.DEBUG = True
+    call_command("load_demo_data", "--quiet-logins", stdout=StringIO())
+    assert TwoFactorExemption.objects.count() == 5  # admin, rita and the three practitioners
+
+    password_step(client, "rita", "clinic-demo-2026")
+    assert reaches_day_view(client)
+
+    settings.DEBUG = False
+    assert client.get(reverse("reception_day"))["Location"].startswith(reverse("two_factor_setup"))
+
+
+def test_the_code_step_gives_the_session_a_new_key(client, rita, frozen):
+    phone = authenticator(rita)
+    password_step(client)
+    half_signed_in_key = client.session.session_key
+
+    code_step(client, code_for(phone, at=NOON.timestamp()))
+
+    assert client.session.session_key != half_signed_in_key
+    assert reaches_day_view(client)
+
+
+def test_the_admin_shows_no_authenticator_secrets(client, django_user_model, rita):
+    authenticator(rita)
+    admin = django_user_model.objects.create_superuser("admin", "admin@example.org", PASSWORD)
+    verified_login(client, admin)
+
+    assert client.get("/admin/otp_totp/totpdevice/").status_code == 404
