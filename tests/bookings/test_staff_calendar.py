@@ -136,8 +136,9 @@ def test_the_day_view_runs_the_same_queries_at_any_size(
     # count of upcoming consultations and the bookings made from the same place around each, the
     # burst flag), 7 the working hours and 8 the time off that decide which booked slots no longer
     # fit, 9 open call-backs, 10 undelivered e-mails;
-    # 11-13 the session saved again (idle expiry, StaffSessionIdleExpiryMiddleware): savepoint, update, release.
-    with django_assert_num_queries(13):
+    # 11-13 the session saved again (idle expiry, StaffSessionIdleExpiryMiddleware): savepoint, update, release;
+    # 14 the second factor's device named in the session (request.user.is_verified(), django-otp).
+    with django_assert_num_queries(14):
         response = client.get(reverse("reception_day"), {"date": day.isoformat()})
 
     assert response.status_code == 200
