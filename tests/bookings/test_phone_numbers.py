@@ -15,7 +15,7 @@ from bookings.models import Appointment, CallbackRequest
 from bookings.phones import normalise_phone, phone_search
 from bookings.services import PatientDetails, appointment_book
 from bookings.staff_forms import CallbackRequestForm, PhoneBookingForm
-from tests.bookings.test_staff_factory import days_ahead, local, make_slot
+from tests.bookings.staff_factory import days_ahead, local, make_slot
 from tests.staff_signin import verified_login
 
 ACCEPTED = [

@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 
 from bookings.models import Appointment, OutboundMessage, Slot, TimeOff, WorkingHours
 from bookings.schedule import slots_generate
+from tests.bookings.staff_factory import days_ahead, local
 from tests.bookings.test_staff_browser import sign_in
-from tests.bookings.test_staff_factory import days_ahead, local
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

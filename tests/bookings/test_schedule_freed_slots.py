@@ -13,7 +13,7 @@ from django.utils import timezone
 from bookings.models import Slot, TimeOff, WorkingHours
 from bookings.schedule import clinic_zone, slot_fits_schedule, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_cancel
-from tests.bookings.test_staff_factory import days_ahead, local
+from tests.bookings.staff_factory import days_ahead, local
 from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db

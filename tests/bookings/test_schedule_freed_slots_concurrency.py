@@ -9,8 +9,8 @@ from django.utils import timezone
 from bookings.models import Appointment, Slot, TimeOff, WorkingHours
 from bookings.schedule import slots_generate
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book, appointment_cancel
+from tests.bookings.staff_factory import days_ahead, local
 from tests.bookings.test_staff_concurrency import _run_at_once
-from tests.bookings.test_staff_factory import days_ahead, local
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROUNDS = 6

@@ -21,7 +21,7 @@ from bookings import staff_views
 from bookings.models import Appointment, OutboundMessage, Slot, TimeOff, WorkingHours
 from bookings.schedule import referenced_slot_ids, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_move
-from tests.bookings.test_staff_factory import days_ahead, local
+from tests.bookings.staff_factory import days_ahead, local
 from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
