@@ -353,3 +353,23 @@ def test_the_admin_shows_no_authenticator_secrets(client, django_user_model, rit
     verified_login(client, admin)
 
     assert client.get("/admin/otp_totp/totpdevice/").status_code == 404
+
+
+def test_the_code_step_is_rate_limited_per_address(client, rita, settings):
+    authenticator(rita)
+    password_step(client)
+    settings.RATE_LIMIT_PUBLIC_POSTS = 2
+    answers = [code_step(client, "abc").status_code for _ in range(3)]
+
+    assert answers == [200, 200, 429]
+
+
+def test_the_code_step_never_sends_rita_to_another_site(client, rita, frozen):
+    phone = authenticator(rita)
+    password_step(client)
+
+    response = client.post(
+        reverse("two_factor_code"), {"code": code_for(phone, at=NOON.timestamp()), "next": "https://evil.example/"}
+    )
+
+    assert response["Location"] == reverse("staff_home")
