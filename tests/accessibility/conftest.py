@@ -153,9 +153,7 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
     pages["set up an app"] = _page(new_starter.get("/staff/two-factor/setup/"))
     pages["set up an app with errors"] = _page(new_starter.post("/staff/two-factor/setup/", {"code": "x"}))
     secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<', pages["set up an app"].html).group(1)
-    pages["backup codes"] = _page(
-        new_starter.post("/staff/two-factor/setup/", {"code": secret_to_device_code(secret)})
-    )
+    pages["backup codes"] = _page(new_starter.post("/staff/two-factor/setup/", {"code": secret_to_device_code(secret)}))
     assert "backup-codes" in pages["backup codes"].html
     pages["app already set up"] = _page(rita_browser.get("/staff/two-factor/setup/"))
     pages["reset my app"] = _page(rita_browser.get("/staff/two-factor/reset/"))
