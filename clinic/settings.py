@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "clinic",
     "articles",
     "bookings",
@@ -100,6 +102,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinic.middleware.StaffSessionIdleExpiryMiddleware",
+    # The second factor lives in the session: request.user.is_verified() (django-otp).
+    "django_otp.middleware.OTPMiddleware",
+    # A signed-in user reaches /staff/ and /admin/ only after the code step (or enrolment).
+    "clinic.two_factor.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "clinic.middleware.DatabaseUnavailableMiddleware",
@@ -176,7 +182,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_RESET_ON_SUCCESS = True
+# Failures are forgiven only once the whole sign-in (password, then code) succeeds: clinic/two_factor.py resets
+# them. Resetting on the password step would let anyone holding the password guess codes without end.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "axes/lockout.html"
 # The attempted username is stored in a varchar(255): longer ones are cut to fit (clinic/signin.py).
 AXES_USERNAME_CALLABLE = "clinic.signin.axes_username"
@@ -187,6 +195,8 @@ if TRUST_X_FORWARDED_FOR:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
     AXES_IPWARE_PROXY_ORDER = "right-most"
 LOGIN_URL = "login"
+# Every staff account and the admin need a second factor (a code from an authenticator app) by default.
+STAFF_REQUIRE_2FA = env_bool("STAFF_REQUIRE_2FA", True)
 LOGIN_REDIRECT_URL = "staff_home"
 LOGOUT_REDIRECT_URL = "home"
 
@@ -297,6 +307,8 @@ MESSAGE_MAX_ATTEMPTS = env_int("MESSAGE_MAX_ATTEMPTS", 10, minimum=1)
 
 # -- The clinic -------------------------------------------------------------------------
 CLINIC_NAME = env_str("CLINIC_NAME", "Hip & Back Physiotherapy Clinic")
+# The name an authenticator app shows next to the codes (django-otp).
+OTP_TOTP_ISSUER = CLINIC_NAME
 CLINIC_ADDRESS = env_str("CLINIC_ADDRESS", "12 Example Street, London, N1 1AA")
 CLINIC_PHONE = env_str("CLINIC_PHONE", "020 7946 0000")
 CLINIC_EMAIL = env_str("CLINIC_EMAIL", "hello@example.org")

@@ -1,12 +1,12 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
 from articles.sitemaps import SITEMAPS
 from articles.views import home
-from clinic import views
+from clinic import two_factor, views
 from clinic.signin import StaffAdminAuthenticationForm, StaffAuthenticationForm
+from clinic.two_factor import StaffLoginView
 
 urlpatterns = [
     path("", home, name="home"),
@@ -18,11 +18,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("robots.txt", views.robots_txt, name="robots_txt"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="django.contrib.sitemaps.views.sitemap"),
-    path(
-        "staff/login/",
-        auth_views.LoginView.as_view(authentication_form=StaffAuthenticationForm, redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("staff/login/", StaffLoginView.as_view(authentication_form=StaffAuthenticationForm), name="login"),
+    path("staff/login/code/", two_factor.two_factor_code, name="two_factor_code"),
+    path("staff/two-factor/setup/", two_factor.two_factor_setup, name="two_factor_setup"),
+    path("staff/two-factor/reset/", two_factor.two_factor_reset_own, name="two_factor_reset"),
     path("staff/logout/", views.SignOutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

@@ -169,3 +169,15 @@ def no_page_kept_from_an_earlier_test():
     clear_all()
     yield
     clear_all()
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    """pytest-django's admin_client, signed in with both factors: the admin, too, needs a password and a code."""
+    from django.test import Client
+
+    from tests.staff_signin import verified_login
+
+    client = Client()
+    verified_login(client, admin_user)
+    return client

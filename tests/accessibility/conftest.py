@@ -6,6 +6,7 @@ booking, Rita at reception, Dr Patel, Mallory (403) and a stranger's browser. Pa
 urgent-care advice, the form with its errors, "just taken", "already booked", 429) are reached by that POST.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from io import StringIO
@@ -21,6 +22,7 @@ from bookings.models import CallbackRequest, Practitioner, Slot, TimeOff, Workin
 from bookings.services import PatientDetails, appointment_book
 from clinic.views import database_unavailable_response, server_error
 from tests.helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot
+from tests.staff_signin import secret_to_device_code, verified_login
 
 
 @dataclass
@@ -36,7 +38,7 @@ def _page(response) -> Page:
 
 def _signed_in(username: str) -> Client:
     client = Client()
-    client.force_login(get_user_model().objects.get(username=username))
+    verified_login(client, get_user_model().objects.get(username=username))
     return client
 
 
@@ -142,6 +144,21 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("my calendar", "/staff/me/calendar/"),
     ]:
         pages[name] = _page(patel_browser.get(url))
+
+    # The second factor's pages: the code step after a password, enrolment, the backup codes, the reset.
+    half_signed_in = Client()
+    half_signed_in.force_login(get_user_model().objects.get(username="rita"))
+    pages["code step"] = _page(half_signed_in.get("/staff/login/code/"))
+    pages["code step with errors"] = _page(half_signed_in.post("/staff/login/code/", {"code": "12"}))
+    new_starter = Client()
+    new_starter.force_login(dr_okafor.user)
+    pages["set up an app"] = _page(new_starter.get("/staff/two-factor/setup/"))
+    pages["set up an app with errors"] = _page(new_starter.post("/staff/two-factor/setup/", {"code": "x"}))
+    secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<', pages["set up an app"].html).group(1)
+    pages["backup codes"] = _page(new_starter.post("/staff/two-factor/setup/", {"code": secret_to_device_code(secret)}))
+    assert "backup-codes" in pages["backup codes"].html
+    pages["app already set up"] = _page(rita_browser.get("/staff/two-factor/setup/"))
+    pages["reset my app"] = _page(rita_browser.get("/staff/two-factor/reset/"))
 
     pages["400"] = _page(Client().get("/", HTTP_HOST="not-our-site.example"))
     pages["403"] = _page(_signed_in("mallory").get("/staff/reception/"))

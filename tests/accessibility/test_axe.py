@@ -9,6 +9,7 @@ from django.utils import timezone
 from articles.models import Article
 from bookings.services import PatientDetails, appointment_book
 from tests.helpers import local, make_slot
+from tests.staff_signin import browser_sign_in, secret_to_device_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -96,11 +97,7 @@ def test_public_pages_have_no_serious_or_critical_axe_violations(page, live_serv
 
 
 def _sign_in(page, username):
-    page.goto("/staff/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/staff/login/" not in url)
+    browser_sign_in(page, username, "correct horse battery")
 
 
 def test_main_staff_pages_have_no_serious_or_critical_axe_violations(page, live_server, clinic_day, rita, capsys):
@@ -158,3 +155,42 @@ def test_the_booking_flow_works_at_200_percent_zoom_on_a_phone(chromium_browser,
         assert too_wide == []
     finally:
         context.close()
+
+
+def test_the_two_factor_pages_have_no_serious_or_critical_axe_violations(page, live_server, dr_okafor, capsys):
+    checked = {}
+    page.goto("/staff/login/")
+    page.get_by_label("Username").fill("dr.okafor")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/staff/two-factor/setup/**")
+    checked["set up an app"] = axe_violations(page)
+    page.get_by_role("button", name="Confirm").click()  # empty: the error shown
+    page.wait_for_selector(".invalid-feedback")
+    checked["set up an app (errors)"] = axe_violations(page)
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Code from the app").fill(secret_to_device_code(secret))
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_selector("#backup-codes")
+    checked["backup codes"] = axe_violations(page)
+    page.goto("/staff/two-factor/setup/")
+    checked["app already set up"] = axe_violations(page)
+    page.goto("/staff/two-factor/reset/")
+    checked["reset my app"] = axe_violations(page)
+    page.context.clear_cookies()
+    page.goto("/staff/login/")
+    page.get_by_label("Username").fill("dr.okafor")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/staff/login/code/**")
+    checked["code step"] = axe_violations(page)
+    page.get_by_label("Code").fill("000")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector(".invalid-feedback")
+    checked["code step (errors)"] = axe_violations(page)
+    with capsys.disabled():
+        print(
+            f"\naxe-core: {len(checked)} two-factor pages, serious/critical violations: "
+            f"{sum(len(v) for v in checked.values())}"
+        )
+    assert {url: v for url, v in checked.items() if v} == {}

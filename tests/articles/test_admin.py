@@ -2,13 +2,15 @@
 
 import pytest
 
+from tests.staff_signin import verified_login
+
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def editor_client(client, django_user_model):
     editor = django_user_model.objects.create_superuser("editor", "editor@example.org", "correct horse battery")
-    client.force_login(editor)
+    verified_login(client, editor)
     return client
 
 

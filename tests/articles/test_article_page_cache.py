@@ -12,6 +12,7 @@ from django.utils import timezone
 from articles import views
 from articles.models import Article, Topic
 from bookings.models import Practitioner
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,7 +79,7 @@ def test_searches_and_staff_previews_are_never_kept(client, make_article, rita, 
     monkeypatch.setattr(page_cache, "_keepable", lambda *args: True)
     client.get("/articles/?q=hip")
     client.get("/articles/?q=hip")
-    client.force_login(rita)
+    verified_login(client, rita)
     client.get("/articles/sitting/")
     client.get("/articles/sitting/")
 

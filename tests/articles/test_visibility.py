@@ -5,6 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.staff_signin import verified_login
+
 pytestmark = pytest.mark.django_db
 
 
@@ -70,7 +72,7 @@ def test_related_articles_never_include_drafts(client, make_article, three_artic
 
 def test_staff_who_edit_articles_preview_a_draft_on_its_public_url(client, django_user_model, three_articles):
     editor = django_user_model.objects.create_superuser("editor", "editor@example.org", "correct horse battery")
-    client.force_login(editor)
+    verified_login(client, editor)
     response = client.get("/articles/draft/")
     assert response.status_code == 200
     assert b"Staff preview" in response.content
@@ -81,17 +83,17 @@ def test_staff_who_edit_articles_preview_a_draft_on_its_public_url(client, djang
 
 def test_staff_see_a_scheduled_article_announced_as_scheduled(client, django_user_model, three_articles):
     editor = django_user_model.objects.create_superuser("editor", "editor@example.org", "correct horse battery")
-    client.force_login(editor)
+    verified_login(client, editor)
     response = client.get("/articles/future/")
     assert response.status_code == 200
     assert b"is scheduled for" in response.content
 
 
 def test_mallory_with_an_account_but_no_staff_rights_gets_a_404_for_a_draft(client, mallory, three_articles):
-    client.force_login(mallory)
+    verified_login(client, mallory)
     assert client.get("/articles/draft/").status_code == 404
 
 
 def test_rita_at_reception_is_not_an_editor_and_gets_a_404_for_a_draft(client, rita, three_articles):
-    client.force_login(rita)
+    verified_login(client, rita)
     assert client.get("/articles/draft/").status_code == 404

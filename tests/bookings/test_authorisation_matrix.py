@@ -17,6 +17,7 @@ from django.utils import timezone
 from bookings.models import CallbackRequest, Slot, TimeOff
 from bookings.services import PatientDetails, appointment_book, practitioner_calendar_token_reset
 from tests.helpers import days_ahead, local, make_slot
+from tests.staff_signin import authenticator, verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -126,6 +127,10 @@ def staff_urls(world, dr_patel):
         ("phone calendar", reverse("practitioner_calendar"), *both(PRACTITIONER_OWN)),
         ("reset calendar address", reverse("practitioner_calendar_reset"), *post_only(PRACTITIONER_OWN)),
         ("calendar feed", reverse("practitioner_calendar_feed", args=[world["feed_token"]]), *get_only(TOKEN_HOLDER)),
+        # The second factor's own pages: each signed-in person's own app, nobody else's.
+        ("code step", reverse("two_factor_code"), *both(SIGNED_IN)),
+        ("set up an app", reverse("two_factor_setup"), *both(SIGNED_IN)),
+        ("reset my app", reverse("two_factor_reset"), *both(SIGNED_IN)),
     ]
 
 
@@ -135,10 +140,10 @@ def client_for(role, world, request) -> Client:
         # Holds a manage link and has used it: that opens their own booking, nothing of the staff's.
         assert client.get(reverse("manage", args=[world["manage_token"]])).status_code == 200
     elif role == "superuser":
-        client.force_login(world["superuser"])
+        verified_login(client, world["superuser"])
     elif role != "anonymous":
         person = request.getfixturevalue(role)
-        client.force_login(getattr(person, "user", person))
+        verified_login(client, getattr(person, "user", person))
     return client
 
 
@@ -168,16 +173,63 @@ def run_matrix(role, world, dr_patel, request) -> list[tuple]:
     return results
 
 
-def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_312_requests(world, dr_patel, request):
+def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_348_requests(world, dr_patel, request):
+    """Signed in with a password and a code (verified_login): the state in which staff work."""
     results = [(role, *result) for role in ROLES for result in run_matrix(role, world, dr_patel, request)]
 
     wrong = [result for result in results if result[3] != result[4]]
     assert wrong == []
     tally = Counter(result[3] for result in results)
     print(f"\nAuthorisation matrix: {len(results)} requests: {dict(sorted(tally.items()))}")
-    # 26 staff URLs x GET and POST x 6 roles.
-    assert len(results) == 312
-    assert len({result[:3] for result in results}) == 312
+    # 29 staff URLs x GET and POST x 6 roles.
+    assert len(results) == 348
+    assert len({result[:3] for result in results}) == 348
+
+
+ADMIN_URLS = ["/admin/", "/admin/auth/user/", "/admin/bookings/appointment/", "/admin/clinic/twofactorevent/"]
+# Pages a password alone may open: the steps that finish signing in, and the feed whose token is its key.
+OPEN_BEFORE_CODE = {"calendar feed", "code step", "set up an app"}
+STAFF_ROLES = ["dr_patel", "dr_okafor", "rita", "superuser"]
+
+
+def password_only_client(role, world, request, *, with_app: bool) -> Client:
+    person = world["superuser"] if role == "superuser" else request.getfixturevalue(role)
+    user = getattr(person, "user", person)
+    if with_app:
+        authenticator(user)
+    client = Client()
+    client.force_login(user)  # the password step, and nothing more
+    return client
+
+
+@pytest.mark.parametrize(
+    ("with_app", "sent_to"), [(True, "two_factor_code"), (False, "two_factor_setup")], ids=["has app", "no app yet"]
+)
+def test_a_password_alone_opens_no_staff_url_and_no_admin_page_for_any_role(
+    world, dr_patel, request, with_app, sent_to
+):
+    """The state "password only": every staff URL and the admin send each role to the code step (or enrolment)."""
+    urls = [(name, url) for name, url, *_ in staff_urls(world, dr_patel) if name not in OPEN_BEFORE_CODE]
+    urls += [(url, url) for url in ADMIN_URLS]
+    wrong = []
+    for role in STAFF_ROLES:
+        client = password_only_client(role, world, request, with_app=with_app)
+        for name, url in urls:
+            for method in ("GET", "POST"):
+                with transaction.atomic():
+                    response = client.get(url) if method == "GET" else client.post(url, {})
+                    transaction.set_rollback(True)
+                if response.status_code != 302 or not response["Location"].startswith(reverse(sent_to)):
+                    wrong.append((role, name, method, response.status_code))
+    assert wrong == []
+    assert len(urls) == 30
+
+
+def test_a_password_and_a_code_open_the_admin_to_the_superuser(world):
+    client = Client()
+    verified_login(client, world["superuser"])
+
+    assert [client.get(url).status_code for url in ADMIN_URLS] == [200] * len(ADMIN_URLS)
 
 
 def test_the_feed_of_a_practitioner_is_refused_with_a_wrong_or_old_token(client, dr_patel):
@@ -191,7 +243,7 @@ def test_the_feed_of_a_practitioner_is_refused_with_a_wrong_or_old_token(client,
 def test_a_change_without_the_csrf_token_is_refused(rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 9))
     client = Client(enforce_csrf_checks=True)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Meeting"})
 
@@ -201,9 +253,9 @@ def test_a_change_without_the_csrf_token_is_refused(rita, dr_patel):
 
 
 def test_staff_pages_are_never_stored_by_the_browser(client, rita, dr_patel):
-    client.force_login(dr_patel.user)
+    verified_login(client, dr_patel.user)
     assert "no-store" in client.get(reverse("practitioner_day"))["Cache-Control"]
-    client.force_login(rita)
+    verified_login(client, rita)
     assert "no-store" in client.get(reverse("reception_callbacks"))["Cache-Control"]
     assert "no-store" in client.get(reverse("staff_home"))["Cache-Control"]
 

@@ -13,6 +13,7 @@ from bookings.models import Appointment, UsedSafetyCheckPass
 from bookings.services import BookingLimitReached, OnlineBookingGuard, PatientDetails, appointment_book
 from clinic.ratelimit import BOOKINGS_WINDOW_SECONDS, window_start
 from tests.helpers import PATIENT, SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -150,7 +151,7 @@ def test_rita_books_a_caller_beyond_the_limits(client, rita, dr_patel):
     slots = _slots(dr_patel, 3)
     _book(client, slots[0])
     _book(client, slots[1])
-    client.force_login(rita)
+    verified_login(client, rita)
     caller = {
         **SAFE_ANSWERS,
         "privacy_notice_told": "on",
@@ -217,7 +218,7 @@ def test_rita_sees_a_burst_of_online_bookings_from_one_place_flagged_on_the_day_
         booked_by=rita,
     )
     staff = Client()
-    staff.force_login(rita)
+    verified_login(staff, rita)
 
     response = staff.get(reverse("reception_day"), {"date": local(3, 9).date().isoformat()})
 
@@ -237,7 +238,7 @@ def test_rita_sees_bookings_from_many_places_with_one_note_flagged_as_a_burst(cl
         _book(Client(REMOTE_ADDR=f"203.0.113.{index + 1}"), slot, **_fresh_details(index), note="Book me in")
     _book(Client(REMOTE_ADDR="203.0.113.9"), slots[3], **_fresh_details(3), note="Left hip, worse on stairs")
     staff = Client()
-    staff.force_login(rita)
+    verified_login(staff, rita)
 
     response = staff.get(reverse("reception_day"), {"date": local(3, 9).date().isoformat()})
 

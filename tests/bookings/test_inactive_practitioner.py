@@ -12,6 +12,7 @@ from bookings.models import Appointment, Practitioner, Slot, WorkingHours
 from bookings.schedule import slots_generate
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book, appointment_move
 from tests.helpers import local, make_appointment, make_slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def test_rita_cannot_move_someone_to_a_practitioner_who_has_left(rita, dr_patel,
 def test_the_day_view_offers_no_book_button_on_an_inactive_practitioners_slot(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(3, 10))
     _leaves(dr_patel)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     page = client.get(reverse("reception_day"), {"date": local(3, 10).date().isoformat()}).content.decode()
 

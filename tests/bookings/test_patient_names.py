@@ -7,6 +7,7 @@ from django.urls import reverse
 from bookings.forms import clean_person_name
 from bookings.models import Appointment, CallbackRequest, OutboundMessage
 from tests.helpers import details_form, local, make_slot, pass_safety_check
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +102,7 @@ def test_the_call_back_form_takes_a_name_like_nguyễn_thị_zoë(client):
 
 def test_rita_cannot_book_a_caller_under_mallorys_message_either(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(3, 10))
-    client.force_login(rita)
+    verified_login(client, rita)
     caller = {
         "slot": slot.pk,
         "submission_key": "5f0c6a52-96c5-4a8e-8a55-0c1f8d1b8e01",

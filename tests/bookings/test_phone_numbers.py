@@ -16,6 +16,7 @@ from bookings.phones import normalise_phone, phone_search
 from bookings.services import PatientDetails, appointment_book
 from staff.forms import PhoneBookingForm
 from tests.helpers import days_ahead, local, make_slot
+from tests.staff_signin import verified_login
 
 ACCEPTED = [
     ("(020) 7946 0000", "+442079460000"),
@@ -140,7 +141,7 @@ def test_rita_finds_the_caller_stored_in_international_form_however_she_types_it
     _book(dr_patel, 3, "Olu", "07700 900123")
     _book(dr_patel, 4, "Sam", "07700 900655")
     _book(dr_patel, 5, "Tom", "01632 770090")
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_search"), {"q": query})
 
@@ -150,7 +151,7 @@ def test_rita_finds_the_caller_stored_in_international_form_however_she_types_it
 @pytest.mark.django_db
 def test_searching_one_number_in_international_form_does_not_find_another(client, rita, dr_patel):
     _book(dr_patel, 3, "Olu", "07700 900123")
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_search"), {"q": "+44 7700 900124"})
 
@@ -162,7 +163,7 @@ def test_searching_one_number_in_international_form_does_not_find_another(client
 def test_rita_finds_a_caller_by_part_of_their_number(client, rita, dr_patel, query):
     ina = _book(dr_patel, 2, "Ina", "07700 900654")
     _book(dr_patel, 3, "Olu", "07800 900123")
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_search"), {"q": query})
 

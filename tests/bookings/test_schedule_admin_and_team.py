@@ -12,6 +12,7 @@ from django.db.models import Max
 
 from bookings.models import Appointment, Practitioner, Slot, TimeOff, WorkingHours
 from bookings.schedule import slots_generate
+from tests.staff_signin import verified_login
 
 LONDON = ZoneInfo("Europe/London")
 # Sunday noon; the admin saves with the wall clock, so these tests stop it here.
@@ -99,7 +100,7 @@ def test_the_schedule_changelists_load_for_a_superuser(admin_client, mondays, dr
 
 @pytest.mark.parametrize("model", ["practitioner", "workinghours", "timeoff", "slot"])
 def test_the_schedule_admin_is_closed_to_reception(client, rita, model):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(f"/admin/bookings/{model}/")
 

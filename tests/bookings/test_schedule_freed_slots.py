@@ -15,6 +15,7 @@ from bookings.schedule import clinic_zone, slot_fits_schedule, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_cancel
 from tests.helpers import local
 from tests.helpers import slot_at as _slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def ada(patel_works, day):
 @pytest.fixture
 def patel_away_that_day(client, rita, patel_works, day, ada):
     """Rita adds all-day time off; the warning lists Ada's appointment, which stays booked."""
-    client.force_login(rita)
+    verified_login(client, rita)
     response = client.post(
         reverse("reception_time_off_add", args=[patel_works.pk]),
         {"off-starts_at": f"{day}T00:00", "off-ends_at": f"{day + timedelta(days=1)}T00:00", "off-reason": "Ill"},
@@ -105,7 +106,7 @@ def test_a_time_freed_outside_the_new_hours_is_not_offered_online(rita, patel_wo
 
 
 def test_a_time_freed_that_still_fits_is_offered_again(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     client.post(reverse("reception_appointment_cancel", args=[ada.pk]), {"reason": "Unwell"})
 
@@ -114,7 +115,7 @@ def test_a_time_freed_that_still_fits_is_offered_again(client, rita, ada):
 
 def test_a_slot_blocked_during_time_off_is_not_offered_when_unblocked(client, rita, patel_works, day):
     slot = _slot(patel_works, local(day, 9, 40))
-    client.force_login(rita)
+    verified_login(client, rita)
     client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Staff meeting"})
     TimeOff.objects.create(practitioner=patel_works, starts_at=local(day, 9), ends_at=local(day, 11))
     slots_generate(now=timezone.now(), practitioner=patel_works)
@@ -130,7 +131,7 @@ def test_a_slot_blocked_during_time_off_is_not_offered_when_unblocked(client, ri
 
 def test_a_slot_blocked_before_all_hours_were_removed_is_not_offered_when_unblocked(client, rita, patel_works, day):
     slot = _slot(patel_works, local(day, 9, 40))
-    client.force_login(rita)
+    verified_login(client, rita)
     client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Staff meeting"})
     WorkingHours.objects.filter(practitioner=patel_works).delete()
     slots_generate(now=timezone.now(), practitioner=patel_works)
@@ -142,7 +143,7 @@ def test_a_slot_blocked_before_all_hours_were_removed_is_not_offered_when_unbloc
 
 def test_a_slot_unblocked_within_the_hours_is_offered_again(client, rita, patel_works, day):
     slot = _slot(patel_works, local(day, 9, 40))
-    client.force_login(rita)
+    verified_login(client, rita)
     client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Staff meeting"})
 
     client.post(reverse("reception_slot_unblock", args=[slot.pk]))

@@ -22,6 +22,7 @@ from bookings.schedule import referenced_slot_ids, slots_generate
 from bookings.services import PatientDetails, appointment_book, appointment_move
 from tests.helpers import local
 from tests.helpers import slot_at as _slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +75,7 @@ def test_time_off_over_the_old_time_of_a_moved_booking_retires_that_slot(rita, m
 
 
 def test_rita_adds_time_off_after_a_move_and_the_nightly_command_still_runs(client, rita, moved, patel_works, day):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_time_off_add", args=[patel_works.pk]),
@@ -97,7 +98,7 @@ def test_a_patient_who_moved_by_the_manage_link_does_not_break_the_next_closure(
     )
     response = client.post(f"/manage/{result.manage_token}/move/", {"slot": _slot(patel_works, local(day, 10)).pk})
     assert response.status_code == 302
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_hours"),
@@ -116,7 +117,7 @@ def test_time_off_whose_slots_cannot_follow_is_not_saved(client, rita, patel_wor
         raise RuntimeError("generation failed")
 
     monkeypatch.setattr(schedule, "slots_generate", generation_fails)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     with pytest.raises(RuntimeError):
         client.post(
@@ -160,7 +161,7 @@ def test_every_other_schedule_change_is_all_or_nothing_too(client, rita, patel_w
         raise RuntimeError("generation failed")
 
     monkeypatch.setattr(schedule, "slots_generate", generation_fails)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     with pytest.raises(RuntimeError):
         post(client, patel_works, day)
@@ -185,18 +186,18 @@ def test_the_admins_delete_selected_action_on_time_off_is_all_or_nothing(rita, p
 
 
 def _move(client, rita, appointment, practitioner, day):
-    client.force_login(rita)
+    verified_login(client, rita)
     new_slot = _slot(practitioner, local(day, 10, 20))
     return client.post(reverse("reception_appointment_move", args=[appointment.pk]), {"slot": new_slot.pk})
 
 
 def _cancel(client, rita, appointment, practitioner, day):
-    client.force_login(rita)
+    verified_login(client, rita)
     return client.post(reverse("reception_appointment_cancel", args=[appointment.pk]), {"reason": "Unwell"})
 
 
 def _time_off(client, rita, appointment, practitioner, day):
-    client.force_login(rita)
+    verified_login(client, rita)
     return client.post(
         reverse("reception_time_off_add", args=[practitioner.pk]),
         {"off-starts_at": f"{day}T10:00", "off-ends_at": f"{day}T10:40", "off-reason": "Training"},
@@ -204,14 +205,14 @@ def _time_off(client, rita, appointment, practitioner, day):
 
 
 def _closure(client, rita, appointment, practitioner, day):
-    client.force_login(rita)
+    verified_login(client, rita)
     return client.post(
         reverse("reception_hours"), {"closure-starts_at": f"{day}T10:00", "closure-ends_at": f"{day}T10:40"}
     )
 
 
 def _hours(client, rita, appointment, practitioner, day):
-    client.force_login(rita)
+    verified_login(client, rita)
     period = WorkingHours.objects.get(practitioner=practitioner)
     return client.post(
         reverse("reception_practitioner_hours", args=[practitioner.pk]),
@@ -229,7 +230,7 @@ def _hours(client, rita, appointment, practitioner, day):
 
 
 def _block_unblock(client, rita, appointment, practitioner, day):
-    client.force_login(rita)
+    verified_login(client, rita)
     slot = _slot(practitioner, local(day, 10, 40))
     client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Staff meeting"})
     return client.post(reverse("reception_slot_unblock", args=[slot.pk]))
@@ -259,7 +260,7 @@ def test_the_nightly_command_and_a_whole_day_closure_run_after_every_kind_of_cha
     response = change(client, rita, result.appointment, patel_works, day)
     assert response.status_code == 302
     call_command("generate_slots", stdout=StringIO())
-    client.force_login(rita)
+    verified_login(client, rita)
     response = client.post(
         reverse("reception_hours"),
         {"closure-starts_at": f"{day}T00:00", "closure-ends_at": f"{day + timedelta(days=1)}T00:00"},

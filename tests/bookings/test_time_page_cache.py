@@ -16,6 +16,7 @@ from bookings import views
 from bookings.models import Appointment, Practitioner, Slot
 from bookings.services import PatientDetails, appointment_book, appointment_cancel, slot_block, slot_unblock
 from tests.helpers import local, make_slot, pass_safety_check, works_at
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PATIENT = PatientDetails(first_name="Pat", last_name="Example", email="pat@example.org", phone="07700 900123")
@@ -173,7 +174,7 @@ def test_signed_in_staff_always_get_a_fresh_page(client, dr_patel, rita, monkeyp
     assert (views._time_pages.renders, views._time_pages.hits) == (1, 1)  # a patient's page is kept
     views._time_pages.clear()
 
-    client.force_login(rita)
+    verified_login(client, rita)
     client.get("/book/time/")
     client.get("/book/time/")
 

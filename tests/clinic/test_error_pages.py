@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import path
 
 from clinic import urls as site_urls
+from tests.staff_signin import verified_login
 
 
 def raises_an_error(request):
@@ -129,7 +130,7 @@ def test_the_500_page_needs_no_database(visitor, settings, django_db_blocker):
 
 @pytest.mark.django_db
 def test_opening_the_sign_out_address_offers_the_button_and_only_a_post_signs_out(client, rita):
-    client.force_login(rita)
+    verified_login(client, rita)
     page = client.get("/staff/logout/")
     assert page.status_code == 200
     assert b'<form method="post" action="/staff/logout/">' in page.content

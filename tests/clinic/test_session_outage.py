@@ -3,11 +3,13 @@ from django.contrib.sessions.models import Session
 from django.db import OperationalError
 from django.test import Client
 
+from tests.staff_signin import verified_login
+
 
 @pytest.mark.django_db
 def test_a_database_lost_while_saving_the_session_is_a_503_not_a_400(monkeypatch, rita):
     client = Client(raise_request_exception=False)
-    client.force_login(rita)
+    verified_login(client, rita)
     original_save = Session.save
 
     def database_gone(self, *args, **kwargs):

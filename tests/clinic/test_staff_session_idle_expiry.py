@@ -9,12 +9,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.helpers import pass_safety_check
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_request_from_signed_in_staff_extends_their_session(client, rita, settings):
-    client.force_login(rita)
+    verified_login(client, rita)
     session = Session.objects.get()
     Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() + timedelta(minutes=5))
 
@@ -34,7 +35,7 @@ def test_a_patient_on_the_way_to_booking_never_touches_the_session_table(client)
 
 
 def test_a_staff_member_who_signs_out_has_no_session_left(client, rita):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     client.post("/staff/logout/")
 

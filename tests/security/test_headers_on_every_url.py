@@ -10,6 +10,8 @@ import pytest
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from tests.staff_signin import verified_login
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 SAMPLE_VALUES = {"slug": "hip-pain", "int": "1", "str": "not-a-real-token", "path": "x", "uuid": "0" * 32}
 PRODUCTION_SECURITY = {
@@ -67,7 +69,7 @@ def test_every_url_sends_the_security_headers_to_anonymous_visitors_and_staff(ri
     checked = 0
     with override_settings(**PRODUCTION_SECURITY):
         anonymous, staff = Client(), Client()
-        staff.force_login(rita)
+        verified_login(staff, rita)
         for client in (anonymous, staff):
             for url in urls:
                 response = client.get(url, secure=True)

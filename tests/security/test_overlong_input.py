@@ -29,6 +29,7 @@ from bookings.models import (
 )
 from bookings.services import PatientDetails, appointment_book
 from tests.helpers import SAFE_ANSWERS, local, make_slot
+from tests.staff_signin import authenticator, verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -135,6 +136,9 @@ PAGES = {
     "hours and time off": ("rita", lambda c: f"/staff/reception/hours/{c['patel']}/"),
     "search": ("rita", lambda c: "/staff/reception/search/"),
     "export": ("rita", lambda c: "/staff/reception/export/"),
+    "code step": ("rita, password only", lambda c: "/staff/login/code/"),
+    "set up an app": ("rita, no app yet", lambda c: "/staff/two-factor/setup/"),
+    "reset my app": ("rita", lambda c: "/staff/two-factor/reset/"),
 }
 
 
@@ -142,8 +146,13 @@ def client_for(who: str | None) -> Client:
     client = Client()
     if who == "patient":
         assert client.post("/book/", SAFE_ANSWERS).status_code == 302
+    elif who in {"rita, password only", "rita, no app yet"}:
+        rita = get_user_model().objects.get(username="rita")
+        if who == "rita, password only":
+            authenticator(rita)
+        client.force_login(rita)  # the password step only: the page is the second one
     elif who:
-        client.force_login(get_user_model().objects.get(username=who))
+        verified_login(client, get_user_model().objects.get(username=who))
     return client
 
 

@@ -6,12 +6,13 @@ from icalendar import Calendar
 
 from bookings.models import Appointment, Practitioner
 from tests.helpers import days_ahead, local, make_slot, patient_books
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
 
 def _new_feed_url(client, practitioner) -> str:
-    client.force_login(practitioner.user)
+    verified_login(client, practitioner.user)
     response = client.post(reverse("practitioner_calendar_reset"), follow=True)
     return response.context["new_feed_url"]
 

@@ -14,6 +14,7 @@ from tests.helpers import (
     patient_books,
     today,
 )
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def ada_today(dr_patel):
 
 def test_dr_patel_sees_her_appointments_of_today_and_not_dr_okafors(client, dr_patel, dr_okafor, ada_today):
     appointment_in_the_past_or_today(make_slot(dr_okafor, local(today(), 0, 20)), first_name="Bob", last_name="Other")
-    client.force_login(dr_patel.user)
+    verified_login(client, dr_patel.user)
 
     response = client.get(reverse("practitioner_day"))
 
@@ -50,7 +51,7 @@ def test_dr_patel_sees_her_upcoming_appointments_in_order(client, dr_patel, dr_o
     patient_books(make_slot(dr_okafor, local(days_ahead(3), 10)), first_name="Okafors")
     cancelled = patient_books(make_slot(dr_patel, local(days_ahead(4), 10)), first_name="Cancelled")
     Appointment.objects.filter(pk=cancelled.pk).update(status="cancelled", cancelled_at=cancelled.created_at)
-    client.force_login(dr_patel.user)
+    verified_login(client, dr_patel.user)
 
     response = client.get(reverse("practitioner_upcoming"))
 
@@ -63,7 +64,7 @@ def test_dr_patel_opens_an_appointment_with_contact_details_note_safety_answers_
     earlier = appointment_in_the_past_or_today(
         make_slot(dr_okafor, local(today() - timedelta(days=40), 10)), first_name="Ada", last_name="Lovelace"
     )
-    client.force_login(dr_patel.user)
+    verified_login(client, dr_patel.user)
 
     response = client.get(reverse("practitioner_appointment", args=[ada_today.pk]))
 
@@ -78,12 +79,12 @@ def test_dr_patel_opens_an_appointment_with_contact_details_note_safety_answers_
 
 
 def test_dr_okafor_gets_404_for_dr_patels_appointment(client, dr_okafor, ada_today):
-    client.force_login(dr_okafor.user)
+    verified_login(client, dr_okafor.user)
 
     assert client.get(reverse("practitioner_appointment", args=[ada_today.pk])).status_code == 404
 
 
 def test_rita_cannot_use_the_practitioners_pages(client, rita, ada_today):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     assert client.get(reverse("practitioner_appointment", args=[ada_today.pk])).status_code == 403

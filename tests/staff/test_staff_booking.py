@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from bookings.models import Appointment, AppointmentEvent, Slot
 from tests.helpers import SAFE_ANSWERS, days_ahead, local, make_slot, patient_books
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def _book(client, slot, **changes):
 
 def test_rita_books_a_caller_into_an_open_slot_as_a_phone_booking(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = _book(client, slot)
 
@@ -45,7 +46,7 @@ def test_rita_books_a_caller_into_an_open_slot_as_a_phone_booking(client, rita, 
 
 def test_rita_sees_the_form_with_the_slot_she_chose(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_book"), {"slot": slot.pk})
 
@@ -57,7 +58,7 @@ def test_rita_sees_the_form_with_the_slot_she_chose(client, rita, dr_patel):
 def test_rita_may_book_a_caller_inside_the_online_notice_period(client, rita, dr_patel):
     slot = make_slot(dr_patel, timezone.now() + timedelta(minutes=30))
     assert not Slot.objects.bookable(now=timezone.now()).filter(pk=slot.pk).exists()
-    client.force_login(rita)
+    verified_login(client, rita)
 
     assert _book(client, slot).status_code == 302
     assert Appointment.objects.filter(slot=slot).exists()
@@ -65,7 +66,7 @@ def test_rita_may_book_a_caller_inside_the_online_notice_period(client, rita, dr
 
 def test_rita_cannot_book_a_caller_into_the_past(client, rita, dr_patel):
     slot = make_slot(dr_patel, timezone.now() - timedelta(hours=1))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = _book(client, slot)
 
@@ -75,7 +76,7 @@ def test_rita_cannot_book_a_caller_into_the_past(client, rita, dr_patel):
 
 def test_rita_cannot_book_a_caller_into_a_blocked_slot(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10), state=Slot.State.BLOCKED, blocked_reason="Training")
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = _book(client, slot)
 
@@ -87,7 +88,7 @@ def test_rita_loses_the_race_to_a_patient_and_nothing_changes(client, rita, dr_p
     day = days_ahead(2)
     slot = make_slot(dr_patel, local(day, 10))
     other = make_slot(dr_okafor, local(day, 10, 20))
-    client.force_login(rita)
+    verified_login(client, rita)
     assert client.get(reverse("reception_book"), {"slot": slot.pk}).status_code == 200
     # While Rita types, a patient books the same slot online.
     patient_books(slot, first_name="Ada", last_name="Lovelace")
@@ -106,7 +107,7 @@ def test_rita_loses_the_race_to_a_patient_and_nothing_changes(client, rita, dr_p
 
 def test_a_double_click_books_the_caller_once(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     first = _book(client, slot)
     second = _book(client, slot)
@@ -117,7 +118,7 @@ def test_a_double_click_books_the_caller_once(client, rita, dr_patel):
 
 def test_rita_is_asked_again_for_a_phone_number_we_cannot_call(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = _book(client, slot, phone="call me")
 
@@ -134,7 +135,7 @@ def test_the_next_free_slots_are_the_soonest_across_all_practitioners(client, ri
     past = make_slot(dr_patel, timezone.now() - timedelta(hours=2))
     soonest = make_slot(dr_okafor, local(day, 9, 10))
     later = make_slot(dr_patel, local(day, 11))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_next_free"))
 

@@ -15,15 +15,13 @@ from tests.helpers import (
     patient_books,
     today,
 )
+from tests.staff_signin import browser_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def sign_in(page, username):
-    page.goto("/staff/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    browser_sign_in(page, username, PASSWORD)
 
 
 def test_rita_books_a_caller_into_the_next_free_slot_and_then_moves_them(page, rita, dr_patel, dr_okafor):

@@ -15,6 +15,7 @@ from tests.helpers import (
     patient_books,
     today,
 )
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def test_rita_sees_one_column_per_practitioner_and_each_slot_state(client, rita,
     patient_books(booked, first_name="Ada", last_name="Lovelace")
     make_slot(dr_patel, local(day, 9, 20), state=Slot.State.BLOCKED, blocked_reason="Team meeting")
     make_slot(dr_okafor, local(day, 9, 0))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_day"), {"date": day.isoformat()})
 
@@ -41,7 +42,7 @@ def test_rita_sees_one_column_per_practitioner_and_each_slot_state(client, rita,
 
 def test_rita_sees_a_past_free_slot_as_past_and_cannot_book_it_from_the_grid(client, rita, dr_patel):
     past = make_slot(dr_patel, timezone.now() - timedelta(hours=30))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(
         reverse("reception_day"), {"date": past.starts_at.astimezone(local(today(), 0).tzinfo).date()}
@@ -52,7 +53,7 @@ def test_rita_sees_a_past_free_slot_as_past_and_cannot_book_it_from_the_grid(cli
 
 
 def test_rita_moves_by_day_and_today_is_one_click_away(client, rita, dr_patel):
-    client.force_login(rita)
+    verified_login(client, rita)
     day = days_ahead(5)
 
     response = client.get(reverse("reception_day"), {"date": day.isoformat()})
@@ -64,7 +65,7 @@ def test_rita_moves_by_day_and_today_is_one_click_away(client, rita, dr_patel):
 
 
 def test_a_nonsense_date_shows_today(client, rita):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_day"), {"date": "not-a-date"})
 
@@ -78,7 +79,7 @@ def test_rita_sees_a_week_of_one_practitioner(client, rita, dr_patel, dr_okafor)
     make_slot(dr_patel, local(monday, 10))
     make_slot(dr_patel, local(monday + timedelta(days=2), 10))
     make_slot(dr_okafor, local(monday, 11))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_week", args=[dr_patel.pk]), {"date": day.isoformat()})
 
@@ -128,15 +129,16 @@ def test_the_day_view_runs_the_same_queries_at_any_size(
     if full:
         _fill_day(practitioners, day)
     CallbackRequest.objects.create(name="Bob", phone="07700 900999", created_at=timezone.now())
-    client.force_login(rita)
+    verified_login(client, rita)
 
     # 1 the session, 2 Rita, 3 Rita's group (reception_required), 4 the practitioners, 5 the day's
     # slots with practitioner and blocker, 6 the day's live appointments (with each patient's
     # count of upcoming consultations and the bookings made from the same place around each, the
     # burst flag), 7 the working hours and 8 the time off that decide which booked slots no longer
     # fit, 9 open call-backs, 10 undelivered e-mails;
-    # 11-13 the session saved again (idle expiry, StaffSessionIdleExpiryMiddleware): savepoint, update, release.
-    with django_assert_num_queries(13):
+    # 11-13 the session saved again (idle expiry, StaffSessionIdleExpiryMiddleware): savepoint, update, release;
+    # 14 the second factor's device named in the session (request.user.is_verified(), django-otp).
+    with django_assert_num_queries(14):
         response = client.get(reverse("reception_day"), {"date": day.isoformat()})
 
     assert response.status_code == 200
@@ -146,7 +148,7 @@ def test_the_day_view_runs_the_same_queries_at_any_size(
 
 @pytest.mark.parametrize("date", ["9999-12-31", "0001-01-01", "2026-02-30"])
 def test_a_date_at_the_end_of_the_calendar_shows_today_instead_of_an_error(client, rita, date):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_day"), {"date": date})
 
@@ -155,7 +157,7 @@ def test_a_date_at_the_end_of_the_calendar_shows_today_instead_of_an_error(clien
 
 
 def test_a_slot_number_too_big_for_the_database_is_not_found(client, rita):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     assert client.get(reverse("reception_book"), {"slot": str(2**70)}).status_code == 404
     assert client.get(reverse("reception_book"), {"slot": "-1"}).status_code == 404

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from bookings.models import CallbackRequest
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def test_a_visitor_asks_for_a_call_back_and_rita_sees_it_and_marks_it_done(clien
     callback = CallbackRequest.objects.get()
     assert (callback.name, callback.phone, callback.done_at) == ("Bob Builder", "07700 900999", None)
 
-    client.force_login(rita)
+    verified_login(client, rita)
     assert "Bob Builder" in client.get(reverse("reception_callbacks")).content.decode()
     client.post(reverse("reception_callback_done", args=[callback.pk]))
 
@@ -44,7 +45,7 @@ def test_a_visitor_asks_for_a_call_back_and_rita_sees_it_and_marks_it_done(clien
 
 def test_the_day_view_counts_the_call_backs_waiting(client, rita):
     client.post(reverse("contact"), REQUEST)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_day"))
 
@@ -83,7 +84,7 @@ def test_the_call_back_form_is_rate_limited(client, settings):
 def test_rita_reopens_a_call_back_marked_done_by_mistake(client, rita):
     client.post(reverse("contact"), REQUEST)
     callback = CallbackRequest.objects.get()
-    client.force_login(rita)
+    verified_login(client, rita)
     client.post(reverse("reception_callback_done", args=[callback.pk]))
 
     response = client.post(reverse("reception_callback_reopen", args=[callback.pk]), follow=True)
@@ -100,7 +101,7 @@ def test_rita_reopens_a_call_back_marked_done_by_mistake(client, rita):
 def test_recently_done_still_shows_what_the_caller_asked_and_when_suits_them(client, rita):
     client.post(reverse("contact"), REQUEST | {"message": "Left hip, since the marathon."})
     callback = CallbackRequest.objects.get()
-    client.force_login(rita)
+    verified_login(client, rita)
     client.post(reverse("reception_callback_done", args=[callback.pk]))
 
     response = client.get(reverse("reception_callbacks"))

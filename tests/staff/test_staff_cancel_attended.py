@@ -7,6 +7,7 @@ from django.utils import timezone
 from bookings.models import Appointment, AppointmentEvent
 from bookings.services import ChangeNotAllowed, appointment_cancel
 from tests.helpers import local, make_appointment, make_slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_rita_sees_no_cancel_button_and_a_posted_cancel_is_refused_with_a_clear_
     client, rita, ada_seen_yesterday, status
 ):
     Appointment.objects.filter(pk=ada_seen_yesterday.pk).update(status=status)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     page = client.get(reverse("reception_appointment", args=[ada_seen_yesterday.pk])).content.decode()
     assert "Cancel this appointment" not in page
@@ -54,7 +55,7 @@ def test_rita_sees_no_cancel_button_and_a_posted_cancel_is_refused_with_a_clear_
 
 def test_a_booked_appointment_still_shows_the_cancel_button(client, rita, dr_patel):
     ada = make_appointment(make_slot(dr_patel, local(3, 10)), at=timezone.now())
-    client.force_login(rita)
+    verified_login(client, rita)
 
     page = client.get(reverse("reception_appointment", args=[ada.pk])).content.decode()
 

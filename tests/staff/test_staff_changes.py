@@ -19,6 +19,7 @@ from tests.helpers import (
     today,
     works_at,
 )
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def ada(dr_patel):
 def test_rita_moves_ada_to_another_open_slot_and_the_history_says_from_where_to_where(client, rita, dr_okafor, ada):
     new_slot = make_slot(dr_okafor, local(days_ahead(4), 11))
     old_slot = ada.slot
-    client.force_login(rita)
+    verified_login(client, rita)
     page = client.get(reverse("reception_appointment_move", args=[ada.pk]), {"date": days_ahead(4).isoformat()})
     assert f'name="slot" value="{new_slot.pk}"' in page.content.decode()
 
@@ -50,7 +51,7 @@ def test_rita_moves_ada_to_another_open_slot_and_the_history_says_from_where_to_
 def test_rita_loses_a_move_race_to_a_patient_and_nothing_changes(client, rita, dr_okafor, ada):
     wanted = make_slot(dr_okafor, local(days_ahead(4), 11))
     old_slot = ada.slot
-    client.force_login(rita)
+    verified_login(client, rita)
     patient_books(wanted, first_name="Bob")
 
     response = client.post(reverse("reception_appointment_move", args=[ada.pk]), {"slot": wanted.pk})
@@ -63,7 +64,7 @@ def test_rita_loses_a_move_race_to_a_patient_and_nothing_changes(client, rita, d
 
 
 def test_rita_cancels_with_a_reason_and_tells_the_patient(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_appointment_cancel", args=[ada.pk]), {"reason": "Practitioner ill", "notify_patient": "on"}
@@ -83,7 +84,7 @@ def test_rita_cancels_with_a_reason_and_tells_the_patient(client, rita, ada):
 
 
 def test_rita_cancels_without_telling_the_patient_when_she_already_told_them_on_the_phone(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     client.post(reverse("reception_appointment_cancel", args=[ada.pk]), {"reason": "Patient called"})
 
@@ -93,7 +94,7 @@ def test_rita_cancels_without_telling_the_patient_when_she_already_told_them_on_
 
 
 def test_rita_must_give_a_reason_to_cancel(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_appointment_cancel", args=[ada.pk]), {"reason": ""})
 
@@ -108,7 +109,7 @@ def test_rita_must_give_a_reason_to_cancel(client, rita, ada):
 def test_rita_marks_ada_and_the_history_records_it(client, rita, ada, status, label):
     # On the day of the appointment (signed in that day): attendance is not recorded ahead of it.
     with time_machine.travel(ada.slot.starts_at, tick=False):
-        client.force_login(rita)
+        verified_login(client, rita)
         client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": status})
 
     ada.refresh_from_db()
@@ -118,7 +119,7 @@ def test_rita_marks_ada_and_the_history_records_it(client, rita, ada, status, la
 
 
 def test_rita_cannot_mark_attendance_before_the_day_of_the_appointment(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": "no_show"}, follow=True)
 
@@ -163,7 +164,7 @@ def test_an_early_patient_can_be_marked_arrived_from_thirty_minutes_before_the_s
 
 def test_the_appointment_page_offers_only_arrived_twenty_minutes_before_the_start(client, rita, ada):
     with time_machine.travel(ada.slot.starts_at - timedelta(minutes=20), tick=False):
-        client.force_login(rita)
+        verified_login(client, rita)
         page = client.get(reverse("reception_appointment", args=[ada.pk])).content.decode()
 
     assert 'name="status" value="arrived"' in page
@@ -172,7 +173,7 @@ def test_the_appointment_page_offers_only_arrived_twenty_minutes_before_the_star
 
 
 def test_rita_cannot_set_a_made_up_status(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": "cancelled"})
 
@@ -182,9 +183,9 @@ def test_rita_cannot_set_a_made_up_status(client, rita, ada):
 
 def test_the_appointment_page_shows_the_history_and_offers_no_way_to_edit_it(client, rita, ada):
     with time_machine.travel(ada.slot.starts_at, tick=False):
-        client.force_login(rita)
+        verified_login(client, rita)
         client.post(reverse("reception_appointment_status", args=[ada.pk]), {"status": "arrived"})
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_appointment", args=[ada.pk]))
 
@@ -200,7 +201,7 @@ def test_the_appointment_page_shows_the_history_and_offers_no_way_to_edit_it(cli
 def test_rita_blocks_an_open_slot_with_a_reason_and_unblocks_it(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
     works_at(dr_patel, slot.starts_at)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": "Team meeting"})
 
@@ -216,7 +217,7 @@ def test_rita_blocks_an_open_slot_with_a_reason_and_unblocks_it(client, rita, dr
 
 
 def test_rita_cannot_block_a_booked_slot(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     client.post(reverse("reception_slot_block", args=[ada.slot.pk]), {"reason": "Oops"})
 
@@ -227,7 +228,7 @@ def test_rita_cannot_block_a_booked_slot(client, rita, ada):
 
 def test_a_block_needs_a_reason(client, rita, dr_patel):
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_slot_block", args=[slot.pk]), {"reason": ""})
 
@@ -237,7 +238,7 @@ def test_a_block_needs_a_reason(client, rita, dr_patel):
 
 
 def test_a_move_to_a_slot_number_too_big_for_the_database_changes_nothing(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_appointment_move", args=[ada.pk]), {"slot": str(2**70)})
 
@@ -248,7 +249,7 @@ def test_a_move_to_a_slot_number_too_big_for_the_database_changes_nothing(client
 
 def test_rita_marks_a_patient_arrived_from_todays_grid_and_stays_on_the_day(client, rita, dr_patel):
     bob = appointment_in_the_past_or_today(make_slot(dr_patel, local(today(), 0, 20)), first_name="Bob")
-    client.force_login(rita)
+    verified_login(client, rita)
     day_view = client.get(reverse("reception_day"))
     assert reverse("reception_appointment_status", args=[bob.pk]) in day_view.content.decode()
 
@@ -262,7 +263,7 @@ def test_rita_marks_a_patient_arrived_from_todays_grid_and_stays_on_the_day(clie
 
 
 def test_the_way_back_after_marking_never_leaves_the_site(client, rita, ada):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_appointment_status", args=[ada.pk]), {"status": "arrived", "next": "https://evil.example/"}
@@ -278,7 +279,7 @@ def test_cancelling_a_caller_without_an_e_mail_tells_rita_to_phone_them(client, 
     caller = appointment_book(
         slot_id=slot.pk, patient=PatientDetails("Cal", "Ler", "07700 900444"), now=timezone.now(), booked_by=rita
     ).appointment
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_appointment_cancel", args=[caller.pk]),

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from bookings.models import Slot, TimeOff, WorkingHours
 from tests.helpers import days_ahead, local, make_slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def _one_period(weekday="0", start="12:00", end="09:00", valid_from="", valid_un
 
 
 def test_rita_is_told_a_period_must_end_after_it_starts(client, rita, dr_patel):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_practitioner_hours", args=[dr_patel.pk]), _one_period())
 
@@ -54,7 +55,7 @@ def test_rita_is_told_a_period_must_end_after_it_starts(client, rita, dr_patel):
 
 
 def test_rita_is_told_valid_until_is_before_valid_from(client, rita, dr_patel):
-    client.force_login(rita)
+    verified_login(client, rita)
     period = _one_period(start="09:00", end="12:00", valid_from="2027-03-10", valid_until="2027-03-01")
 
     response = client.post(reverse("reception_practitioner_hours", args=[dr_patel.pk]), period)
@@ -64,7 +65,7 @@ def test_rita_is_told_valid_until_is_before_valid_from(client, rita, dr_patel):
 
 
 def test_rita_is_told_to_choose_a_day_of_the_week(client, rita, dr_patel):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_practitioner_hours", args=[dr_patel.pk]), _one_period(weekday="9", start="09:00")
@@ -76,7 +77,7 @@ def test_rita_is_told_to_choose_a_day_of_the_week(client, rita, dr_patel):
 
 def test_rita_is_told_time_off_must_end_after_it_starts(client, rita, dr_patel):
     day = days_ahead(3)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_time_off_add", args=[dr_patel.pk]),
@@ -89,7 +90,7 @@ def test_rita_is_told_time_off_must_end_after_it_starts(client, rita, dr_patel):
 
 def test_rita_is_told_a_clinic_closure_must_end_after_it_starts(client, rita):
     day = days_ahead(3)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_hours"), {"closure-starts_at": f"{day}T12:00", "closure-ends_at": f"{day}T09:00"}

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from bookings.models import Appointment, Slot, TimeOff, WorkingHours
 from tests.helpers import days_ahead, local, patient_books
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def _keep(practitioner):
 
 def test_rita_adds_working_hours_and_the_slots_appear_at_once(client, rita, dr_patel):
     day = days_ahead(3)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_practitioner_hours", args=[dr_patel.pk]), _hours_form([(day.weekday(), "09:00", "10:00")])
@@ -73,7 +74,7 @@ def test_rita_is_told_when_removing_hours_leaves_a_booked_appointment_outside_th
     period = WorkingHours.objects.create(
         practitioner=dr_patel, weekday=day.weekday(), start_time=time(9), end_time=time(10)
     )
-    client.force_login(rita)
+    verified_login(client, rita)
     client.post(reverse("reception_practitioner_hours", args=[dr_patel.pk]), _hours_form([], [(period, False)]))
     ada = patient_books(Slot.objects.get(practitioner=dr_patel, starts_at=local(day, 9, 20)), last_name="Lovelace")
 
@@ -92,7 +93,7 @@ def test_rita_is_told_when_removing_hours_leaves_a_booked_appointment_outside_th
 
 
 def test_two_overlapping_periods_on_one_day_are_refused(client, rita, dr_patel):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_practitioner_hours", args=[dr_patel.pk]),
@@ -105,7 +106,7 @@ def test_two_overlapping_periods_on_one_day_are_refused(client, rita, dr_patel):
 
 
 def test_a_period_that_ends_before_it_starts_is_refused(client, rita, dr_patel):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_practitioner_hours", args=[dr_patel.pk]), _hours_form([(0, "12:00", "09:00")])
@@ -118,7 +119,7 @@ def test_a_period_that_ends_before_it_starts_is_refused(client, rita, dr_patel):
 @pytest.fixture
 def patel_works_that_day(dr_patel, client, rita):
     day = days_ahead(3)
-    client.force_login(rita)
+    verified_login(client, rita)
     client.post(
         reverse("reception_practitioner_hours", args=[dr_patel.pk]), _hours_form([(day.weekday(), "09:00", "11:00")])
     )
@@ -162,7 +163,7 @@ def test_rita_removes_time_off_and_the_slots_come_back(client, rita, dr_patel, p
 
 def test_time_off_that_ends_before_it_starts_is_refused(client, rita, dr_patel):
     day = days_ahead(3)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(
         reverse("reception_time_off_add", args=[dr_patel.pk]),
@@ -180,7 +181,7 @@ def test_a_clinic_closure_takes_every_practitioners_free_slots_that_day(client, 
         WorkingHours.objects.create(
             practitioner=practitioner, weekday=day.weekday(), start_time=time(9), end_time=time(10)
         )
-    client.force_login(rita)
+    verified_login(client, rita)
     client.post(
         reverse("reception_practitioner_hours", args=[dr_okafor.pk]),
         _keep(dr_okafor),

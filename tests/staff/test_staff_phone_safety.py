@@ -6,6 +6,7 @@ from django.urls import reverse
 from bookings.forms import SAFETY_QUESTIONS, SAFETY_QUESTIONS_VERSION
 from bookings.models import Appointment
 from tests.helpers import SAFE_ANSWERS, local, make_slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def _book(client, slot, **changes):
 
 
 def test_the_phone_booking_form_asks_every_safety_question_of_the_online_check(client, rita, slot):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     page = client.get(reverse("reception_book"), {"slot": slot.pk}).content.decode()
 
@@ -42,7 +43,7 @@ def test_the_phone_booking_form_asks_every_safety_question_of_the_online_check(c
 
 def test_a_phone_booking_records_the_callers_answers_and_the_privacy_notice_version(client, rita, slot, settings):
     settings.PRIVACY_NOTICE_VERSION = "2027-01"
-    client.force_login(rita)
+    verified_login(client, rita)
 
     assert _book(client, slot).status_code == 302
 
@@ -57,7 +58,7 @@ def test_a_phone_booking_records_the_callers_answers_and_the_privacy_notice_vers
 @pytest.mark.parametrize("key", [key for key, _ in SAFETY_QUESTIONS])
 def test_any_yes_books_nothing_and_shows_rita_the_urgent_advice_to_read_out(client, rita, slot, settings, key):
     settings.CLINIC_EMERGENCY_GUIDANCE = "Call 999 now, or NHS 111 if unsure."
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = _book(client, slot, **{key: "yes"})
 
@@ -69,7 +70,7 @@ def test_any_yes_books_nothing_and_shows_rita_the_urgent_advice_to_read_out(clie
 
 
 def test_a_yes_shows_the_advice_even_when_the_callers_details_are_not_complete(client, rita, slot):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = _book(client, slot, trauma="yes", first_name="", phone="")
 
@@ -87,7 +88,7 @@ def test_a_yes_shows_the_advice_even_when_the_callers_details_are_not_complete(c
 def test_an_unanswered_question_or_an_unticked_notice_is_a_clear_400_and_books_nothing(
     client, rita, slot, change, message
 ):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = _book(client, slot, **change)
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from staff.views import csv_safe
 from tests.helpers import days_ahead, local, make_slot, patient_books
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def grace(dr_okafor):
 
 @pytest.mark.parametrize("query", ["lovelace", "Ada Love", "ADA@example", "07700900123", "900 123"])
 def test_rita_finds_ada_by_name_e_mail_or_phone(client, rita, ada, grace, query):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_search"), {"q": query})
 
@@ -57,7 +58,7 @@ def test_rita_finds_ada_by_name_e_mail_or_phone(client, rita, ada, grace, query)
 def test_rita_finds_a_name_whatever_apostrophe_it_was_stored_or_typed_with(client, rita, dr_patel, stored, typed):
     aoife = patient_books(make_slot(dr_patel, local(days_ahead(3), 11)), first_name="Aoife", last_name=stored)
     patient_books(make_slot(dr_patel, local(days_ahead(3), 12)), first_name="Aoife", last_name="Connor")
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_search"), {"q": typed})
 
@@ -65,7 +66,7 @@ def test_rita_finds_a_name_whatever_apostrophe_it_was_stored_or_typed_with(clien
 
 
 def test_a_one_letter_search_finds_nothing_rather_than_everyone(client, rita, ada, grace):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.post(reverse("reception_search"), {"q": "a"})
 
@@ -78,7 +79,7 @@ def _rows(response):
 
 
 def test_rita_exports_the_appointments_of_a_date_range(client, rita, ada, grace):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_export"), {"start": days_ahead(3), "end": days_ahead(3)})
 
@@ -108,7 +109,7 @@ def test_the_export_cannot_smuggle_a_formula_into_a_spreadsheet(client, rita, dr
         phone="+44 7700 900789",
         note="-2+3",
     )
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_export"), {"start": days_ahead(3), "end": days_ahead(3)})
 
@@ -163,7 +164,7 @@ def test_the_export_opens_in_excel_with_its_accents_and_names_the_article_that_l
         body_markdown="Text.",
     )
     Appointment.objects.filter(pk=ada.pk).update(first_name="Zoë", source_article=article)
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_export"), {"start": days_ahead(3), "end": days_ahead(4)})
 
@@ -193,7 +194,7 @@ def test_every_dangerous_first_character_is_quoted_and_nothing_else():
 
 
 def test_an_export_whose_end_is_before_its_start_shows_the_form_again(client, rita):
-    client.force_login(rita)
+    verified_login(client, rita)
 
     response = client.get(reverse("reception_export"), {"start": days_ahead(3), "end": days_ahead(1)})
 
@@ -208,7 +209,7 @@ def test_rita_finds_a_uk_caller_by_their_number_in_international_form(client, ri
 
     slot = make_slot(dr_patel, local(days_ahead(2), 10))
     appointment_book(slot_id=slot.pk, patient=PatientDetails("Ina", "Tl", "07700 900123"), now=timezone.now())
-    client.force_login(rita)
+    verified_login(client, rita)
     for query in ["+44 7700 900123", "0044 7700 900123", "07700900123"]:
         response = client.post(reverse("reception_search"), {"q": query})
         assert [a.first_name for a in response.context["results"]] == ["Ina"], query

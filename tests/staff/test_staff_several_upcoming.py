@@ -9,6 +9,7 @@ from django.utils import timezone
 from bookings.models import Appointment
 from bookings.services import PatientDetails, appointment_book, appointment_cancel
 from tests.helpers import local, make_slot
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def test_the_day_view_flags_a_patient_who_booked_twice_by_email_in_any_case(clie
     first = _book(make_slot(dr_patel, local(3, 10)))
     _book(make_slot(dr_okafor, local(5, 11)), email="PAT@Example.org", phone="07700 900999")
     other = _book(make_slot(dr_okafor, local(3, 10)), email="sam@example.org", phone="07700 900555", first="Sam")
-    client.force_login(rita)
+    verified_login(client, rita)
     response = client.get(reverse("reception_day"), {"date": local(3, 10).date().isoformat()})
     content = response.content.decode()
     assert content.count("2+ upcoming") == 1
@@ -44,7 +45,7 @@ def test_a_cancelled_or_past_booking_does_not_count(client, rita, dr_patel):
     kept = _book(make_slot(dr_patel, local(3, 10)))
     cancelled = _book(make_slot(dr_patel, local(4, 10)))
     appointment_cancel(appointment=cancelled, now=timezone.now(), reason="", actor=rita)
-    client.force_login(rita)
+    verified_login(client, rita)
     page = client.get(reverse("reception_appointment", args=[kept.pk]))
     assert b"more than one upcoming free consultation" not in page.content
     _book(make_slot(dr_patel, local(6, 10)))
@@ -60,7 +61,7 @@ def test_a_household_sharing_a_phone_is_not_one_patient(client, dr_patel, dr_oka
         patient=PatientDetails("Ann", "Example", "020 7946 0001", ""),
         now=earlier_slot.starts_at - timedelta(days=3),
     )
-    client.force_login(dr_patel.user)
+    verified_login(client, dr_patel.user)
     page = client.get(reverse("practitioner_appointment", args=[husband.pk]))
     assert page.status_code == 200
     assert list(page.context["earlier"]) == []
@@ -71,7 +72,7 @@ def test_a_household_sharing_a_phone_is_not_one_patient(client, dr_patel, dr_oka
 def test_the_appointment_page_links_to_the_patients_bookings_without_their_details_in_the_url(client, rita, dr_patel):
     first = _book(make_slot(dr_patel, local(3, 10)))
     second = _book(make_slot(dr_patel, local(4, 10)))
-    client.force_login(rita)
+    verified_login(client, rita)
     page = client.get(reverse("reception_appointment", args=[first.pk]))
     link = f"{reverse('reception_search')}?appointment={first.pk}"
     assert link.encode() in page.content

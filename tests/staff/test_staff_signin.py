@@ -6,6 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.helpers import PASSWORD
+from tests.staff_signin import authenticator, code_for, verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -14,21 +15,25 @@ def _sign_in(client, username, password, address):
     return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
-def test_rita_signs_in_and_lands_on_the_day_view(client, rita):
+def test_rita_signs_in_with_her_password_and_code_and_lands_on_the_day_view(client, rita):
+    phone = authenticator(rita)
     response = _sign_in(client, "rita", PASSWORD, "10.0.0.1")
+    assert response["Location"].startswith(reverse("two_factor_code"))
+
+    response = client.post(response["Location"], {"code": code_for(phone)}, REMOTE_ADDR="10.0.0.1")
 
     assert response.status_code == 302
     assert client.get(response["Location"])["Location"] == reverse("reception_day")
 
 
 def test_dr_patel_lands_on_her_day(client, dr_patel):
-    client.force_login(dr_patel.user)
+    verified_login(client, dr_patel.user)
 
     assert client.get(reverse("staff_home"))["Location"] == reverse("practitioner_day")
 
 
 def test_mallory_with_no_role_sees_that_she_has_none(client, mallory):
-    client.force_login(mallory)
+    verified_login(client, mallory)
 
     response = client.get(reverse("staff_home"))
 

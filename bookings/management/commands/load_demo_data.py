@@ -6,6 +6,7 @@ from django.core.management import BaseCommand, CommandError, call_command
 from django.db import transaction
 
 from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Practitioner, WorkingHours
+from clinic.models import TwoFactorExemption
 
 # Demo credentials exist only here, and the command refuses to run with debug off.
 DEMO_PASSWORD = "clinic-demo-2026"  # noqa: S105 - demo data only, refused with debug off
@@ -71,6 +72,10 @@ class Command(BaseCommand):
             self.stdout.write("  rita       reception")
             for person in PRACTITIONERS:
                 self.stdout.write(f"  {person['username']:<10} practitioner")
+            self.stdout.write(
+                "  They skip the authenticator code while DJANGO_DEBUG is on (a demo exemption); "
+                "set one up at /staff/two-factor/setup/ to try it."
+            )
 
     def _load_follow_ups(self):
         """Slots and articles come from their own commands, which are idempotent too."""
@@ -96,6 +101,8 @@ class Command(BaseCommand):
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+        # The demo accounts may sign in without a second factor; honoured only with DJANGO_DEBUG on (README).
+        TwoFactorExemption.objects.get_or_create(user=user)
         if group:
             user.groups.add(Group.objects.get(name=group))
         return user, created
