@@ -181,6 +181,8 @@ class SlotCell:
     appointment: Appointment | None = None
     # Booked, still ahead, and no longer in the hours or in time off: reception must move or cancel it.
     no_longer_fits: bool = False
+    # The "Arrived" button shows only when the service would accept it (Appointment.attendance_can_be_recorded).
+    arrival_open: bool = False
 
 
 def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitioner | None = None) -> list[Slot]:
@@ -219,7 +221,16 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
 
 def _cell(slot: Slot, *, now: datetime) -> SlotCell:
     if slot.live_appointment is not None:
-        return SlotCell(slot, "booked", slot.live_appointment, no_longer_fits=slot.no_longer_fits)
+        appointment = slot.live_appointment
+        # The slot row is at hand: the rule reads it without a query.
+        appointment.slot = slot
+        return SlotCell(
+            slot,
+            "booked",
+            appointment,
+            no_longer_fits=slot.no_longer_fits,
+            arrival_open=appointment.attendance_can_be_recorded(now=now),
+        )
     if slot.state == Slot.State.BLOCKED:
         return SlotCell(slot, "blocked")
     if slot.starts_at <= now:

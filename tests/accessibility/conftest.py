@@ -18,7 +18,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
 from articles.models import Article
-from bookings.models import CallbackRequest, Practitioner, Slot, TimeOff, WorkingHours
+from bookings.models import Appointment, CallbackRequest, Practitioner, Slot, TimeOff, WorkingHours
 from bookings.services import PatientDetails, appointment_book
 from clinic.views import database_unavailable_response, server_error
 from tests.helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot
@@ -74,11 +74,15 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
     make_slot(sam, local(0, 23, 20))
     booking = appointment_book(
         slot_id=taken.pk,
-        patient=PatientDetails("Pat", "Example", "07700 900123", "pat@example.org", "Left hip"),
+        patient=PatientDetails(
+            "Pat", "Wolfeschlegelsteinhausenbergerdorff", "07700 900123", "pat@example.org", "Left hip"
+        ),
         now=timezone.now(),
     )
     # Today's appointment, for the practitioner's day and the day view (the services rightly refuse the past).
     today = make_appointment(make_slot(dr_patel, local(0, 0, 20)), at=timezone.now() - timedelta(days=2))
+    # A real 35-letter surname: headings and tables must wrap it, not widen the page on a phone.
+    Appointment.objects.filter(pk=today.pk).update(last_name="Wolfeschlegelsteinhausenbergerdorff")
     CallbackRequest.objects.create(name="Carol Caller", phone="07700 900555", created_at=timezone.now())
 
     pages: dict[str, Page] = {}
@@ -131,7 +135,7 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("call-backs", "/staff/reception/callbacks/"),
     ]:
         pages[name] = _page(rita_browser.get(url))
-    pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Example"}))
+    pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Wolfeschlegel"}))
     pages["phone booking with errors"] = _page(
         rita_browser.post(f"/staff/reception/book/?slot={okafor.pk}", {"slot": okafor.pk})
     )

@@ -288,3 +288,16 @@ def test_cancelling_a_caller_without_an_e_mail_tells_rita_to_phone_them(client, 
     )
 
     assert b"There is no e-mail on file: please phone the patient" in response.content
+
+
+def test_the_day_view_offers_arrived_only_from_thirty_minutes_before_the_start(client, rita, dr_patel):
+    with time_machine.travel(local(days_ahead(1), 12), tick=False):
+        soon = appointment_in_the_past_or_today(make_slot(dr_patel, local(today(), 12, 20)), first_name="Bob")
+        later = appointment_in_the_past_or_today(make_slot(dr_patel, local(today(), 15)), first_name="Cy")
+        verified_login(client, rita)
+
+        page = client.get(reverse("reception_day")).content.decode()
+
+    # The service refuses "arrived" before then: the button would only lead to an error.
+    assert reverse("reception_appointment_status", args=[soon.pk]) in page
+    assert reverse("reception_appointment_status", args=[later.pk]) not in page
