@@ -1,4 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
 from bookings.models import (
@@ -10,6 +13,7 @@ from bookings.models import (
     Slot,
     TimeOff,
     WorkingHours,
+    working_periods_overlap,
 )
 from bookings.schedule import schedule_change_apply
 
@@ -66,8 +70,58 @@ class RegeneratesSlots:
         _apply(request, delete_and_touch)
 
 
+def _overlap_message(one: dict, other: dict) -> str:
+    day = dict(WorkingHours.Weekday.choices)[one["weekday"]]
+    return (
+        f"This period overlaps another on {day} ({one['start_time']:%H:%M}-{one['end_time']:%H:%M} and "
+        f"{other['start_time']:%H:%M}-{other['end_time']:%H:%M}): the slots would overlap. "
+        "A lunch break is two periods that do not touch."
+    )
+
+
+_PERIOD_FIELDS = ["weekday", "start_time", "end_time", "valid_from", "valid_until"]
+
+
+class WorkingHoursInlineFormSet(BaseInlineFormSet):
+    """The practitioner's periods as edited together on their admin page: none may overlap another."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        periods = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("start_time")
+        ]
+        for index, one in enumerate(periods):
+            for other in periods[index + 1 :]:
+                if working_periods_overlap(one, other):
+                    raise ValidationError(_overlap_message(one, other))
+
+
+class WorkingHoursAdminForm(forms.ModelForm):
+    """One period on its own admin page: it may not overlap the practitioner's other periods (reception's
+    hours page would then refuse every save until someone found and removed it)."""
+
+    class Meta:
+        model = WorkingHours
+        fields = ["practitioner", *_PERIOD_FIELDS]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or not cleaned.get("practitioner"):
+            return cleaned
+        others = WorkingHours.objects.filter(practitioner=cleaned["practitioner"]).exclude(pk=self.instance.pk)
+        for other in others.values(*_PERIOD_FIELDS):
+            if working_periods_overlap(cleaned, other):
+                raise ValidationError(_overlap_message(cleaned, other))
+        return cleaned
+
+
 class WorkingHoursInline(admin.TabularInline):
     model = WorkingHours
+    formset = WorkingHoursInlineFormSet
     extra = 1
 
 
@@ -91,6 +145,7 @@ class PractitionerAdmin(admin.ModelAdmin):
 
 @admin.register(WorkingHours)
 class WorkingHoursAdmin(RegeneratesSlots, admin.ModelAdmin):
+    form = WorkingHoursAdminForm
     list_display = ["practitioner", "weekday", "start_time", "end_time", "valid_from", "valid_until"]
     list_filter = ["practitioner", "weekday"]
     list_select_related = ["practitioner"]

@@ -1,7 +1,7 @@
 import base64
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -77,6 +77,20 @@ class Practitioner(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.title} {self.display_name}".strip()
+
+
+def working_periods_overlap(one: dict, other: dict) -> bool:
+    """Whether two working-hours periods (as form data: weekday, start_time, end_time, valid_from,
+    valid_until) overlap: the same weekday, crossing times and crossing date ranges. They would lay
+    out overlapping slots, which the database refuses; every form that edits hours asks this first."""
+    if one["weekday"] != other["weekday"]:
+        return False
+    if not (one["start_time"] < other["end_time"] and other["start_time"] < one["end_time"]):
+        return False
+    earliest, latest = date.min, date.max
+    return (one.get("valid_from") or earliest) <= (other.get("valid_until") or latest) and (
+        other.get("valid_from") or earliest
+    ) <= (one.get("valid_until") or latest)
 
 
 class WorkingHours(models.Model):

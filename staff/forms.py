@@ -1,14 +1,13 @@
 """Forms for reception and practitioners. Every write they lead to goes through bookings/services.py
 (appointments, slots) or is followed by `slots_generate` (working hours, time off)."""
 
-from datetime import date
 
 from django import forms
 from django.conf import settings
 from django.forms import BaseModelFormSet, modelformset_factory
 
 from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin
-from bookings.models import Appointment, TimeOff, WorkingHours
+from bookings.models import Appointment, TimeOff, WorkingHours, working_periods_overlap
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 # Dates from user input stay inside years that date arithmetic survives.
@@ -129,17 +128,6 @@ class WorkingHoursForm(forms.ModelForm):
         }
 
 
-def _periods_overlap(one: dict, other: dict) -> bool:
-    if one["weekday"] != other["weekday"]:
-        return False
-    if not (one["start_time"] < other["end_time"] and other["start_time"] < one["end_time"]):
-        return False
-    earliest, latest = date.min, date.max
-    return (one.get("valid_from") or earliest) <= (other.get("valid_until") or latest) and (
-        other.get("valid_from") or earliest
-    ) <= (one.get("valid_until") or latest)
-
-
 class BaseWorkingHoursFormSet(BaseModelFormSet):
     def add_fields(self, form, index):
         super().add_fields(form, index)
@@ -158,7 +146,7 @@ class BaseWorkingHoursFormSet(BaseModelFormSet):
         ]
         for index, one in enumerate(periods):
             for other in periods[index + 1 :]:
-                if _periods_overlap(one, other):
+                if working_periods_overlap(one, other):
                     day = dict(WorkingHours.Weekday.choices)[one["weekday"]]
                     raise forms.ValidationError(
                         f"Two periods on {day} overlap ({one['start_time']:%H:%M}-{one['end_time']:%H:%M} and "

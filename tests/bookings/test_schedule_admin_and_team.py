@@ -254,6 +254,51 @@ def test_adding_working_hours_on_the_practitioner_page_adds_their_slots(admin_cl
     assert _local_starts(dr_patel) == ["Mon 09:00", "Mon 09:20", "Mon 09:40", "Tue 14:00", "Tue 14:20"]
 
 
+def test_the_admin_refuses_working_hours_that_overlap_the_practitioners_others(admin_client, clock, mondays, dr_patel):
+    # Saved, it would make reception's hours page refuse every save until someone found this period.
+    response = admin_client.post(
+        "/admin/bookings/workinghours/add/",
+        {"practitioner": dr_patel.pk, "weekday": 0, "start_time": "09:30", "end_time": "11:00"},
+    )
+
+    assert response.status_code == 200
+    assert "overlaps another on Monday (09:30-11:00 and 09:00-10:00)" in response.content.decode()
+    assert WorkingHours.objects.filter(practitioner=dr_patel).count() == 1
+
+
+def test_the_admin_refuses_two_overlapping_periods_on_the_practitioner_page(admin_client, clock, mondays, dr_patel):
+    hours = WorkingHours.objects.get(practitioner=dr_patel)
+    form = {
+        "user": dr_patel.user_id,
+        "display_name": "Priya Patel",
+        "title": "Dr",
+        "profession": "Physiotherapist",
+        "bio": "",
+        "is_active": "on",
+        "offers_free_consultation": "on",
+        "list_order": 1,
+        "working_hours-TOTAL_FORMS": 2,
+        "working_hours-INITIAL_FORMS": 1,
+        "working_hours-MIN_NUM_FORMS": 0,
+        "working_hours-MAX_NUM_FORMS": 1000,
+        "working_hours-0-id": hours.pk,
+        "working_hours-0-practitioner": dr_patel.pk,
+        "working_hours-0-weekday": 0,
+        "working_hours-0-start_time": "09:00",
+        "working_hours-0-end_time": "10:00",
+        "working_hours-1-practitioner": dr_patel.pk,
+        "working_hours-1-weekday": 0,
+        "working_hours-1-start_time": "09:40",
+        "working_hours-1-end_time": "10:40",
+    }
+
+    response = admin_client.post(f"/admin/bookings/practitioner/{dr_patel.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert "overlaps another on Monday" in response.content.decode()
+    assert WorkingHours.objects.filter(practitioner=dr_patel).count() == 1
+
+
 def test_the_admin_names_slots_and_time_off_in_clinic_time(admin_client, dr_patel):
     # 09:00 in June is 08:00 UTC: a superuser reading the appointment list must see 09:00.
     slot = Slot(practitioner=dr_patel, starts_at=_at(MONDAY, 9), ends_at=_at(MONDAY, 9, 20))
