@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
+from bookings.forms import overlapping_periods_in
 from bookings.models import (
     Appointment,
     AppointmentEvent,
@@ -89,15 +90,9 @@ class WorkingHoursInlineFormSet(BaseInlineFormSet):
         super().clean()
         if any(self.errors):
             return
-        periods = [
-            form.cleaned_data
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("start_time")
-        ]
-        for index, one in enumerate(periods):
-            for other in periods[index + 1 :]:
-                if working_periods_overlap(one, other):
-                    raise ValidationError(_overlap_message(one, other))
+        overlapping = overlapping_periods_in(self)
+        if overlapping:
+            raise ValidationError(_overlap_message(*overlapping))
 
 
 class WorkingHoursAdminForm(forms.ModelForm):

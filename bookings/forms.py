@@ -5,7 +5,7 @@ import uuid
 from django import forms
 from django.conf import settings
 
-from bookings.models import CallbackRequest
+from bookings.models import CallbackRequest, first_overlapping_periods
 from bookings.phones import display_phone, normalise_phone
 from bookings.services import PatientDetails
 
@@ -260,3 +260,14 @@ class CallbackRequestForm(forms.ModelForm):
     def filled_by_a_bot(self) -> bool:
         """The hidden field was filled in. Never a form error: the answer must not tell a bot what gave it away."""
         return bool(self.cleaned_data.get("website"))
+
+
+def overlapping_periods_in(formset) -> tuple[dict, dict] | None:
+    """The first two working-hours periods of a formset (reception's hours page, the admin's practitioner
+    page) that overlap, leaving out deleted and empty rows; None when none do."""
+    periods = [
+        form.cleaned_data
+        for form in formset.forms
+        if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("start_time")
+    ]
+    return first_overlapping_periods(periods)

@@ -93,6 +93,15 @@ def working_periods_overlap(one: dict, other: dict) -> bool:
     ) <= (one.get("valid_until") or latest)
 
 
+def first_overlapping_periods(periods: list[dict]) -> tuple[dict, dict] | None:
+    """The first two of PERIODS (edited together in one form) that overlap, or None."""
+    for index, one in enumerate(periods):
+        for other in periods[index + 1 :]:
+            if working_periods_overlap(one, other):
+                return one, other
+    return None
+
+
 class WorkingHours(models.Model):
     """One period of one weekday (a lunch break is simply two periods), in clinic local time."""
 

@@ -1,13 +1,12 @@
 """Forms for reception and practitioners. Every write they lead to goes through bookings/services.py
 (appointments, slots) or is followed by `slots_generate` (working hours, time off)."""
 
-
 from django import forms
 from django.conf import settings
 from django.forms import BaseModelFormSet, modelformset_factory
 
-from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin
-from bookings.models import Appointment, TimeOff, WorkingHours, working_periods_overlap
+from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, overlapping_periods_in
+from bookings.models import Appointment, TimeOff, WorkingHours
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 # Dates from user input stay inside years that date arithmetic survives.
@@ -139,20 +138,15 @@ class BaseWorkingHoursFormSet(BaseModelFormSet):
         super().clean()
         if any(self.errors):
             return
-        periods = [
-            form.cleaned_data
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("start_time")
-        ]
-        for index, one in enumerate(periods):
-            for other in periods[index + 1 :]:
-                if working_periods_overlap(one, other):
-                    day = dict(WorkingHours.Weekday.choices)[one["weekday"]]
-                    raise forms.ValidationError(
-                        f"Two periods on {day} overlap ({one['start_time']:%H:%M}-{one['end_time']:%H:%M} and "
-                        f"{other['start_time']:%H:%M}-{other['end_time']:%H:%M}). A lunch break is two periods "
-                        "that do not touch."
-                    )
+        overlapping = overlapping_periods_in(self)
+        if overlapping:
+            one, other = overlapping
+            day = dict(WorkingHours.Weekday.choices)[one["weekday"]]
+            raise forms.ValidationError(
+                f"Two periods on {day} overlap ({one['start_time']:%H:%M}-{one['end_time']:%H:%M} and "
+                f"{other['start_time']:%H:%M}-{other['end_time']:%H:%M}). A lunch break is two periods "
+                "that do not touch."
+            )
 
 
 WorkingHoursFormSet = modelformset_factory(

@@ -222,10 +222,11 @@ def test_saving_working_hours_in_the_admin_regenerates_the_slots(admin_client, c
     assert _local_starts(dr_patel) == ["Mon 09:20", "Mon 09:40", "Mon 10:00"]
 
 
-def test_adding_working_hours_on_the_practitioner_page_adds_their_slots(admin_client, clock, mondays, dr_patel):
-    hours = WorkingHours.objects.get(practitioner=dr_patel)
-    form = {
-        "user": dr_patel.user_id,
+def _practitioner_page(practitioner, hours, *, second: tuple[int, str, str]) -> dict:
+    """The practitioner's admin page as sent back: their existing period HOURS and a SECOND (weekday, start, end)."""
+    weekday, start, end = second
+    return {
+        "user": practitioner.user_id,
         "display_name": "Priya Patel",
         "title": "Dr",
         "profession": "Physiotherapist",
@@ -238,15 +239,20 @@ def test_adding_working_hours_on_the_practitioner_page_adds_their_slots(admin_cl
         "working_hours-MIN_NUM_FORMS": 0,
         "working_hours-MAX_NUM_FORMS": 1000,
         "working_hours-0-id": hours.pk,
-        "working_hours-0-practitioner": dr_patel.pk,
-        "working_hours-0-weekday": 0,
-        "working_hours-0-start_time": "09:00",
-        "working_hours-0-end_time": "10:00",
-        "working_hours-1-practitioner": dr_patel.pk,
-        "working_hours-1-weekday": 1,
-        "working_hours-1-start_time": "14:00",
-        "working_hours-1-end_time": "14:40",
+        "working_hours-0-practitioner": practitioner.pk,
+        "working_hours-0-weekday": hours.weekday,
+        "working_hours-0-start_time": f"{hours.start_time:%H:%M}",
+        "working_hours-0-end_time": f"{hours.end_time:%H:%M}",
+        "working_hours-1-practitioner": practitioner.pk,
+        "working_hours-1-weekday": weekday,
+        "working_hours-1-start_time": start,
+        "working_hours-1-end_time": end,
     }
+
+
+def test_adding_working_hours_on_the_practitioner_page_adds_their_slots(admin_client, clock, mondays, dr_patel):
+    hours = WorkingHours.objects.get(practitioner=dr_patel)
+    form = _practitioner_page(dr_patel, hours, second=(1, "14:00", "14:40"))
 
     response = admin_client.post(f"/admin/bookings/practitioner/{dr_patel.pk}/change/", form)
 
@@ -268,29 +274,7 @@ def test_the_admin_refuses_working_hours_that_overlap_the_practitioners_others(a
 
 def test_the_admin_refuses_two_overlapping_periods_on_the_practitioner_page(admin_client, clock, mondays, dr_patel):
     hours = WorkingHours.objects.get(practitioner=dr_patel)
-    form = {
-        "user": dr_patel.user_id,
-        "display_name": "Priya Patel",
-        "title": "Dr",
-        "profession": "Physiotherapist",
-        "bio": "",
-        "is_active": "on",
-        "offers_free_consultation": "on",
-        "list_order": 1,
-        "working_hours-TOTAL_FORMS": 2,
-        "working_hours-INITIAL_FORMS": 1,
-        "working_hours-MIN_NUM_FORMS": 0,
-        "working_hours-MAX_NUM_FORMS": 1000,
-        "working_hours-0-id": hours.pk,
-        "working_hours-0-practitioner": dr_patel.pk,
-        "working_hours-0-weekday": 0,
-        "working_hours-0-start_time": "09:00",
-        "working_hours-0-end_time": "10:00",
-        "working_hours-1-practitioner": dr_patel.pk,
-        "working_hours-1-weekday": 0,
-        "working_hours-1-start_time": "09:40",
-        "working_hours-1-end_time": "10:40",
-    }
+    form = _practitioner_page(dr_patel, hours, second=(0, "09:40", "10:40"))
 
     response = admin_client.post(f"/admin/bookings/practitioner/{dr_patel.pk}/change/", form)
 
