@@ -307,9 +307,11 @@ APOSTROPHES = "\u2019\u2018\u02bc\u201b\u2032\u0060\u00b4"
 PLAIN_APOSTROPHES = "'" * len(APOSTROPHES)
 
 
-def fold_apostrophes(expression):
-    """The text expression with every apostrophe made plain, in SQL (the query is folded in Python)."""
-    return Func(expression, Value(APOSTROPHES), Value(PLAIN_APOSTROPHES), function="translate")
+def fold_for_search(expression):
+    """A name as reception's search compares it, in SQL: accents gone (PostgreSQL's unaccent: "Zoë Müller" is
+    "Zoe Muller") and every apostrophe made plain ("O’Connor" from a phone's keyboard is "O'Connor")."""
+    unaccented = Func(expression, function="unaccent")
+    return Func(unaccented, Value(APOSTROPHES), Value(PLAIN_APOSTROPHES), function="translate")
 
 
 class AppointmentQuerySet(models.QuerySet):
@@ -340,10 +342,10 @@ class AppointmentQuerySet(models.QuerySet):
     def matching(self, query: str):
         """Appointments by patient name (any part, or "first last"), e-mail or phone (bookings.phones.phone_search).
 
-        Names are compared with their apostrophes folded on both sides (fold_apostrophes).
+        Names are compared with accents and apostrophes folded on both sides (fold_for_search).
         """
         query = query.strip()
-        name = query.translate(str.maketrans(APOSTROPHES, PLAIN_APOSTROPHES))
+        name = fold_for_search(Value(query))
         match = (
             Q(first_name_folded__icontains=name)
             | Q(last_name_folded__icontains=name)
@@ -357,8 +359,8 @@ class AppointmentQuerySet(models.QuerySet):
             match |= Q(**{f"phone_normalised__{lookup}": value})
         return (
             self.annotate(
-                first_name_folded=fold_apostrophes(F("first_name")),
-                last_name_folded=fold_apostrophes(F("last_name")),
+                first_name_folded=fold_for_search(F("first_name")),
+                last_name_folded=fold_for_search(F("last_name")),
                 full_name=Func(F("first_name_folded"), Value(" "), F("last_name_folded"), function="CONCAT"),
             )
             .filter(match)

@@ -82,7 +82,15 @@ class BlockForm(forms.Form):
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(max_length=120, label="Name, e-mail or phone", required=False)
+    q = forms.CharField(
+        max_length=120,
+        min_length=2,
+        label="Name, e-mail or phone",
+        error_messages={
+            "min_length": "Type at least 2 characters: one letter would find nearly everyone.",
+            "max_length": "Type at most 120 characters: a name, an e-mail address or a phone number.",
+        },
+    )
 
 
 class ExportForm(forms.Form):

@@ -329,6 +329,19 @@ def reception_next_free(request):
     return render(request, "staff/next_free.html", {"slots": slots})
 
 
+def _why_not_bookable(slot: Slot, now: datetime) -> str:
+    """Why reception could not book SLOT, in reception's words (the service only says it was refused)."""
+    if slot.starts_at <= now:
+        return "That time has passed."
+    if not slot.practitioner.is_active:
+        return f"{slot.practitioner.full_name} no longer works at the clinic: nobody can be booked with them."
+    if slot.state == Slot.State.BLOCKED:
+        return "That slot has been blocked."
+    if slot.state == Slot.State.RETIRED:
+        return "That time is no longer in the working hours (or is in time off)."
+    return "Sorry, that slot was just taken by someone else."
+
+
 def _alternatives(*, now: datetime, around: datetime, limit: int = 6) -> list[Slot]:
     return _with_local_start(
         list(Slot.objects.staff_bookable(now=now).filter(starts_at__gte=around - timedelta(hours=1))[:limit])
@@ -364,7 +377,11 @@ def reception_book(request):
                     booked_by=request.user,
                 )
             except SlotUnavailable:
-                context |= {"lost": True, "alternatives": _alternatives(now=now, around=slot.starts_at)}
+                context |= {
+                    "lost": True,
+                    "lost_reason": _why_not_bookable(Slot.objects.select_related("practitioner").get(pk=slot.pk), now),
+                    "alternatives": _alternatives(now=now, around=slot.starts_at),
+                }
                 return render(request, "staff/book.html", context, status=409)
             appointment = result.appointment
             if not result.replayed:
@@ -701,8 +718,8 @@ def reception_search(request):
     form = SearchForm(request.POST or None)
     results, query = [], ""
     patient_of = parse_database_id(request.GET.get("appointment"))
-    if form.is_valid() and len(form.cleaned_data["q"].strip()) >= 2:
-        query = form.cleaned_data["q"].strip()
+    if form.is_valid():
+        query = form.cleaned_data["q"]
         results = list(Appointment.objects.matching(query)[:100])
     elif patient_of is not None:
         appointment = get_object_or_404(Appointment, pk=patient_of)

@@ -97,7 +97,7 @@ def test_rita_loses_the_race_to_a_patient_and_nothing_changes(client, rita, dr_p
 
     assert response.status_code == 409
     html = response.content.decode()
-    assert "Sorry, that slot was just taken (or blocked) by someone else. Nothing was booked." in html
+    assert "Sorry, that slot was just taken by someone else. Nothing was booked." in html
     assert 'value="Grace"' in html  # the caller's details are kept
     assert f'name="slot" value="{other.pk}"' in html  # and the nearest free time is one click away
     [appointment] = Appointment.objects.all()
@@ -142,3 +142,19 @@ def test_the_next_free_slots_are_the_soonest_across_all_practitioners(client, ri
     assert [slot.pk for slot in response.context["slots"]] == [soonest.pk, later.pk]
     assert past.pk not in [slot.pk for slot in response.context["slots"]]
     assert f"{reverse('reception_book')}?slot={soonest.pk}" in response.content.decode()
+
+
+def test_booking_a_practitioner_who_has_left_says_so_rather_than_just_taken(client, rita, dr_patel, dr_okafor):
+    slot = make_slot(dr_patel, local(days_ahead(2), 10))
+    make_slot(dr_okafor, local(days_ahead(2), 10, 20))
+    verified_login(client, rita)
+    dr_patel.is_active = False
+    dr_patel.save(update_fields=["is_active"])
+
+    response = _book(client, slot)
+
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert "Dr Priya Patel no longer works at the clinic" in html
+    assert "just taken" not in html
+    assert Appointment.objects.count() == 0

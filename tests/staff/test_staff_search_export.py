@@ -65,6 +65,25 @@ def test_rita_finds_a_name_whatever_apostrophe_it_was_stored_or_typed_with(clien
     assert [appointment.pk for appointment in response.context["results"]] == [aoife.pk]
 
 
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        ("Zo\u00eb M\u00fcller", "zoe muller"),
+        ("Zoe Muller", "Zo\u00eb M\u00fcller"),
+        ("Si\u00e2n N\u00ed Bhriain", "sian ni"),
+    ],
+)
+def test_rita_finds_a_name_with_or_without_its_accents(client, rita, dr_patel, stored, typed):
+    first_name, last_name = stored.split(" ", 1)
+    found = patient_books(make_slot(dr_patel, local(days_ahead(3), 11)), first_name=first_name, last_name=last_name)
+    patient_books(make_slot(dr_patel, local(days_ahead(3), 12)), first_name="Zara", last_name="Mills")
+    verified_login(client, rita)
+
+    response = client.post(reverse("reception_search"), {"q": typed})
+
+    assert [appointment.pk for appointment in response.context["results"]] == [found.pk]
+
+
 def test_a_one_letter_search_finds_nothing_rather_than_everyone(client, rita, ada, grace):
     verified_login(client, rita)
 
@@ -213,3 +232,15 @@ def test_rita_finds_a_uk_caller_by_their_number_in_international_form(client, ri
     for query in ["+44 7700 900123", "0044 7700 900123", "07700900123"]:
         response = client.post(reverse("reception_search"), {"q": query})
         assert [a.first_name for a in response.context["results"]] == ["Ina"], query
+
+
+@pytest.mark.parametrize(("typed", "message"), [("x", "at least 2 characters"), ("x" * 121, "at most 120 characters")])
+def test_a_search_too_short_or_too_long_says_so_and_keeps_what_was_typed(client, rita, typed, message):
+    verified_login(client, rita)
+
+    response = client.post(reverse("reception_search"), {"q": typed})
+
+    page = response.content.decode()
+    assert message in page
+    assert f'value="{typed[:5]}' in page
+    assert response.context["results"] == []
