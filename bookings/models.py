@@ -178,7 +178,7 @@ class TimeOff(models.Model):
             models.CheckConstraint(
                 condition=Q(ends_at__gt=F("starts_at")),
                 name="time_off_end_after_start",
-                violation_error_message="The time off must end after it starts.",
+                violation_error_message="It must end after it starts: check the dates and times.",
             ),
         ]
 

@@ -4,6 +4,7 @@
 from django import forms
 from django.conf import settings
 from django.forms import BaseModelFormSet, modelformset_factory
+from django.utils import timezone
 
 from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, overlapping_periods_in
 from bookings.models import Appointment, TimeOff, WorkingHours
@@ -176,3 +177,10 @@ class TimeOffForm(forms.ModelForm):
             "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
             "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
         }
+
+    def clean_ends_at(self):
+        ends_at = self.cleaned_data["ends_at"]
+        # A period already over changes no slot and would be listed nowhere: saying "saved" would mislead.
+        if ends_at is not None and ends_at <= timezone.now():
+            raise forms.ValidationError("That time is over already: time off and closures are for what lies ahead.")
+        return ends_at

@@ -84,7 +84,7 @@ def test_rita_is_told_time_off_must_end_after_it_starts(client, rita, dr_patel):
         {"off-starts_at": f"{day}T12:00", "off-ends_at": f"{day}T09:00"},
     )
 
-    assert_in_the_clinics_words(response, "The time off must end after it starts.")
+    assert_in_the_clinics_words(response, "It must end after it starts: check the dates and times.")
     assert not TimeOff.objects.exists()
 
 
@@ -96,7 +96,7 @@ def test_rita_is_told_a_clinic_closure_must_end_after_it_starts(client, rita):
         reverse("reception_hours"), {"closure-starts_at": f"{day}T12:00", "closure-ends_at": f"{day}T09:00"}
     )
 
-    assert_in_the_clinics_words(response, "The time off must end after it starts.")
+    assert_in_the_clinics_words(response, "It must end after it starts: check the dates and times.")
     assert not TimeOff.objects.exists()
 
 
@@ -123,7 +123,7 @@ def test_the_admin_says_time_off_must_end_after_it_starts(admin_client, dr_patel
         },
     )
 
-    assert_in_the_clinics_words(response, "The time off must end after it starts.")
+    assert_in_the_clinics_words(response, "It must end after it starts: check the dates and times.")
     assert not TimeOff.objects.exists()
 
 
@@ -151,3 +151,14 @@ def test_a_slot_form_would_say_what_is_wrong_with_a_slot(dr_patel, starts, ends,
 
     assert message in error.value.messages
     assert not [text for text in error.value.messages if "is violated" in text]
+
+
+def test_rita_is_told_a_closure_already_over_changes_nothing(client, rita):
+    verified_login(client, rita)
+
+    response = client.post(
+        reverse("reception_hours"), {"closure-starts_at": "2020-01-01T13:00", "closure-ends_at": "2020-01-01T14:00"}
+    )
+
+    assert "That time is over already" in response.content.decode()
+    assert not TimeOff.objects.exists()

@@ -171,7 +171,7 @@ def test_time_off_that_ends_before_it_starts_is_refused(client, rita, dr_patel):
     )
 
     assert response.status_code == 400
-    assert "The time off must end after it starts." in response.content.decode()
+    assert "It must end after it starts: check the dates and times." in response.content.decode()
     assert not TimeOff.objects.exists()
 
 
