@@ -331,3 +331,23 @@ def test_the_demo_data_gives_its_practitioners_hours_and_eight_weeks_of_slots_an
     # All open: bookable but for the three before 10:00 today (two hours' notice) and the 21 on the
     # last day, which the horizon (56 days from 08:00 today) has not reached yet.
     assert Slot.objects.bookable(now=monday).filter(practitioner=patel).count() == 41 * 21 - 3 - 21
+
+
+def test_the_demo_clinic_is_closed_on_englands_bank_holidays_and_a_rerun_adds_no_second_closure(settings):
+    settings.DEBUG = True
+    settings.BOOKING_HORIZON_DAYS = 56
+    first_of_december = datetime(2026, 12, 1, 8, 0, tzinfo=LONDON)
+
+    with time_machine.travel(first_of_december, tick=False):
+        call_command("load_demo_data", "--quiet-logins", stdout=StringIO())
+        call_command("load_demo_data", "--quiet-logins", stdout=StringIO())
+
+    closed = {
+        closure.starts_at.astimezone(LONDON).date() for closure in TimeOff.objects.filter(practitioner__isnull=True)
+    }
+    # Christmas Day (a Friday), Boxing Day (a Saturday) and its substitute Monday 28 December, New Year's Day.
+    assert closed == {date(2026, 12, 25), date(2026, 12, 26), date(2026, 12, 28), date(2027, 1, 1)}
+    assert TimeOff.objects.count() == 4
+    slot_days = {slot.starts_at.astimezone(LONDON).date() for slot in Slot.objects.all()}
+    assert not slot_days & closed
+    assert date(2026, 12, 24) in slot_days

@@ -1,11 +1,14 @@
-from datetime import time
+from datetime import time, timedelta
 
+import holidays
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import BaseCommand, CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
 
-from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Practitioner, WorkingHours
+from bookings.models import PRACTITIONER_GROUP, RECEPTION_GROUP, Practitioner, TimeOff, WorkingHours
+from bookings.schedule import clinic_zone, local_midnight
 from clinic.models import TwoFactorExemption
 
 # Demo credentials exist only here, and the command refuses to run with debug off.
@@ -64,7 +67,9 @@ class Command(BaseCommand):
             raise CommandError("Demo data has known passwords: it is only loaded with DJANGO_DEBUG on.")
         with transaction.atomic():
             created = self._load_people()
+            closed = self._close_on_bank_holidays(now=timezone.now())
         self.stdout.write(f"Demo people: {created} created, the rest already there.")
+        self.stdout.write(f"Bank holiday closures: {closed} added.")
         self._load_follow_ups()
         if not quiet_logins:
             self.stdout.write(self.style.SUCCESS(f"Demo staff logins (password for all: {DEMO_PASSWORD}):"))
@@ -76,6 +81,24 @@ class Command(BaseCommand):
                 "  They skip the authenticator code while DJANGO_DEBUG is on (a demo exemption); "
                 "set one up at /staff/two-factor/setup/ to try it."
             )
+
+    def _close_on_bank_holidays(self, *, now) -> int:
+        """The demo clinic, like most English clinics, is closed on England's bank holidays within the booking
+        horizon: whole-clinic closures that reception can see and remove (a real clinic enters its own)."""
+        today = now.astimezone(clinic_zone()).date()
+        last = today + timedelta(days=settings.BOOKING_HORIZON_DAYS)
+        england = holidays.country_holidays("GB", subdiv="ENG", years=range(today.year, last.year + 1))
+        added = 0
+        for day, name in sorted(england.items()):
+            if today <= day <= last:
+                _, created = TimeOff.objects.get_or_create(
+                    practitioner=None,
+                    starts_at=local_midnight(day),
+                    ends_at=local_midnight(day + timedelta(days=1)),
+                    defaults={"reason": f"Bank holiday: {name}"[:200]},
+                )
+                added += created
+        return added
 
     def _load_follow_ups(self):
         """Slots and articles come from their own commands, which are idempotent too."""
