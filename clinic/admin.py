@@ -42,7 +42,13 @@ class ClinicUserAdmin(UserAdmin):
     def reset_two_factor(self, request, queryset):
         now = timezone.now()
         for subject in queryset:
-            two_factor_reset(subject=subject, actor=request.user, kind=TwoFactorEvent.Kind.RESET_BY_SUPERUSER, now=now)
+            two_factor_reset(
+                subject=subject,
+                actor=request.user,
+                kind=TwoFactorEvent.Kind.RESET_BY_SUPERUSER,
+                now=now,
+                keep_session_key=request.session.session_key,
+            )
         self.message_user(
             request,
             f"Reset the second factor of {len(queryset)} account(s): they set up an app at next sign-in.",

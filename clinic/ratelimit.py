@@ -107,17 +107,25 @@ def count_booking(address_key: str, *, now: datetime) -> int:
     return count
 
 
-def rate_limited_post(bucket: str):
-    """Answer 429 once an address has sent RATE_LIMIT_PUBLIC_POSTS POSTs to a bucket in the window."""
+def rate_limited_post(bucket: str, *, per_user: bool = False):
+    """Answer 429 once an address has sent RATE_LIMIT_PUBLIC_POSTS POSTs to a bucket in the window.
+
+    PER_USER (staff pages behind the sign-in): each signed-in account has its own count from an address,
+    so that staff sharing the clinic's one internet address do not use up each other's attempts.
+    """
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
             if request.method == "POST":
                 now = timezone.now()
-                count, window_end = count_post(bucket, client_address(request), now=now)
+                counted = bucket
+                if per_user and request.user.is_authenticated:
+                    counted = f"{bucket}:{request.user.pk}"
+                count, window_end = count_post(counted, client_address(request), now=now)
                 if count > settings.RATE_LIMIT_PUBLIC_POSTS:
-                    response = render(request, "429.html", status=429)
+                    staff = request.path.startswith(("/staff/", "/admin/"))
+                    response = render(request, "429.html", {"staff_page": staff}, status=429)
                     # Fixed windows: the address may try again when this one ends.
                     response["Retry-After"] = str(max(1, math.ceil((window_end - now).total_seconds())))
                     return response

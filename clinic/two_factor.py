@@ -28,6 +28,7 @@ from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -146,11 +147,25 @@ def two_factor_enrol(*, user, key: str, last_t: int, drift: int, now) -> tuple[T
 
 
 @transaction.atomic
-def two_factor_reset(*, subject, actor, kind: str, now, note: str = "") -> None:
-    """Remove a user's authenticator and backup codes; their next staff page asks them to enrol again."""
+def two_factor_reset(*, subject, actor, kind: str, now, note: str = "", keep_session_key: str | None = None) -> None:
+    """Remove a user's authenticator and backup codes, and end their other sessions: their next sign-in asks
+    for the password and then for a new app.
+
+    Ending the sessions matters: a reset is for a lost or stolen phone, and whoever holds a session that
+    was already signed in (the stolen laptop) must not be able to enrol an app of their own without the
+    password. KEEP_SESSION_KEY is the session of a staff member resetting their own app with a current code.
+    """
     TOTPDevice.objects.filter(user=subject).delete()
     BackupCodeDevice.objects.filter(user=subject).delete()
+    _end_sessions_of(subject, now=now, except_key=keep_session_key)
     TwoFactorEvent.objects.create(at=now, kind=kind, actor=actor, subject=subject, note=note)
+
+
+def _end_sessions_of(user, *, now, except_key: str | None) -> None:
+    # Only staff have sessions here (patients never get one), so reading the live ones is a short list.
+    for session in Session.objects.filter(expire_date__gt=now).exclude(session_key=except_key or ""):
+        if session.get_decoded().get(auth.SESSION_KEY) == str(user.pk):
+            session.delete()
 
 
 def match_code(user, code: str):
@@ -249,7 +264,7 @@ def _locked_out(request, credentials):
 
 @never_cache
 @login_required
-@rate_limited_post("two_factor_code")
+@rate_limited_post("two_factor_code", per_user=True)
 def two_factor_code(request):
     user = request.user
     next_url = _safe_next(request)
@@ -284,7 +299,7 @@ def two_factor_code(request):
 
 @never_cache
 @login_required
-@rate_limited_post("two_factor_setup")
+@rate_limited_post("two_factor_setup", per_user=True)
 def two_factor_setup(request):
     user = request.user
     next_url = _safe_next(request)
@@ -324,7 +339,7 @@ def two_factor_setup(request):
 
 @never_cache
 @login_required
-@rate_limited_post("two_factor_reset")
+@rate_limited_post("two_factor_reset", per_user=True)
 def two_factor_reset_own(request):
     """Reset one's own authenticator (say, a new phone): only with a current code, so a borrowed session cannot."""
     form = CodeForm(request.POST or None)
@@ -333,7 +348,11 @@ def two_factor_reset_own(request):
             form.add_error("code", "Too many wrong codes in a row: wait a minute, then try the newest code.")
         elif match_code(request.user, form.cleaned_data["code"]) is not None:
             two_factor_reset(
-                subject=request.user, actor=request.user, kind=TwoFactorEvent.Kind.RESET_OWN, now=timezone.now()
+                subject=request.user,
+                actor=request.user,
+                kind=TwoFactorEvent.Kind.RESET_OWN,
+                now=timezone.now(),
+                keep_session_key=request.session.session_key,
             )
             messages.success(request, "Your authenticator app was removed. Set up the new one now.")
             return redirect("two_factor_setup")

@@ -373,3 +373,38 @@ def test_the_code_step_never_sends_rita_to_another_site(client, rita, frozen):
     )
 
     assert response["Location"] == reverse("staff_home")
+
+
+def test_a_reset_for_a_lost_phone_ends_the_sessions_already_signed_in(rita, dr_patel):
+    stolen_laptop, patels_desk = Client(), Client()
+    verified_login(stolen_laptop, rita)
+    verified_login(patels_desk, dr_patel.user)
+    assert reaches_day_view(stolen_laptop)
+
+    call_command("reset_2fa", "rita", stdout=StringIO())
+
+    # Whoever holds Rita's old session must give the password again before enrolling an app of their own.
+    setup = stolen_laptop.get(reverse("two_factor_setup"))
+    assert setup.status_code == 302 and setup["Location"].startswith(reverse("login"))
+    assert not reaches_day_view(stolen_laptop)
+    # Nobody else is signed out.
+    assert patels_desk.get(reverse("practitioner_day")).status_code == 200
+
+
+def test_one_staff_members_wrong_codes_do_not_block_a_colleague_at_the_same_address(rita, dr_patel, frozen, settings):
+    settings.RATE_LIMIT_PUBLIC_POSTS = 3
+    # Both at the clinic's one internet address; axes is kept out of the way so that only the limit counts.
+    settings.AXES_FAILURE_LIMIT = 100
+    authenticator(rita)
+    patels_app = authenticator(dr_patel.user)
+    ritas_desk, patels_desk = Client(REMOTE_ADDR="203.0.113.7"), Client(REMOTE_ADDR="203.0.113.7")
+    password_step(ritas_desk, "rita")
+    for _ in range(4):
+        answer = code_step(ritas_desk, "000000")
+    assert answer.status_code == 429
+    assert "ask the clinic's administrator" in answer.content.decode()
+
+    password_step(patels_desk, dr_patel.user.username)
+    patel = code_step(patels_desk, code_for(patels_app))
+
+    assert patel.status_code == 302
