@@ -218,7 +218,7 @@ class CodeForm(forms.Form):
         label="Code",
         max_length=32,
         help_text="The 6-digit code your authenticator app shows now, or one of your backup codes.",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none"}),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "autofocus": True}),
     )
 
 

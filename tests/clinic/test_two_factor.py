@@ -408,3 +408,13 @@ def test_one_staff_members_wrong_codes_do_not_block_a_colleague_at_the_same_addr
     patel = code_step(patels_desk, code_for(patels_app))
 
     assert patel.status_code == 302
+
+
+def test_the_code_step_puts_the_cursor_in_the_code_field(client, rita, frozen):
+    authenticator(rita)
+    password_step(client)
+
+    page = client.get(reverse("two_factor_code")).content.decode()
+
+    # Keyboard users type the code at once, as they typed the username on the sign-in page.
+    assert re.search(r'<input[^>]*name="code"[^>]*autofocus', page)
