@@ -468,11 +468,6 @@ def same_email_address(email: str) -> Q:
     return Q(email__iexact=email) & ~Q(email="")
 
 
-def digits_only(expression):
-    """The digits of a text expression, so "07700 900123" matches "07700900123"."""
-    return Func(expression, Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
-
-
 class AppointmentStatus(models.TextChoices):
     BOOKED = "booked", "Booked"
     ARRIVED = "arrived", "Arrived"
