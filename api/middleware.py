@@ -18,8 +18,12 @@ class ApiProblemMiddleware:
             return response
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(PROBLEM):
             # Django's own answers (405 from a view, 400 from a middleware, 500 from a crash, 503 with the
-            # database down) keep their status and the headers that matter.
-            kept = {name: response[name] for name in ("Allow", "Retry-After") if response.has_header(name)}
+            # database down) keep their status and headers (Allow, Retry-After, the security headers).
+            kept = {
+                name: value
+                for name, value in response.items()
+                if name.lower() not in ("content-type", "content-length", "content-language")
+            }
             response = generic_problem(response.status_code, headers=kept)
         key_name = getattr(request, "api_key_name", None)
         logger.info(

@@ -338,3 +338,10 @@ def test_an_unexpected_error_is_a_problem_too(client, dr_patel, monkeypatch):
     monkeypatch.setattr("api.api._practitioner_out", broken)
     client.raise_request_exception = False
     assert_problem(client.get("/api/v1/practitioners"), 500, "server-error")
+
+
+def test_rita_signed_in_to_the_staff_pages_still_needs_a_key(client, rita):
+    from tests.staff_signin import verified_login
+
+    verified_login(client, rita)
+    assert_problem(client.get("/api/v1/appointments?day=2030-01-01"), 401, "missing-key")
