@@ -76,4 +76,4 @@ def test_generated_requests_meet_no_server_error_and_every_answer_fits_the_descr
             run()
     session.close()
     # It reached the endpoints' work, not only their refusals.
-    assert len(statuses) > 100 and {200, 404, 409, 422} <= set(statuses), sorted(set(statuses))
+    assert len(statuses) > 100 and {200, 404, 422} <= set(statuses), sorted(set(statuses))
