@@ -325,3 +325,20 @@ def test_a_redirect_is_never_followed(receiver, dr_patel):
     assert deliver().retrying == 1
     assert len(hook.requests) == 1 and inside.requests == []
     assert "redirect" in WebhookDelivery.objects.get().last_error
+
+
+def test_a_call_back_request_from_the_contact_page_is_an_event(client, db):
+    WebhookSubscription.objects.create(
+        name="Practice system",
+        url="https://hooks.example.com/x",
+        events=[WebhookEvent.CALLBACK_REQUESTED],
+        secret="whsec_AA==",
+        created_at=timezone.now(),
+    )
+    client.post("/contact/", {"name": "Pat Ient", "phone": "07700 900123", "preferred_time": "", "message": ""})
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.payload["type"] == "callback.requested"
+    assert delivery.payload["data"] == {
+        "callback_id": CallbackRequest.objects.get().pk,
+        "created_at": CallbackRequest.objects.get().created_at.isoformat(),
+    }
