@@ -13,6 +13,9 @@ from bookings.models import (
     Practitioner,
     Slot,
     TimeOff,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
     WorkingHours,
     working_periods_overlap,
 )
@@ -259,4 +262,53 @@ class CallbackRequestAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "done_at", "done_by"]
 
     def has_add_permission(self, request):
+        return False
+
+
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https", label="URL")
+    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["name", "url", "events", "include_contact_details", "is_active", "paused_at"]
+        help_texts = {"url": "https:// only, to a public address. Checked again at every delivery."}
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    """Subscriptions; one that kept failing shows as paused (clear "paused at" to start it again)."""
+
+    form = WebhookSubscriptionForm
+    list_display = ["name", "url", "is_active", "paused_at", "failures_in_a_row", "last_error"]
+    list_filter = ["is_active", ("paused_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["failures_in_a_row", "last_error", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            from bookings.webhooks import new_secret
+
+            obj.secret = new_secret()
+            obj.created_at = timezone.now()
+        if change and "paused_at" in form.changed_data and obj.paused_at is None:
+            obj.failures_in_a_row = 0
+        super().save_model(request, obj, form, change)
+        if not change:
+            # Shown once: it is never displayed again.
+            messages.warning(
+                request, f"The signing secret, shown only this once: {obj.secret}. Copy it into the receiving system."
+            )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["message_id", "event", "subscription", "status", "attempts", "created_at", "last_error"]
+    list_filter = ["status", "event"]
+    # The record of what was sent: not edited by hand.
+    readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Lower
@@ -482,6 +483,8 @@ class Appointment(models.Model):
     class Source(models.TextChoices):
         ONLINE = "online", "Online"
         PHONE = "phone", "Phone"
+        # Booked by another system through /api/v1/ (api/), with an API key.
+        API = "api", "API"
 
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="appointments")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
@@ -840,3 +843,112 @@ class OutboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} for appointment {self.appointment_id} ({self.get_status_display()})"
+
+
+# -- Webhooks (bookings/webhooks.py): recorded in the change's transaction, sent by the worker --------------
+
+
+class WebhookEvent(models.TextChoices):
+    APPOINTMENT_BOOKED = "appointment.booked", "Appointment booked"
+    APPOINTMENT_MOVED = "appointment.moved", "Appointment moved"
+    APPOINTMENT_CANCELLED = "appointment.cancelled", "Appointment cancelled"
+    APPOINTMENT_STATUS_CHANGED = "appointment.status_changed", "Appointment status changed"
+    CALLBACK_REQUESTED = "callback.requested", "Call-back requested"
+
+
+class WebhookSubscriptionQuerySet(models.QuerySet):
+    def receiving(self, event: str):
+        """Subscriptions that are on, not paused, and asked for EVENT."""
+        return self.filter(is_active=True, paused_at__isnull=True, events__contains=[event])
+
+
+class WebhookSubscription(models.Model):
+    """Another system's URL that is told of changes, signed as the Standard Webhooks specification says.
+
+    The secret is kept as it is (signing needs it), shown once in the admin when the subscription is made,
+    and never again. The URL is checked when saved and again at every delivery (bookings/webhooks.py).
+    """
+
+    # Failed attempts in a row (across deliveries) after which the subscription is paused and shown to staff.
+    PAUSE_AFTER_FAILURES = 10
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list)
+    include_contact_details = models.BooleanField(
+        default=False, help_text="Send the patient's name, e-mail and phone in appointment events."
+    )
+    secret = models.CharField(max_length=80, editable=False)
+    is_active = models.BooleanField(default=True)
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="Set when deliveries kept failing.")
+    failures_in_a_row = models.PositiveIntegerField(default=0, editable=False)
+    last_error = models.CharField(max_length=300, blank=True, editable=False)
+    created_at = models.DateTimeField()
+
+    objects = WebhookSubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from bookings.webhooks import UnsafeWebhookURL, check_url
+
+        try:
+            check_url(self.url)
+        except UnsafeWebhookURL as refusal:
+            raise ValidationError({"url": str(refusal)}) from None
+        unknown = [event for event in self.events or [] if event not in WebhookEvent.values]
+        if unknown or not self.events:
+            raise ValidationError({"events": "Choose one or more of the events listed."})
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENDING = "sending", "Being sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription. `message_id` is the webhook-id header, the same on every retry."""
+
+    Status = WebhookDeliveryStatus
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=40, editable=False)
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status=WebhookDeliveryStatus.PENDING),
+                name="webhook_pending_due_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["message_id"], name="webhook_delivery_message_id_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=list(WebhookDeliveryStatus)), name="webhook_delivery_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=WebhookDeliveryStatus.SENDING) | Q(lease_expires_at__isnull=False),
+                name="webhook_delivery_sending_has_lease",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event} {self.message_id} ({self.get_status_display()})"

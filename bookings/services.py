@@ -108,16 +108,19 @@ def _record_event(
     detail="",
     notify_patient: bool = True,
     manage_token: str | None = None,
+    actor_label: str = "",
 ):
-    """Append to the appointment's history and record the messages the change causes, in the caller's transaction.
+    """Append to the appointment's history and record the messages and webhooks the change causes, in the
+    caller's transaction.
 
     `manage_token` (booking only) is the raw manage-link token the confirmation e-mail must carry.
+    `actor_label` names a caller without an account (an API key: "api:<key name>").
     """
     AppointmentEvent.objects.create(
         appointment=appointment,
         at=now,
         actor=actor,
-        actor_label=actor.get_username() if actor else "patient",
+        actor_label=actor_label or (actor.get_username() if actor else "patient"),
         action=action,
         from_value=from_value,
         to_value=to_value,
@@ -128,6 +131,9 @@ def _record_event(
     notifications.appointment_changed(
         appointment, action=action, now=now, notify_patient=notify_patient, manage_token=manage_token
     )
+    from bookings import webhooks
+
+    webhooks.appointment_changed(appointment, action=action, now=now)
 
 
 def _describe_slot(slot: Slot) -> str:
@@ -182,6 +188,7 @@ def appointment_book(
     booked_by=None,
     manage_token: str | None = None,
     online_guard: OnlineBookingGuard | None = None,
+    api_key_name: str = "",
 ) -> BookingResult:
     """Book a slot for a patient (online) or a caller (reception, `booked_by` set).
 
@@ -197,6 +204,8 @@ def appointment_book(
        pass is consumed (one pass, one booking); the live upcoming bookings of the e-mail address and of
        the phone number are counted against BOOKING_MAX_LIVE_PER_CONTACT; the booking is counted against
        its address's RATE_LIMIT_BOOKINGS_PER_HOUR. The address's keyed hash is stored for reception's burst flag.
+    5. A booking through the API (`api_key_name`) follows the patients' rules (what the time page offers);
+       the key's rate limit stands in for the online guard.
     """
     # Random, unless the caller derived one (bookings.models.manage_token_for_submission).
     token = manage_token or new_token()
@@ -207,7 +216,13 @@ def appointment_book(
                 _check_online_limits(patient, now=now, guard=online_guard)
             appointment = Appointment.objects.create(
                 slot=slot,
-                source=Appointment.Source.PHONE if booked_by else Appointment.Source.ONLINE,
+                source=(
+                    Appointment.Source.PHONE
+                    if booked_by
+                    else Appointment.Source.API
+                    if api_key_name
+                    else Appointment.Source.ONLINE
+                ),
                 source_article=source_article,
                 first_name=patient.first_name,
                 last_name=patient.last_name,
@@ -230,6 +245,7 @@ def appointment_book(
                 actor=booked_by,
                 to_value=_describe_slot(slot),
                 manage_token=token,
+                actor_label=f"api:{api_key_name}" if api_key_name else "",
             )
     except Replayed as replay:
         return BookingResult(replay.appointment, None, replayed=True)
@@ -320,12 +336,14 @@ def _retire_if_unfit(slot: Slot, *, now: datetime) -> None:
         slot.state = Slot.State.RETIRED
 
 
-def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str = "", actor=None, notify_patient=True):
+def appointment_cancel(
+    *, appointment: Appointment, now: datetime, reason: str = "", actor=None, notify_patient=True, api_key_name=""
+):
     """Cancel a live appointment: its slot becomes bookable again, unless the schedule no longer
-    has it (then it is retired); the row stays, as history."""
+    has it (then it is retired); the row stays, as history. An API key (`api_key_name`) has reception's rules."""
     with transaction.atomic():
         locked = _lock_appointment(appointment.pk)
-        if actor is None and not locked.patient_can_change(now=now):
+        if actor is None and not api_key_name and not locked.patient_can_change(now=now):
             raise ChangeNotAllowed("cut-off")
         if locked.status == Appointment.Status.CANCELLED:
             raise ChangeNotAllowed("already cancelled")
@@ -350,19 +368,24 @@ def appointment_cancel(*, appointment: Appointment, now: datetime, reason: str =
             to_value="Cancelled",
             detail=reason[:300],
             notify_patient=notify_patient,
+            actor_label=f"api:{api_key_name}" if api_key_name else "",
         )
         _retire_if_unfit(locked.slot, now=now)
     return locked
 
 
-def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetime, actor=None) -> Appointment:
-    """Move an appointment to another slot: the new one is taken and the old one freed together."""
+def appointment_move(
+    *, appointment: Appointment, new_slot_id: int, now: datetime, actor=None, api_key_name: str = ""
+) -> Appointment:
+    """Move an appointment to another slot: the new one is taken and the old one freed together.
+    An API key (`api_key_name`) has reception's rules."""
+    staff = actor is not None or bool(api_key_name)
     try:
         with transaction.atomic():
             locked = _lock_appointment(appointment.pk)
             if locked.status not in (Appointment.Status.BOOKED,):
                 raise ChangeNotAllowed("not booked")
-            if actor is None and not locked.patient_can_change(now=now):
+            if not staff and not locked.patient_can_change(now=now):
                 raise ChangeNotAllowed("cut-off")
             if str(locked.slot_id) == str(new_slot_id):
                 raise SlotUnavailable("same slot")
@@ -371,7 +394,7 @@ def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetim
                 _lock_slots(old_slot.pk, int(new_slot_id))
             except (ValueError, TypeError):
                 raise SlotUnavailable("unknown") from None
-            new_slot = _lock_bookable_slot(new_slot_id, now=now, staff=actor is not None)
+            new_slot = _lock_bookable_slot(new_slot_id, now=now, staff=staff)
             old_description = _describe_slot(old_slot)
             locked.slot = new_slot
             locked.sequence += 1
@@ -384,6 +407,7 @@ def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetim
                 actor=actor,
                 from_value=old_description,
                 to_value=_describe_slot(new_slot),
+                actor_label=f"api:{api_key_name}" if api_key_name else "",
             )
             _retire_if_unfit(old_slot, now=now)
     except IntegrityError:
@@ -391,7 +415,9 @@ def appointment_move(*, appointment: Appointment, new_slot_id: int, now: datetim
     return locked
 
 
-def appointment_set_status(*, appointment: Appointment, status: str, now: datetime, actor) -> Appointment:
+def appointment_set_status(
+    *, appointment: Appointment, status: str, now: datetime, actor, api_key_name: str = ""
+) -> Appointment:
     """Reception marks arrived, no-show or completed (or back to booked after a mistake).
 
     Attendance is not recorded ahead of time (`Appointment.attendance_can_be_recorded`): a 15:00
@@ -424,6 +450,7 @@ def appointment_set_status(*, appointment: Appointment, status: str, now: dateti
             actor=actor,
             from_value=previous,
             to_value=locked.get_status_display(),
+            actor_label=f"api:{api_key_name}" if api_key_name else "",
         )
     return locked
 
@@ -452,6 +479,17 @@ def slot_unblock(*, slot: Slot, now: datetime, actor) -> Slot:
         locked.blocked_reason = ""
         locked.save(update_fields=["state", "blocked_by", "blocked_reason"])
     return locked
+
+
+def callback_request_record(*, callback, now: datetime):
+    """Save a call-back request from the Contact page, with the webhooks it causes, in one transaction."""
+    from bookings import webhooks
+
+    with transaction.atomic():
+        callback.created_at = now
+        callback.save()
+        webhooks.callback_requested(callback, now=now)
+    return callback
 
 
 def practitioner_calendar_token_reset(*, practitioner) -> str:

@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 
 from articles import structured_data
 from articles.models import Article
-from bookings import flow
+from bookings import flow, services
 from bookings.calendar import appointment_ics
 from bookings.forms import (
     CallbackRequestForm,
@@ -60,9 +60,7 @@ def contact(request):
         if form.is_valid():
             # A bot that filled the hidden field is thanked like anyone else, and nothing is saved.
             if not form.filled_by_a_bot:
-                callback = form.save(commit=False)
-                callback.created_at = timezone.now()
-                callback.save()
+                services.callback_request_record(callback=form.save(commit=False), now=timezone.now())
             messages.success(request, "Thank you: we will call you back, usually within one working day.")
             return redirect("contact")
         return render(request, "bookings/contact.html", _contact_context(form), status=400)

@@ -90,10 +90,13 @@ INSTALLED_APPS = [
     "articles",
     "bookings",
     "staff",
+    "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Errors under /api/ as problem details, whichever layer below made them; each API call logged.
+    "api.middleware.ApiProblemMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "clinic.middleware.RejectNullBytesMiddleware",
@@ -335,6 +338,8 @@ RATE_LIMIT_BOOKINGS_PER_HOUR = env_int("RATE_LIMIT_BOOKINGS_PER_HOUR", 4, minimu
 # Live upcoming online bookings per e-mail address and per phone number (a family may book two people);
 # beyond it the patient is asked to phone, and reception can book more.
 BOOKING_MAX_LIVE_PER_CONTACT = env_int("BOOKING_MAX_LIVE_PER_CONTACT", 2, minimum=1)
+# Requests per API key in each RATE_LIMIT_WINDOW_SECONDS window (api/api.py); beyond it 429 with Retry-After.
+API_KEY_REQUESTS_PER_WINDOW = env_int("API_KEY_REQUESTS_PER_WINDOW", 600, minimum=1)
 
 # -- Forms ------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

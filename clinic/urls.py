@@ -24,6 +24,7 @@ urlpatterns = [
     path("staff/two-factor/reset/", two_factor.two_factor_reset_own, name="two_factor_reset"),
     path("staff/logout/", views.SignOutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
 ]
 
 # The admin's sign-in refuses an overlong username too (clinic/signin.py).

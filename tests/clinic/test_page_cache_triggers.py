@@ -38,7 +38,7 @@ NEEDS_NO_TRIGGER = {
 }
 
 # Every PageCache in the code, by name: a new kept page must be added to KEPT_PAGES below.
-CACHES_COVERED = {"time page", "articles"}
+CACHES_COVERED = {"time page", "articles", "API availability"}
 
 TABLE_AFTER_FROM_OR_JOIN = re.compile(r'\b(?:FROM|JOIN)\s+"?([a-z_][a-z0-9_]*)"?', re.IGNORECASE)
 
@@ -103,6 +103,12 @@ def kept_pages(client, dr_patel, article):
         (
             "time page, one practitioner",
             _get(client, f"{reverse('booking_time')}?practitioner={dr_patel.pk}"),
+            AVAILABILITY,
+        ),
+        ("API availability", _get(client, "/api/v1/availability"), AVAILABILITY),
+        (
+            "API availability, one practitioner",
+            _get(client, f"/api/v1/availability?practitioner={dr_patel.pk}"),
             AVAILABILITY,
         ),
         ("home", _get(client, reverse("home")), CONTENT),

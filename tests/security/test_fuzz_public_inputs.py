@@ -131,6 +131,9 @@ def test_query_parameters_never_cause_a_server_error(world, params):
     client = _patient_client()
     for path in ["/book/", "/book/time/", "/book/details/", "/articles/", "/", "/team/", "/contact/"]:
         _check(client.get(path, params))
+    # The API's public endpoints (a bad value there is a 422 problem).
+    for path in ["/api/v1/availability", "/api/v1/practitioners"]:
+        _check(client.get(path, params))
 
 
 @FUZZ
@@ -215,7 +218,7 @@ def test_non_utf8_bodies_and_query_strings_never_cause_a_server_error(world, raw
     encoded = "".join(f"%{byte:02X}" for byte in raw)
     for path in ["/book/", "/book/details/", "/contact/", f"/manage/{world['token'][:5]}/cancel/"]:
         _check(client.generic("POST", path, raw, content_type="application/x-www-form-urlencoded"))
-    for path in ["/book/time/", "/articles/", "/book/details/"]:
+    for path in ["/book/time/", "/articles/", "/book/details/", "/api/v1/availability"]:
         _check(client.generic("GET", path, QUERY_STRING=f"week={encoded}&q={encoded}&slot={encoded}"))
 
 

@@ -20,12 +20,13 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from bookings.notifications import send_due_messages
+from bookings.webhooks import send_due_deliveries
 
 logger = logging.getLogger("bookings.notifications")
 
 
 class Command(BaseCommand):
-    help = "Send booking e-mails from the outbox: confirmations, changes, reminders."
+    help = "Send booking e-mails from the outbox (confirmations, changes, reminders) and the webhooks."
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Send what is due now, then exit.")
@@ -54,6 +55,12 @@ class Command(BaseCommand):
                 report = send_due_messages(
                     now=timezone.now(), worker_id=worker_id, limit=batch, should_stop=stopping.is_set
                 )
+                # Webhooks leave beside the e-mails, with the same retry schedule (bookings/webhooks.py).
+                hooks = send_due_deliveries(now=timezone.now(), limit=batch)
+                if hooks.claimed:
+                    self.stdout.write(
+                        f"Webhooks: delivered {hooks.sent}, retrying {hooks.retrying}, failed {hooks.failed}."
+                    )
             except DatabaseError as exc:
                 # A database restart must not end the worker; its claimed messages come back when their lease ends.
                 if once:
