@@ -40,6 +40,7 @@ from bookings.models import (
     WorkingHours,
     hash_token,
 )
+from bookings.privacy import patient_data_access_record
 from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, schedule_change_apply
 from bookings.services import (
     ChangeNotAllowed,
@@ -121,6 +122,14 @@ def _group_required(group: str):
 
 reception_required = _group_required(RECEPTION_GROUP)
 practitioner_required = _group_required(PRACTITIONER_GROUP)
+
+
+def _record_access(request, *, appointments=(), callbacks=()) -> None:
+    """Every page here that shows patients' details says so once per view (bookings.privacy): who, when,
+    which page, which records, from where. tests/staff/test_patient_data_access_log.py walks every page."""
+    patient_data_access_record(
+        request, page=request.resolver_match.url_name, appointments=appointments, callbacks=callbacks
+    )
 
 
 def _practitioner_for_user(user) -> Practitioner:
@@ -273,6 +282,12 @@ def reception_day(request):
         if slot.practitioner not in practitioners:
             practitioners.append(slot.practitioner)
     rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
+    failed_messages = list(OutboundMessage.objects.needs_attention(now=now))
+    _record_access(
+        request,
+        appointments=[slot.live_appointment for slot in slots if slot.live_appointment is not None]
+        + [message.appointment_id for message in failed_messages],
+    )
     return render(
         request,
         "staff/day.html",
@@ -287,7 +302,7 @@ def reception_day(request):
             "practitioners": practitioners,
             "rows": rows,
             "open_callbacks": CallbackRequest.objects.filter(done_at__isnull=True).count(),
-            "failed_messages": OutboundMessage.objects.needs_attention(now=now),
+            "failed_messages": failed_messages,
         },
     )
 
@@ -303,6 +318,7 @@ def reception_week(request, practitioner_id):
         start=local_midnight(monday), end=local_midnight(monday + timedelta(days=7)), practitioner=practitioner
     )
     rows = _grid(slots, days, lambda slot: slot.local_start.date(), now=now)
+    _record_access(request, appointments=[slot.live_appointment for slot in slots if slot.live_appointment is not None])
     return render(
         request,
         "staff/week.html",
@@ -429,6 +445,7 @@ def _appointment_context(appointment: Appointment, **extra) -> dict:
 @reception_required
 def reception_appointment(request, pk):
     appointment = _appointment_for_reception(pk)
+    _record_access(request, appointments=[appointment])
     return render(request, "staff/appointment.html", _appointment_context(appointment))
 
 
@@ -465,6 +482,7 @@ def reception_appointment_cancel(request, pk):
     form = StaffCancelForm(request.POST)
     if not form.is_valid():
         context = _appointment_context(appointment, cancel_form=form)
+        _record_access(request, appointments=[appointment])
         return render(request, "staff/appointment.html", context, status=400)
     try:
         appointment_cancel(
@@ -534,6 +552,7 @@ def reception_appointment_move(request, pk):
                 return redirect("reception_appointment", pk=pk)
         else:
             status = 400
+    _record_access(request, appointments=[appointment])
     return render(
         request,
         "staff/move.html",
@@ -609,6 +628,9 @@ def _pop_conflicts(request) -> list[Appointment]:
     )
     for appointment in appointments:
         appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    # The hours pages show patients only when a change left bookings that no longer fit.
+    if appointments:
+        _record_access(request, appointments=appointments)
     return appointments
 
 
@@ -732,6 +754,8 @@ def reception_search(request):
     if results:
         for appointment in results:
             appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    if query:
+        _record_access(request, appointments=results)
     return render(
         request,
         "staff/search.html",
@@ -791,6 +815,7 @@ def reception_export(request):
         .select_related("slot__practitioner", "booked_by", "source_article")
         .order_by("slot__starts_at", "pk")
     )
+    _record_access(request, appointments=appointments.values_list("pk", flat=True))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="appointments-{start}-to-{end}.csv"'
     # A byte-order mark: without it Excel on Windows reads the file as Windows-1252 ("ZoÃ«" for "Zoë").
@@ -824,10 +849,11 @@ def reception_export(request):
 
 @reception_required
 def reception_callbacks(request):
-    open_requests = CallbackRequest.objects.filter(done_at__isnull=True).order_by("created_at")
-    recently_done = (
+    open_requests = list(CallbackRequest.objects.filter(done_at__isnull=True).order_by("created_at"))
+    recently_done = list(
         CallbackRequest.objects.filter(done_at__isnull=False).select_related("done_by").order_by("-done_at")[:20]
     )
+    _record_access(request, callbacks=open_requests + recently_done)
     return render(request, "staff/callbacks.html", {"open_requests": open_requests, "recently_done": recently_done})
 
 
@@ -880,6 +906,7 @@ def practitioner_day(request):
     )
     for appointment in appointments:
         appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    _record_access(request, appointments=appointments)
     return render(
         request,
         "staff/my_day.html",
@@ -899,6 +926,7 @@ def practitioner_upcoming(request):
     )
     for appointment in appointments:
         appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    _record_access(request, appointments=appointments)
     return render(request, "staff/upcoming.html", {"practitioner": practitioner, "appointments": appointments})
 
 
@@ -917,6 +945,7 @@ def practitioner_appointment(request, pk):
     for visit in earlier:
         visit.local_start = visit.slot.starts_at.astimezone(zone)
         visit.is_mine = visit.slot.practitioner.user_id == request.user.pk
+    _record_access(request, appointments=[appointment, *earlier])
     return render(
         request,
         "staff/my_appointment.html",
