@@ -33,13 +33,9 @@ from bookings.models import (
 )
 from clinic.ratelimit import client_address
 
-# Messages to the patient: an erasure waits until these have left (they need the name and address).
-PATIENT_MESSAGE_KINDS = (
-    OutboundMessage.Kind.CONFIRMATION,
-    OutboundMessage.Kind.MOVED,
-    OutboundMessage.Kind.CANCELLED,
-    OutboundMessage.Kind.REMINDER,
-)
+# News for the patient: an erasure waits until these have left (they need the name and address). A waiting
+# reminder is not waited for: it is skipped (an erasure cancels what is ahead; a past one is never sent).
+PATIENT_MESSAGE_KINDS = (OutboundMessage.Kind.CONFIRMATION, OutboundMessage.Kind.MOVED, OutboundMessage.Kind.CANCELLED)
 WAITING = (OutboundMessage.Status.PENDING, OutboundMessage.Status.SENDING)
 # A constant key for pg_try_advisory_xact_lock: one daily purge at a time across every machine.
 PURGE_LOCK_KEY = 1_605_016_016
@@ -214,7 +210,7 @@ def patient_data_anonymise(*, appointment_ids=(), callback_ids=(), now: datetime
             erasure_requested_at=now
         )
         ready = [pk for pk in candidates if pk not in waiting]
-        # Reception's own copies still waiting would show the name: not needed any more.
+        # Reminders and reception's own copies still waiting would show the name: not needed any more.
         OutboundMessage.objects.filter(appointment_id__in=ready, status=OutboundMessage.Status.PENDING).update(
             status=OutboundMessage.Status.SKIPPED,
             last_error="Not needed: the patient's details were erased.",
