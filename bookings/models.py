@@ -579,6 +579,8 @@ class Appointment(models.Model):
 
     @property
     def patient_name(self) -> str:
+        if self.anonymised_at is not None:
+            return "(details erased)"
         return f"{self.first_name} {self.last_name}"
 
     @property

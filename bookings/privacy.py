@@ -33,9 +33,10 @@ from bookings.models import (
 )
 from clinic.ratelimit import client_address
 
-# News for the patient: an erasure waits until these have left (they need the name and address). A waiting
-# reminder is not waited for: it is skipped (an erasure cancels what is ahead; a past one is never sent).
-PATIENT_MESSAGE_KINDS = (OutboundMessage.Kind.CONFIRMATION, OutboundMessage.Kind.MOVED, OutboundMessage.Kind.CANCELLED)
+# The one message an erasure waits for: the cancellation it sends when reception leaves "tell the patient"
+# ticked (it needs the name and address). Any other message still waiting is news of a booking that is being
+# erased (a confirmation, a move, a reminder, reception's copy): it is skipped instead.
+PATIENT_MESSAGE_KINDS = (OutboundMessage.Kind.CANCELLED,)
 WAITING = (OutboundMessage.Status.PENDING, OutboundMessage.Status.SENDING)
 # A constant key for pg_try_advisory_xact_lock: one daily purge at a time across every machine.
 PURGE_LOCK_KEY = 1_605_016_016
@@ -210,7 +211,7 @@ def patient_data_anonymise(*, appointment_ids=(), callback_ids=(), now: datetime
             erasure_requested_at=now
         )
         ready = [pk for pk in candidates if pk not in waiting]
-        # Reminders and reception's own copies still waiting would show the name: not needed any more.
+        # Everything else still waiting for these appointments is not needed any more.
         OutboundMessage.objects.filter(appointment_id__in=ready, status=OutboundMessage.Status.PENDING).update(
             status=OutboundMessage.Status.SKIPPED,
             last_error="Not needed: the patient's details were erased.",

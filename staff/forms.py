@@ -184,3 +184,18 @@ class TimeOffForm(forms.ModelForm):
         if ends_at is not None and ends_at <= timezone.now():
             raise forms.ValidationError("That time is over already: time off and closures are for what lies ahead.")
         return ends_at
+
+
+class ErasureForm(forms.Form):
+    """Erasure on request (bookings.privacy.patient_data_erase): a reference to find the request by, never a name."""
+
+    reference = forms.CharField(
+        max_length=100,
+        label="Request reference",
+        help_text="The letter's or e-mail's date and your initials, for example 2026-12-01-RS. No names.",
+    )
+    notify_patient = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Tell the patient their upcoming appointments are cancelled (e-mail, when we have their address)",
+    )

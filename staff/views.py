@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -18,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -40,7 +41,12 @@ from bookings.models import (
     WorkingHours,
     hash_token,
 )
-from bookings.privacy import patient_data_access_record
+from bookings.privacy import (
+    patient_data_access_record,
+    patient_data_erase,
+    patient_data_export,
+    patient_records_for,
+)
 from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, schedule_change_apply
 from bookings.services import (
     ChangeNotAllowed,
@@ -56,6 +62,7 @@ from bookings.services import (
 from staff.forms import (
     BlockForm,
     DayForm,
+    ErasureForm,
     ExportForm,
     PhoneBookingForm,
     SearchForm,
@@ -842,6 +849,69 @@ def reception_export(request):
         ]
         writer.writerow([csv_safe(value) for value in row])
     return response
+
+
+# -- Access and erasure on request (UK GDPR) -----------------------------------------------
+
+
+def _patient_records(request, pk):
+    """The records of the patient of appointment PK (reception's rule of the same patient), recorded as viewed."""
+    records = patient_records_for(_appointment_for_reception(pk))
+    _record_access(request, appointments=records.appointments, callbacks=records.callbacks)
+    return records
+
+
+@reception_required
+def reception_patient_data(request, pk):
+    """Everything held about one patient, readable: what reception sends for a subject-access request."""
+    data = patient_data_export(_patient_records(request, pk))
+    # The answers as stored, shown whole: what the patient gets is every field the database holds.
+    answers = [json.dumps(each["safety_answers"], indent=2, ensure_ascii=False) for each in data["appointments"]]
+    return render(
+        request,
+        "staff/patient_data.html",
+        {"appointment_pk": pk, "data": data, "appointments": zip(data["appointments"], answers, strict=True)},
+    )
+
+
+@reception_required
+def reception_patient_data_json(request, pk):
+    """The same, machine-readable, as a file to send."""
+    response = JsonResponse(
+        patient_data_export(_patient_records(request, pk)), json_dumps_params={"indent": 2, "ensure_ascii": False}
+    )
+    response["Content-Disposition"] = f'attachment; filename="patient-data-{pk}.json"'
+    return response
+
+
+@reception_required
+def reception_patient_erase(request, pk):
+    """Erasure on request: a confirm page, then the upcoming appointments cancelled and everything anonymised."""
+    form = ErasureForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        appointment = _appointment_for_reception(pk)
+        erasure = patient_data_erase(
+            appointment=appointment,
+            reference=form.cleaned_data["reference"],
+            actor=request.user,
+            now=timezone.now(),
+            notify_patient=form.cleaned_data["notify_patient"],
+        )
+        counts = erasure.counts
+        messages.success(
+            request,
+            f"Erased (reference {erasure.reference}): {counts['appointments'] + counts['deferred']} appointment(s), "
+            f"{counts['callbacks']} call-back request(s); {counts['cancelled']} upcoming appointment(s) cancelled."
+            + (" The rest is erased once the cancellation e-mail has gone." if counts["deferred"] else ""),
+        )
+        return redirect("reception_search")
+    records = _patient_records(request, pk)
+    return render(
+        request,
+        "staff/patient_erase.html",
+        {"appointment_pk": pk, "records": records, "form": form, "now": timezone.now()},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 # -- Call-back requests -------------------------------------------------------------------
