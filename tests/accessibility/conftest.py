@@ -133,9 +133,14 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("hours and time off", f"/staff/reception/hours/{dr_patel.pk}/"),
         ("export", "/staff/reception/export/"),
         ("call-backs", "/staff/reception/callbacks/"),
+        ("patient's data", f"/staff/reception/patients/{booking.appointment.pk}/"),
+        ("erasure on request", f"/staff/reception/patients/{booking.appointment.pk}/erase/"),
     ]:
         pages[name] = _page(rita_browser.get(url))
     pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Wolfeschlegel"}))
+    pages["erasure with errors"] = _page(
+        rita_browser.post(f"/staff/reception/patients/{booking.appointment.pk}/erase/", {"reference": ""})
+    )
     pages["phone booking with errors"] = _page(
         rita_browser.post(f"/staff/reception/book/?slot={okafor.pk}", {"slot": okafor.pk})
     )
