@@ -2,12 +2,12 @@
 (appointments, slots) or is followed by `slots_generate` (working hours, time off)."""
 
 from django import forms
-from django.conf import settings
 from django.forms import BaseModelFormSet, modelformset_factory
 from django.utils import timezone
 
 from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, overlapping_periods_in
 from bookings.models import Appointment, TimeOff, WorkingHours
+from clinic.privacy_notices import current_privacy_notice_version
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 # Dates from user input stay inside years that date arithmetic survives.
@@ -58,7 +58,7 @@ class PhoneBookingForm(SafetyQuestionsMixin, PatientForm):
 
     @property
     def privacy_notice_version(self) -> str:
-        return settings.PRIVACY_NOTICE_VERSION
+        return current_privacy_notice_version()
 
 
 class StaffCancelForm(forms.Form):

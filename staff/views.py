@@ -59,6 +59,7 @@ from bookings.services import (
     slot_block,
     slot_unblock,
 )
+from clinic.privacy_notices import NOTICES, current_privacy_notice_version, privacy_notice, retention_periods
 from staff.forms import (
     BlockForm,
     DayForm,
@@ -911,6 +912,25 @@ def reception_patient_erase(request, pk):
         "staff/patient_erase.html",
         {"appointment_pk": pk, "records": records, "form": form, "now": timezone.now()},
         status=400 if request.method == "POST" else 200,
+    )
+
+
+@reception_required
+@require_GET
+def reception_privacy_notice(request, version):
+    """A privacy notice as published, current or older: what a patient who booked under it agreed to."""
+    notice = privacy_notice(version)
+    if notice is None:
+        raise Http404
+    return render(
+        request,
+        "staff/privacy_notice.html",
+        {
+            "notice": notice,
+            "notices": NOTICES,
+            "current": current_privacy_notice_version(),
+            "retention": retention_periods(),
+        },
     )
 
 

@@ -135,6 +135,7 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("call-backs", "/staff/reception/callbacks/"),
         ("patient's data", f"/staff/reception/patients/{booking.appointment.pk}/"),
         ("erasure on request", f"/staff/reception/patients/{booking.appointment.pk}/erase/"),
+        ("older privacy notice", "/staff/reception/privacy-notices/2026-11/"),
     ]:
         pages[name] = _page(rita_browser.get(url))
     pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Wolfeschlegel"}))

@@ -25,6 +25,7 @@ NO_PATIENT_DATA = {
     "reception_hours": "working hours (a change's conflicts are recorded when shown: see _pop_conflicts)",
     "reception_practitioner_hours": "working hours (as above)",
     "practitioner_calendar": "the feed's settings",
+    "reception_privacy_notice": "the privacy notice's text",
     "practitioner_calendar_feed": "initials only, polled by a phone's calendar",
     # Changes: they redirect to a page, which records itself.
     "reception_appointment_status": "POST, redirects",
