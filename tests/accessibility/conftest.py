@@ -183,6 +183,7 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
     expected = {"404": 404, "400": 400, "403": 403, "403 csrf": 403, "429": 429, "500": 500, "503": 503}
     expected |= {"urgent care": 200, "already booked": 409, "just taken": 409}
     expected |= dict.fromkeys(("contact with errors", "details with errors", "phone booking with errors"), 400)
+    expected |= {"erasure with errors": 400}
     wrong = {name: page.status for name, page in pages.items() if page.status != expected.get(name, 200)}
     assert wrong == {}, wrong
     return pages
