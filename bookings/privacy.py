@@ -110,8 +110,12 @@ def patient_records_for(appointment: Appointment) -> PatientRecords:
     callbacks = list(
         CallbackRequest.objects.annotate(name_key=Lower("name")).filter(callback_match).order_by("created_at")
     )
-    ids = [a.pk for a in appointments]
-    accesses = list(PatientDataAccess.objects.filter(appointment_ids__overlap=ids).order_by("at")) if ids else []
+    ids, callback_ids = [a.pk for a in appointments], [c.pk for c in callbacks]
+    accesses = list(
+        PatientDataAccess.objects.filter(
+            Q(appointment_ids__overlap=ids) | Q(callback_ids__overlap=callback_ids)
+        ).order_by("at", "pk")
+    )
     return PatientRecords(appointments=appointments, callbacks=callbacks, accesses=accesses)
 
 
