@@ -168,3 +168,33 @@ def test_the_admin_lists_the_records_read_only_by_staff_member_and_by_patient(ad
     assert admin_client.get("/admin/bookings/patientdataaccess/add/").status_code == 403
     change = admin_client.post(f"/admin/bookings/patientdataaccess/{record.pk}/change/", {"username": "x"})
     assert change.status_code == 403
+
+
+def test_the_admins_appointment_page_is_recorded_and_its_search_is_receptions_rule(admin_client, world):
+    ahead = world["ahead"]
+
+    assert admin_client.get(f"/admin/bookings/appointment/{ahead.pk}/change/").status_code == 200
+    by_phone = admin_client.get("/admin/bookings/appointment/", {"q": "+44 7700 900123"})
+    by_first_and_last = admin_client.get("/admin/bookings/appointment/", {"q": "Ada Lovelace"})
+
+    record = PatientDataAccess.objects.get()
+    assert (record.page, record.appointment_ids, record.username) == (
+        "admin:bookings_appointment_change",
+        [ahead.pk],
+        "admin",
+    )
+    assert ahead in by_phone.context["cl"].result_list
+    assert list(by_first_and_last.context["cl"].result_list) == [ahead]
+
+
+def test_the_hours_page_records_the_booked_patients_a_change_left_out_of_the_hours(client, world, rita):
+    verified_login(client, rita)
+    session = client.session
+    # What a change of hours leaves for the next page (staff.views._report_schedule_change).
+    session["schedule_conflicts"] = [world["ahead"].slot_id]
+    session.save()
+
+    page = client.get(reverse("reception_hours"))
+
+    assert "Lovelace" in page.content.decode()
+    assert PatientDataAccess.objects.get().appointment_ids == [world["ahead"].pk]
