@@ -33,6 +33,7 @@ from bookings.models import Appointment, Practitioner, Slot
 from bookings.schedule import clinic_zone, local_midnight
 from bookings.views import nearest_alternatives, slot_picker_context
 from clinic.page_cache import PageCache, Rendering
+from clinic.privacy_notices import current_privacy_notice_version
 from clinic.ratelimit import count_post
 
 DATABASE_ID_MAX = 2**63 - 1
@@ -496,12 +497,12 @@ def book(request, booking: BookingIn):
     require(key, ApiScope.APPOINTMENTS_WRITE)
     patient = _checked_patient(booking.patient)
     answers = _recorded_safety_answers(booking.safety_answers)
-    if booking.privacy_notice_version != settings.PRIVACY_NOTICE_VERSION:
+    if booking.privacy_notice_version != current_privacy_notice_version():
         raise Problem(
             422,
             "privacy-notice-outdated",
             "The patient must be shown the privacy notice in force.",
-            f"The notice in force is version {settings.PRIVACY_NOTICE_VERSION}.",
+            f"The notice in force is version {current_privacy_notice_version()}.",
         )
     now = timezone.now()
     try:

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
@@ -10,7 +11,10 @@ from bookings.models import (
     AppointmentEvent,
     CallbackRequest,
     OutboundMessage,
+    PatientDataAccess,
+    PatientDataErasure,
     Practitioner,
+    PurgeRun,
     Slot,
     TimeOff,
     WebhookDelivery,
@@ -19,6 +23,7 @@ from bookings.models import (
     WorkingHours,
     working_periods_overlap,
 )
+from bookings.privacy import patient_data_access_record
 from bookings.schedule import schedule_change_apply
 
 
@@ -191,8 +196,21 @@ class AppointmentAdmin(admin.ModelAdmin):
     list_display = ["__str__", "slot", "status", "source", "created_at"]
     list_filter = ["status", "source"]
     list_select_related = ["slot__practitioner"]
-    search_fields = ["last_name", "email", "phone"]
+    # Searched by reception's own rule (AppointmentQuerySet.matching), in get_search_results.
+    search_fields = ["last_name"]
+    search_help_text = "Name, e-mail or phone, as reception's search finds them."
     inlines = [AppointmentEventInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(pk__in=Appointment.objects.matching(search_term).values("pk")), False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The admin's page of an appointment shows the patient's details: recorded like reception's.
+        if object_id and object_id.isdigit():
+            patient_data_access_record(request, page="admin:bookings_appointment_change", appointments=[int(object_id)])
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
@@ -312,3 +330,55 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PatientDataAccess)
+class PatientDataAccessAdmin(ReadOnlyAdmin):
+    """Who opened which patients' details (bookings.privacy.patient_data_access_record), read-only.
+
+    Filter by staff member on the right; by patient with the search box, which finds the patient's
+    appointments by reception's own rule and lists every view that showed any of them.
+    """
+
+    list_display = ["at", "username", "page", "appointment_ids", "callback_ids", "client_address"]
+    list_filter = ["username", "page"]
+    date_hierarchy = "at"
+    search_fields = ["username"]
+    search_help_text = "A patient's name, e-mail or phone (reception's search rule)."
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        appointment_ids = list(Appointment.objects.matching(search_term).values_list("pk", flat=True)[:1000])
+        callback_ids = list(
+            CallbackRequest.objects.filter(name__icontains=search_term.strip()).values_list("pk", flat=True)[:1000]
+        )
+        return queryset.filter(
+            models.Q(appointment_ids__overlap=appointment_ids) | models.Q(callback_ids__overlap=callback_ids)
+        ), False
+
+
+@admin.register(PatientDataErasure)
+class PatientDataErasureAdmin(ReadOnlyAdmin):
+    """Erasures on request: who, when, the reference and the counts (never the data)."""
+
+    list_display = ["at", "by_username", "reference", "counts"]
+    search_fields = ["reference"]
+
+
+@admin.register(PurgeRun)
+class PurgeRunAdmin(ReadOnlyAdmin):
+    """The daily retention purge's runs and what each anonymised."""
+
+    list_display = ["at", "counts"]

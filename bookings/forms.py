@@ -3,11 +3,11 @@ import unicodedata
 import uuid
 
 from django import forms
-from django.conf import settings
 
 from bookings.models import CallbackRequest, first_overlapping_periods
 from bookings.phones import display_phone, normalise_phone
 from bookings.services import PatientDetails
+from clinic.privacy_notices import current_privacy_notice_version
 
 YES_NO = [("no", "No"), ("yes", "Yes")]
 
@@ -210,7 +210,7 @@ class PatientDetailsForm(PatientForm):
 
     @property
     def privacy_notice_version(self) -> str:
-        return settings.PRIVACY_NOTICE_VERSION
+        return current_privacy_notice_version()
 
 
 class CancelForm(forms.Form):

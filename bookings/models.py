@@ -5,7 +5,8 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import RangeBoundary, RangeOperators
+from django.contrib.postgres.fields import ArrayField, RangeBoundary, RangeOperators
+from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
@@ -521,6 +522,10 @@ class Appointment(models.Model):
     # never the address itself, so that reception sees many bookings from one place (a burst) on the day view.
     # A database default too, so that rows written by plain SQL (tests, benchmarks) need not name it.
     client_key = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
+    # Under UK GDPR (bookings/privacy.py): when the patient's details were erased (the row, its slot and its
+    # history's actions stay), and when an erasure was asked for that waits for an e-mail still to be sent.
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
+    erasure_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = AppointmentQuerySet.as_manager()
 
@@ -577,6 +582,8 @@ class Appointment(models.Model):
 
     @property
     def patient_name(self) -> str:
+        if self.anonymised_at is not None:
+            return "(details erased)"
         return f"{self.first_name} {self.last_name}"
 
     @property
@@ -702,6 +709,8 @@ class CallbackRequest(models.Model):
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When the caller's name, number and message were erased (bookings/privacy.py).
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["done_at", "-created_at"]
@@ -787,7 +796,7 @@ class OutboundMessage(models.Model):
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="+")
     sequence = models.PositiveIntegerField()
     # The raw manage-link token of a confirmation: the appointment keeps only its hash.
-    # Blanked as soon as the message is sent or skipped.
+    # Blanked as soon as the message is sent, skipped or failed for good.
     manage_token = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField()
     send_after = models.DateTimeField()
@@ -798,6 +807,8 @@ class OutboundMessage(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the recipient's address (and any error quoting it) was erased (bookings/privacy.py).
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OutboundMessageQuerySet.as_manager()
 
@@ -952,3 +963,58 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.message_id} ({self.get_status_display()})"
+class PatientDataAccess(models.Model):
+    """One staff page view that showed patients' details: who, when, which page, which records, from where.
+
+    Written by bookings.privacy.patient_data_access_record, which every staff page showing patient data
+    calls once; read-only in the admin; purged after RETENTION["access_log"].
+    """
+
+    at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text too: the record outlives a deleted staff account.
+    username = models.CharField(max_length=150)
+    page = models.CharField(max_length=80, help_text="The staff page (its URL name).")
+    appointment_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    callback_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = "patient data access"
+        verbose_name_plural = "patient data accesses"
+        indexes = [GinIndex(fields=["appointment_ids"], name="patient_access_appts_gin")]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.page}"
+
+
+class PatientDataErasure(models.Model):
+    """An erasure on request, as recorded: who, when, reception's reference and how many records. Never the data."""
+
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    by_username = models.CharField(max_length=150)
+    reference = models.CharField(max_length=100, help_text="The request's reference (letter, ticket), no names.")
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self):
+        return f"Erasure {self.reference} on {self.at:%Y-%m-%d}"
+
+
+class PurgeRun(models.Model):
+    """One run of the retention purge (bookings.privacy.expired_data_purge) and what it anonymised or deleted."""
+
+    at = models.DateTimeField(db_index=True)
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"Purge at {self.at:%Y-%m-%d %H:%M}"

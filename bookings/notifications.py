@@ -38,11 +38,11 @@ re-checks at send time that the appointment is still booked at the same slot and
 The manage link: every patient message carries one, so a patient who deleted the confirmation
 can still change the booking. A confirmation carries the token the booking was made with (the
 raw token exists only at booking time: the appointment stores its hash); the row keeps it until
-the message is sent or skipped, then blanks it (a failed one keeps it, so that a retry from the
-admin still carries the link). Moved, cancelled and reminder messages get a fresh token at send
-time (`ManageLinkToken`, only its hash stored, so no raw token waits in the outbox for days):
-every token issued stays valid, so the link the patient already has, and the manage page they
-may have just used, keep working.
+the message is sent, skipped or failed for good, then blanks it (a retry from the admin then
+issues a fresh link at send time, as the other messages do). Moved, cancelled and reminder
+messages get a fresh token at send time (`ManageLinkToken`, only its hash stored, so no raw
+token waits in the outbox for days): every token issued stays valid, so the link the patient
+already has, and the manage page they may have just used, keep working.
 """
 
 from __future__ import annotations
@@ -285,6 +285,7 @@ def claim_due_messages(*, now: datetime, worker_id: str, limit: int) -> list[Out
             OutboundMessage.objects.filter(pk__in=exhausted).update(
                 status=Status.FAILED,
                 lease_expires_at=None,
+                manage_token="",
                 last_error="The worker stopped while sending this message on every attempt.",
             )
         OutboundMessage.objects.filter(pk__in=claimable).update(
@@ -433,7 +434,9 @@ def _record_failure(message, exc: Exception, *, now: datetime, report: SendRepor
     # SMTP errors can quote the recipient; stored and logged text is redacted like every log line.
     error = redact(f"{type(exc).__name__}: {exc}")[:500]
     if _permanent(exc) or message.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
-        updated = _claimed(message).update(status=Status.FAILED, last_error=error, lease_expires_at=None)
+        updated = _claimed(message).update(
+            status=Status.FAILED, last_error=error, lease_expires_at=None, manage_token=""
+        )
         if updated:
             report.failed += 1
             logger.error("Outbound message %s (%s) failed for good: %s", message.pk, message.kind, error)

@@ -1,7 +1,7 @@
 """System checks of our own settings, run by `manage.py check` (the deploy ones by `check --deploy`)."""
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.security, deploy=True)
@@ -21,6 +21,24 @@ def proxy_client_address_is_trusted(app_configs, **kwargs):
                 "$proxy_add_x_forwarded_for) and set TRUST_X_FORWARDED_FOR=true. See README.md, "
                 "'Production deployment'.",
                 id="clinic.W001",
+            )
+        ]
+    return []
+
+
+@register()
+def privacy_notice_version_has_a_text(app_configs, **kwargs):
+    """Every booking records PRIVACY_NOTICE_VERSION: it must be a version whose text the clinic keeps."""
+    from clinic.privacy_notices import notice_has_text, privacy_notice
+
+    notice = privacy_notice(settings.PRIVACY_NOTICE_VERSION)
+    if notice is None or not notice_has_text(notice):
+        return [
+            Error(
+                f"PRIVACY_NOTICE_VERSION is {settings.PRIVACY_NOTICE_VERSION!r}, which has no text.",
+                hint="Name a version listed in clinic/privacy_notices.py, with its file under "
+                "templates/clinic/privacy_notices/.",
+                id="clinic.E001",
             )
         ]
     return []

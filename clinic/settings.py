@@ -329,7 +329,28 @@ CONSULTATION_MINUTES = env_int("CONSULTATION_MINUTES", 20, minimum=5)
 BOOKING_MIN_NOTICE = timedelta(minutes=env_int("BOOKING_MIN_NOTICE_MINUTES", 120))
 BOOKING_HORIZON_DAYS = env_int("BOOKING_HORIZON_DAYS", 56, minimum=1)
 MANAGE_CUTOFF = timedelta(minutes=env_int("MANAGE_CUTOFF_MINUTES", 120))
-PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-11")
+# The privacy notice shown and agreed to: one of clinic/privacy_notices.py's versions (checked: clinic.E001).
+PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-12")
+
+# -- Retention of personal data (UK GDPR; bookings/privacy.py, `manage.py purge_expired`) --------------
+# How long each kind of record keeps a person's details before the daily purge anonymises (or deletes)
+# it; counts and the diary stay. The README and the privacy page give the same table.
+RETENTION = {
+    # A consultation that took place (or was booked and never marked): its clinical record lives in the
+    # practice-management system, so the booking's own details are kept 2 years after the date, long enough
+    # for a complaint or a query about the visit.
+    "attended": timedelta(days=env_int("RETENTION_ATTENDED_DAYS", 730, minimum=1)),
+    # Cancelled or did not attend: nothing clinical happened; 6 months after the date it was booked for.
+    "not_attended": timedelta(days=env_int("RETENTION_NOT_ATTENDED_DAYS", 183, minimum=1)),
+    # E-mails: the address (and any delivery error) 30 days after it was sent or given up, for delivery queries.
+    "messages": timedelta(days=env_int("RETENTION_MESSAGES_DAYS", 30, minimum=1)),
+    # Call-back requests: 6 months after reception marked them done.
+    "callbacks": timedelta(days=env_int("RETENTION_CALLBACKS_DAYS", 183, minimum=1)),
+    # Staff sign-in attempts (usernames, addresses): 90 days, enough to look into an attack.
+    "signin_attempts": timedelta(days=env_int("RETENTION_SIGNIN_ATTEMPTS_DAYS", 90, minimum=1)),
+    # The record of who looked at patients' details: 2 years, like the longest record it can be about.
+    "access_log": timedelta(days=env_int("RETENTION_ACCESS_LOG_DAYS", 730, minimum=1)),
+}
 RATE_LIMIT_PUBLIC_POSTS = env_int("RATE_LIMIT_PUBLIC_POSTS", 30, minimum=1)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 600, minimum=1)
 # Online bookings made from one client address in any hour (counted over this and the previous clock

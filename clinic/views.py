@@ -1,6 +1,5 @@
 import sys
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
@@ -10,11 +9,17 @@ from django.views.decorators.cache import never_cache
 
 from clinic.context_processors import clinic as clinic_context
 from clinic.middleware import is_database_unavailable
+from clinic.privacy_notices import current_privacy_notice_version, privacy_notice, retention_periods
 
 
 def privacy(request):
-    # The version patients agree to when they book (stored on each appointment): the page must say the same.
-    return render(request, "clinic/privacy.html", {"privacy_notice_version": settings.PRIVACY_NOTICE_VERSION})
+    # The version patients agree to when they book (stored on each appointment): the page shows its text.
+    version = current_privacy_notice_version()
+    return render(
+        request,
+        "clinic/privacy.html",
+        {"privacy_notice_version": version, "notice": privacy_notice(version), "retention": retention_periods()},
+    )
 
 
 def accessibility(request):

@@ -2,12 +2,12 @@
 (appointments, slots) or is followed by `slots_generate` (working hours, time off)."""
 
 from django import forms
-from django.conf import settings
 from django.forms import BaseModelFormSet, modelformset_factory
 from django.utils import timezone
 
 from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, overlapping_periods_in
 from bookings.models import Appointment, TimeOff, WorkingHours
+from clinic.privacy_notices import current_privacy_notice_version
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 # Dates from user input stay inside years that date arithmetic survives.
@@ -58,7 +58,7 @@ class PhoneBookingForm(SafetyQuestionsMixin, PatientForm):
 
     @property
     def privacy_notice_version(self) -> str:
-        return settings.PRIVACY_NOTICE_VERSION
+        return current_privacy_notice_version()
 
 
 class StaffCancelForm(forms.Form):
@@ -184,3 +184,18 @@ class TimeOffForm(forms.ModelForm):
         if ends_at is not None and ends_at <= timezone.now():
             raise forms.ValidationError("That time is over already: time off and closures are for what lies ahead.")
         return ends_at
+
+
+class ErasureForm(forms.Form):
+    """Erasure on request (bookings.privacy.patient_data_erase): a reference to find the request by, never a name."""
+
+    reference = forms.CharField(
+        max_length=100,
+        label="Request reference",
+        help_text="The letter's or e-mail's date and your initials, for example 2026-12-01-RS. No names.",
+    )
+    notify_patient = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Tell the patient their upcoming appointments are cancelled (e-mail, when we have their address)",
+    )

@@ -38,6 +38,12 @@ urlpatterns = [
     path("reception/time-off/<int:pk>/delete/", views.reception_time_off_delete, name="reception_time_off_delete"),
     path("reception/search/", views.reception_search, name="reception_search"),
     path("reception/export/", views.reception_export, name="reception_export"),
+    path("reception/patients/<int:pk>/", views.reception_patient_data, name="reception_patient_data"),
+    path(
+        "reception/patients/<int:pk>/data.json", views.reception_patient_data_json, name="reception_patient_data_json"
+    ),
+    path("reception/patients/<int:pk>/erase/", views.reception_patient_erase, name="reception_patient_erase"),
+    path("reception/privacy-notices/<str:version>/", views.reception_privacy_notice, name="reception_privacy_notice"),
     path("reception/callbacks/", views.reception_callbacks, name="reception_callbacks"),
     path("reception/callbacks/<int:pk>/done/", views.reception_callback_done, name="reception_callback_done"),
     path("reception/callbacks/<int:pk>/reopen/", views.reception_callback_reopen, name="reception_callback_reopen"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -18,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -40,6 +41,12 @@ from bookings.models import (
     WorkingHours,
     hash_token,
 )
+from bookings.privacy import (
+    patient_data_access_record,
+    patient_data_erase,
+    patient_data_export,
+    patient_records_for,
+)
 from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, schedule_change_apply
 from bookings.services import (
     ChangeNotAllowed,
@@ -52,9 +59,11 @@ from bookings.services import (
     slot_block,
     slot_unblock,
 )
+from clinic.privacy_notices import NOTICES, current_privacy_notice_version, privacy_notice, retention_periods
 from staff.forms import (
     BlockForm,
     DayForm,
+    ErasureForm,
     ExportForm,
     PhoneBookingForm,
     SearchForm,
@@ -121,6 +130,14 @@ def _group_required(group: str):
 
 reception_required = _group_required(RECEPTION_GROUP)
 practitioner_required = _group_required(PRACTITIONER_GROUP)
+
+
+def _record_access(request, *, appointments=(), callbacks=()) -> None:
+    """Every page here that shows patients' details says so once per view (bookings.privacy): who, when,
+    which page, which records, from where. tests/staff/test_patient_data_access_log.py walks every page."""
+    patient_data_access_record(
+        request, page=request.resolver_match.url_name, appointments=appointments, callbacks=callbacks
+    )
 
 
 def _practitioner_for_user(user) -> Practitioner:
@@ -273,6 +290,12 @@ def reception_day(request):
         if slot.practitioner not in practitioners:
             practitioners.append(slot.practitioner)
     rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
+    failed_messages = list(OutboundMessage.objects.needs_attention(now=now))
+    _record_access(
+        request,
+        appointments=[slot.live_appointment for slot in slots if slot.live_appointment is not None]
+        + [message.appointment_id for message in failed_messages],
+    )
     return render(
         request,
         "staff/day.html",
@@ -287,7 +310,7 @@ def reception_day(request):
             "practitioners": practitioners,
             "rows": rows,
             "open_callbacks": CallbackRequest.objects.filter(done_at__isnull=True).count(),
-            "failed_messages": OutboundMessage.objects.needs_attention(now=now),
+            "failed_messages": failed_messages,
         },
     )
 
@@ -303,6 +326,7 @@ def reception_week(request, practitioner_id):
         start=local_midnight(monday), end=local_midnight(monday + timedelta(days=7)), practitioner=practitioner
     )
     rows = _grid(slots, days, lambda slot: slot.local_start.date(), now=now)
+    _record_access(request, appointments=[slot.live_appointment for slot in slots if slot.live_appointment is not None])
     return render(
         request,
         "staff/week.html",
@@ -429,6 +453,7 @@ def _appointment_context(appointment: Appointment, **extra) -> dict:
 @reception_required
 def reception_appointment(request, pk):
     appointment = _appointment_for_reception(pk)
+    _record_access(request, appointments=[appointment])
     return render(request, "staff/appointment.html", _appointment_context(appointment))
 
 
@@ -465,6 +490,7 @@ def reception_appointment_cancel(request, pk):
     form = StaffCancelForm(request.POST)
     if not form.is_valid():
         context = _appointment_context(appointment, cancel_form=form)
+        _record_access(request, appointments=[appointment])
         return render(request, "staff/appointment.html", context, status=400)
     try:
         appointment_cancel(
@@ -534,6 +560,7 @@ def reception_appointment_move(request, pk):
                 return redirect("reception_appointment", pk=pk)
         else:
             status = 400
+    _record_access(request, appointments=[appointment])
     return render(
         request,
         "staff/move.html",
@@ -609,6 +636,9 @@ def _pop_conflicts(request) -> list[Appointment]:
     )
     for appointment in appointments:
         appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    # The hours pages show patients only when a change left bookings that no longer fit.
+    if appointments:
+        _record_access(request, appointments=appointments)
     return appointments
 
 
@@ -732,6 +762,8 @@ def reception_search(request):
     if results:
         for appointment in results:
             appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    if query:
+        _record_access(request, appointments=results)
     return render(
         request,
         "staff/search.html",
@@ -791,6 +823,7 @@ def reception_export(request):
         .select_related("slot__practitioner", "booked_by", "source_article")
         .order_by("slot__starts_at", "pk")
     )
+    _record_access(request, appointments=appointments.values_list("pk", flat=True))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="appointments-{start}-to-{end}.csv"'
     # A byte-order mark: without it Excel on Windows reads the file as Windows-1252 ("ZoÃ«" for "Zoë").
@@ -819,15 +852,98 @@ def reception_export(request):
     return response
 
 
+# -- Access and erasure on request (UK GDPR) -----------------------------------------------
+
+
+def _patient_records(request, pk):
+    """The records of the patient of appointment PK (reception's rule of the same patient), recorded as viewed."""
+    records = patient_records_for(_appointment_for_reception(pk))
+    _record_access(request, appointments=records.appointments, callbacks=records.callbacks)
+    return records
+
+
+@reception_required
+def reception_patient_data(request, pk):
+    """Everything held about one patient, readable: what reception sends for a subject-access request."""
+    data = patient_data_export(_patient_records(request, pk))
+    # The answers as stored, shown whole: what the patient gets is every field the database holds.
+    answers = [json.dumps(each["safety_answers"], indent=2, ensure_ascii=False) for each in data["appointments"]]
+    return render(
+        request,
+        "staff/patient_data.html",
+        {"appointment_pk": pk, "data": data, "appointments": zip(data["appointments"], answers, strict=True)},
+    )
+
+
+@reception_required
+def reception_patient_data_json(request, pk):
+    """The same, machine-readable, as a file to send."""
+    response = JsonResponse(
+        patient_data_export(_patient_records(request, pk)), json_dumps_params={"indent": 2, "ensure_ascii": False}
+    )
+    response["Content-Disposition"] = f'attachment; filename="patient-data-{pk}.json"'
+    return response
+
+
+@reception_required
+def reception_patient_erase(request, pk):
+    """Erasure on request: a confirm page, then the upcoming appointments cancelled and everything anonymised."""
+    form = ErasureForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        appointment = _appointment_for_reception(pk)
+        erasure = patient_data_erase(
+            appointment=appointment,
+            reference=form.cleaned_data["reference"],
+            actor=request.user,
+            now=timezone.now(),
+            notify_patient=form.cleaned_data["notify_patient"],
+        )
+        counts = erasure.counts
+        messages.success(
+            request,
+            f"Erased (reference {erasure.reference}): {counts['appointments'] + counts['deferred']} appointment(s), "
+            f"{counts['callbacks']} call-back request(s); {counts['cancelled']} upcoming appointment(s) cancelled."
+            + (" The rest is erased once the cancellation e-mail has gone." if counts["deferred"] else ""),
+        )
+        return redirect("reception_search")
+    records = _patient_records(request, pk)
+    return render(
+        request,
+        "staff/patient_erase.html",
+        {"appointment_pk": pk, "records": records, "form": form, "now": timezone.now()},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@reception_required
+@require_GET
+def reception_privacy_notice(request, version):
+    """A privacy notice as published, current or older: what a patient who booked under it agreed to."""
+    notice = privacy_notice(version)
+    if notice is None:
+        raise Http404
+    return render(
+        request,
+        "staff/privacy_notice.html",
+        {
+            "notice": notice,
+            "notices": NOTICES,
+            "current": current_privacy_notice_version(),
+            "retention": retention_periods(),
+        },
+    )
+
+
 # -- Call-back requests -------------------------------------------------------------------
 
 
 @reception_required
 def reception_callbacks(request):
-    open_requests = CallbackRequest.objects.filter(done_at__isnull=True).order_by("created_at")
-    recently_done = (
+    open_requests = list(CallbackRequest.objects.filter(done_at__isnull=True).order_by("created_at"))
+    recently_done = list(
         CallbackRequest.objects.filter(done_at__isnull=False).select_related("done_by").order_by("-done_at")[:20]
     )
+    _record_access(request, callbacks=open_requests + recently_done)
     return render(request, "staff/callbacks.html", {"open_requests": open_requests, "recently_done": recently_done})
 
 
@@ -880,6 +996,7 @@ def practitioner_day(request):
     )
     for appointment in appointments:
         appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    _record_access(request, appointments=appointments)
     return render(
         request,
         "staff/my_day.html",
@@ -899,6 +1016,7 @@ def practitioner_upcoming(request):
     )
     for appointment in appointments:
         appointment.local_start = appointment.slot.starts_at.astimezone(clinic_zone())
+    _record_access(request, appointments=appointments)
     return render(request, "staff/upcoming.html", {"practitioner": practitioner, "appointments": appointments})
 
 
@@ -917,6 +1035,7 @@ def practitioner_appointment(request, pk):
     for visit in earlier:
         visit.local_start = visit.slot.starts_at.astimezone(zone)
         visit.is_mine = visit.slot.practitioner.user_id == request.user.pk
+    _record_access(request, appointments=[appointment, *earlier])
     return render(
         request,
         "staff/my_appointment.html",

@@ -129,3 +129,118 @@ def details_form(client, slot) -> dict:
     assert response.status_code == 200, response.status_code
     key = response.context["form"].initial["submission_key"]
     return {**PATIENT, "slot": slot.pk, "submission_key": str(key)}
+
+
+# -- Patient data (UK GDPR) -----------------------------------------------------------------
+
+# A patient whose every detail is distinctive, so that a dump of the database can be searched for them.
+QUILLON = {
+    "first_name": "Quillon",
+    "last_name": "Marrowfield",
+    "email": "quillon.marrowfield@example.net",
+    "phone": "07700 900471",
+    "note": "Zanzibar twinge behind the kneecap",
+}
+QUILLON_CANCEL_REASON = "Ferret bit my ankle"
+QUILLON_CALLBACK_MESSAGE = "Please ring about the Zanzibar twinge"
+QUILLON_ANSWER = "Ate a glowing mushroom before the pain started"
+# What must never be found in the database once the patient's data is erased or expired.
+QUILLON_STRINGS = [
+    "Quillon",
+    "Marrowfield",
+    "quillon.marrowfield",
+    "900471",
+    "Zanzibar",
+    QUILLON_CANCEL_REASON,
+    QUILLON_ANSWER,
+]
+
+
+def a_patient_with_every_record(practitioner, *, first_seen: datetime, details: dict | None = None, actor=None):
+    """One patient with one of every kind of record, the first made at FIRST_SEEN (all through the services):
+
+    a consultation that took place (note, safety answers, notice version, history, confirmation e-mail sent),
+    one cancelled by them with a typed reason (its e-mails sent), a call-back request done two days after,
+    and one staff view recorded of their appointments. Returns the appointments and the call-back request.
+    """
+    from bookings.models import CallbackRequest, OutboundMessage, PatientDataAccess
+    from bookings.notifications import send_due_messages
+    from bookings.services import appointment_cancel, appointment_set_status
+
+    from bookings.models import WebhookSubscription
+    from bookings.services import callback_request_record
+
+    # A practice system whose webhooks carry contact details: the payloads it was sent hold the patient too.
+    WebhookSubscription.objects.get_or_create(
+        name="Practice system",
+        defaults={
+            "url": "https://hooks.example.com/practice",
+            "events": ["appointment.booked", "appointment.cancelled", "callback.requested"],
+            "secret": "whsec_AA==",
+            "include_contact_details": True,
+            "created_at": first_seen,
+        },
+    )
+    details = details or QUILLON
+    answers = {
+        "version": "2026-11",
+        "answers": [{"key": "trauma", "question": "Did the pain start after a fall?", "answer": "no"}],
+        "details": QUILLON_ANSWER if details is QUILLON else "",
+    }
+    patient = PatientDetails(**details)
+    attended_slot = make_slot(practitioner, first_seen + timedelta(days=3))
+    attended = appointment_book(
+        slot_id=attended_slot.pk,
+        patient=patient,
+        now=first_seen,
+        safety_answers=answers,
+        privacy_notice_version="2026-11",
+    ).appointment
+    cancelled_slot = make_slot(practitioner, first_seen + timedelta(days=5))
+    cancelled = appointment_book(
+        slot_id=cancelled_slot.pk, patient=patient, now=first_seen, safety_answers=answers
+    ).appointment
+    appointment_cancel(
+        appointment=cancelled,
+        now=first_seen + timedelta(hours=1),
+        reason=QUILLON_CANCEL_REASON if details is QUILLON else "",
+    )
+    send_due_messages(now=first_seen + timedelta(hours=2), worker_id="test")
+    appointment_set_status(
+        appointment=attended, status=Appointment.Status.COMPLETED, now=attended_slot.starts_at, actor=actor
+    )
+    callback = callback_request_record(
+        callback=CallbackRequest(
+            name=f"{details['first_name']} {details['last_name']}",
+            phone=details["phone"],
+            preferred_time="Mornings",
+            message=QUILLON_CALLBACK_MESSAGE if details is QUILLON else "",
+            done_at=first_seen + timedelta(days=2),
+        ),
+        now=first_seen,
+    )
+    PatientDataAccess.objects.create(
+        at=first_seen + timedelta(days=3), username="rita", page="reception_appointment", appointment_ids=[attended.pk]
+    )
+    assert OutboundMessage.objects.filter(appointment=attended, status=OutboundMessage.Status.SENT).exists()
+    return {"attended": attended, "cancelled": cancelled, "callback": callback}
+
+
+def database_dump() -> str:
+    """A plain-SQL pg_dump of the test database, as a backup would hold it (committed data only)."""
+    import os
+    import shutil
+    import subprocess
+
+    from django.db import connection
+
+    from clinic.embedded_db import _bin_dir
+
+    database = connection.settings_dict
+    pg_dump = shutil.which("pg_dump") if os.environ.get("DATABASE_URL") else str(_bin_dir() / "pg_dump")
+    host = database.get("HOST") or database.get("OPTIONS", {}).get("host", "")
+    environment = {**os.environ, "PGPASSWORD": database.get("PASSWORD") or ""}
+    command = [pg_dump, "--no-owner", "-h", host, "-U", database["USER"], "-d", database["NAME"]]
+    if database.get("PORT"):
+        command += ["-p", str(database["PORT"])]
+    return subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout

@@ -133,9 +133,15 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("hours and time off", f"/staff/reception/hours/{dr_patel.pk}/"),
         ("export", "/staff/reception/export/"),
         ("call-backs", "/staff/reception/callbacks/"),
+        ("patient's data", f"/staff/reception/patients/{booking.appointment.pk}/"),
+        ("erasure on request", f"/staff/reception/patients/{booking.appointment.pk}/erase/"),
+        ("older privacy notice", "/staff/reception/privacy-notices/2026-11/"),
     ]:
         pages[name] = _page(rita_browser.get(url))
     pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Wolfeschlegel"}))
+    pages["erasure with errors"] = _page(
+        rita_browser.post(f"/staff/reception/patients/{booking.appointment.pk}/erase/", {"reference": ""})
+    )
     pages["phone booking with errors"] = _page(
         rita_browser.post(f"/staff/reception/book/?slot={okafor.pk}", {"slot": okafor.pk})
     )
@@ -177,6 +183,7 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
     expected = {"404": 404, "400": 400, "403": 403, "403 csrf": 403, "429": 429, "500": 500, "503": 503}
     expected |= {"urgent care": 200, "already booked": 409, "just taken": 409}
     expected |= dict.fromkeys(("contact with errors", "details with errors", "phone booking with errors"), 400)
+    expected |= {"erasure with errors": 400}
     wrong = {name: page.status for name, page in pages.items() if page.status != expected.get(name, 200)}
     assert wrong == {}, wrong
     return pages

@@ -110,6 +110,9 @@ def test_main_staff_pages_have_no_serious_or_critical_axe_violations(page, live_
         "/staff/reception/search/?q=Example",
         "/staff/reception/callbacks/",
         f"/staff/reception/appointments/{clinic_day.appointment.pk}/",
+        f"/staff/reception/patients/{clinic_day.appointment.pk}/",
+        f"/staff/reception/patients/{clinic_day.appointment.pk}/erase/",
+        "/staff/reception/privacy-notices/2026-11/",
     ]:
         page.goto(name)
         checked[name] = axe_violations(page)

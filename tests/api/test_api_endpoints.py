@@ -5,6 +5,7 @@ import logging
 from datetime import datetime
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from api.models import ApiScope
@@ -211,7 +212,7 @@ def test_a_booking_through_the_api_uses_the_service_and_stores_answers_and_notic
     assert appointment.slot == free_slot and appointment.source == Appointment.Source.API
     assert appointment.safety_answers["version"] == SAFETY_QUESTIONS_VERSION
     assert [answer["answer"] for answer in appointment.safety_answers["answers"]] == ["no"] * 5
-    assert appointment.privacy_notice_version == "2026-11"
+    assert appointment.privacy_notice_version == settings.PRIVACY_NOTICE_VERSION
     assert appointment.events.get().actor_label == "api:Partner site"
     # The confirmation e-mail goes as for any booking.
     assert appointment.messages.exists()

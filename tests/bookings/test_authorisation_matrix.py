@@ -115,6 +115,10 @@ def staff_urls(world, dr_patel):
         ("search", f"{reverse('reception_search')}?q=Lovelace", *both(RECEPTION_ONLY)),
         ("export", f"{reverse('reception_export')}?start=2026-01-01&end=2026-12-31", *both(RECEPTION_ONLY)),
         ("call-backs", reverse("reception_callbacks"), *both(RECEPTION_ONLY)),
+        ("patient's data", reverse("reception_patient_data", args=[appointment.pk]), *both(RECEPTION_ONLY)),
+        ("patient's data file", reverse("reception_patient_data_json", args=[appointment.pk]), *both(RECEPTION_ONLY)),
+        ("erasure on request", reverse("reception_patient_erase", args=[appointment.pk]), *both(RECEPTION_ONLY)),
+        ("older privacy notice", reverse("reception_privacy_notice", args=["2026-11"]), *get_only(RECEPTION_ONLY)),
         ("call-back done", reverse("reception_callback_done", args=[world["callback"].pk]), *post_only(RECEPTION_ONLY)),
         (
             "call-back reopen",
@@ -173,7 +177,7 @@ def run_matrix(role, world, dr_patel, request) -> list[tuple]:
     return results
 
 
-def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_348_requests(world, dr_patel, request):
+def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_396_requests(world, dr_patel, request):
     """Signed in with a password and a code (verified_login): the state in which staff work."""
     results = [(role, *result) for role in ROLES for result in run_matrix(role, world, dr_patel, request)]
 
@@ -181,12 +185,18 @@ def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_348_re
     assert wrong == []
     tally = Counter(result[3] for result in results)
     print(f"\nAuthorisation matrix: {len(results)} requests: {dict(sorted(tally.items()))}")
-    # 29 staff URLs x GET and POST x 6 roles.
-    assert len(results) == 348
-    assert len({result[:3] for result in results}) == 348
+    # 33 staff URLs x GET and POST x 6 roles.
+    assert len(results) == 396
+    assert len({result[:3] for result in results}) == 396
 
 
-ADMIN_URLS = ["/admin/", "/admin/auth/user/", "/admin/bookings/appointment/", "/admin/clinic/twofactorevent/"]
+ADMIN_URLS = [
+    "/admin/",
+    "/admin/auth/user/",
+    "/admin/bookings/appointment/",
+    "/admin/clinic/twofactorevent/",
+    "/admin/bookings/patientdataaccess/",
+]
 # Pages a password alone may open: the steps that finish signing in, and the feed whose token is its key.
 OPEN_BEFORE_CODE = {"calendar feed", "code step", "set up an app"}
 STAFF_ROLES = ["dr_patel", "dr_okafor", "rita", "superuser"]
@@ -222,7 +232,7 @@ def test_a_password_alone_opens_no_staff_url_and_no_admin_page_for_any_role(
                 if response.status_code != 302 or not response["Location"].startswith(reverse(sent_to)):
                     wrong.append((role, name, method, response.status_code))
     assert wrong == []
-    assert len(urls) == 30
+    assert len(urls) == 35
 
 
 def test_a_password_and_a_code_open_the_admin_to_the_superuser(world):

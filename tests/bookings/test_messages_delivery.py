@@ -5,9 +5,11 @@ import smtplib
 import socket
 import time
 from datetime import datetime, timedelta
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.management import call_command
 from django.db import connection
@@ -372,3 +374,28 @@ def test_reception_sees_messages_long_overdue_when_no_worker_is_running(dr_patel
     assert [message.kind for message in overdue] == [Kind.CONFIRMATION]
     panel = render_to_string("bookings/_failed_messages.html", {"failed_messages": overdue})
     assert "waiting since Mon 1 Jun 09:00: is the e-mail worker running?" in panel
+
+
+def test_a_confirmation_that_failed_for_good_forgets_its_manage_token_and_a_retry_carries_a_fresh_link(
+    dr_patel, admin_client, mailoutbox, client
+):
+    result = _book(_slot(dr_patel))
+    refused = smtplib.SMTPRecipientsRefused({"pat.ient@example.com": (550, b"unknown")})
+    send_due_messages(now=NOW, worker_id="worker", connection=RaisingBackend(refused))
+    message = _confirmation()
+    assert message.status == Status.FAILED
+    assert message.manage_token == ""
+    assert not OutboundMessage.objects.filter(manage_token=result.manage_token).exists()
+
+    admin_client.post(
+        "/admin/bookings/outboundmessage/", {"action": "retry_now", "_selected_action": [message.pk]}, follow=True
+    )
+    message.refresh_from_db()
+    send_due_messages(now=message.next_attempt_at, worker_id="worker")
+
+    (sent,) = mailoutbox
+    link = next(word for word in sent.body.split() if "/manage/" in word)
+    with time_machine.travel(NOW, tick=False):
+        response = client.get(urlparse(link).path)
+    assert response.status_code == 200
+    assert response.context["appointment"].pk == result.appointment.pk

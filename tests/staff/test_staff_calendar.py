@@ -137,8 +137,9 @@ def test_the_day_view_runs_the_same_queries_at_any_size(
     # burst flag), 7 the working hours and 8 the time off that decide which booked slots no longer
     # fit, 9 open call-backs, 10 undelivered e-mails;
     # 11-13 the session saved again (idle expiry, StaffSessionIdleExpiryMiddleware): savepoint, update, release;
-    # 14 the second factor's device named in the session (request.user.is_verified(), django-otp).
-    with django_assert_num_queries(14):
+    # 14 the second factor's device named in the session (request.user.is_verified(), django-otp);
+    # 15 the record that Rita saw these patients (bookings.privacy.patient_data_access_record).
+    with django_assert_num_queries(15):
         response = client.get(reverse("reception_day"), {"date": day.isoformat()})
 
     assert response.status_code == 200

@@ -38,7 +38,7 @@ def test_the_phone_booking_form_asks_every_safety_question_of_the_online_check(c
     for key, question in SAFETY_QUESTIONS:
         assert question.replace("'", "&#x27;") in page
         assert f'name="{key}" value="yes"' in page and f'name="{key}" value="no"' in page
-    assert "privacy notice, version 2026-11" in page
+    assert "privacy notice, version 2026-12" in page
 
 
 def test_a_phone_booking_records_the_callers_answers_and_the_privacy_notice_version(client, rita, slot, settings):

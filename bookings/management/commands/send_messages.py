@@ -1,4 +1,5 @@
-"""The e-mail worker: sends the outbox (bookings/notifications.py) until stopped.
+"""The e-mail worker: sends the outbox (bookings/notifications.py) until stopped, and runs the daily
+retention purge (bookings/privacy.py, purge_if_due) in case cron does not.
 
     python manage.py send_messages            # run beside the web server, for ever
     python manage.py send_messages --once     # send what is due now, then exit
@@ -20,6 +21,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from bookings.notifications import send_due_messages
+from bookings.privacy import purge_if_due
 from bookings.webhooks import send_due_deliveries
 
 logger = logging.getLogger("bookings.notifications")
@@ -69,6 +71,13 @@ class Command(BaseCommand):
                     "E-mail worker %s: database error (%s), trying again shortly", worker_id, type(exc).__name__
                 )
                 report = None
+            try:
+                # Once a day across every worker (an advisory lock and the last run's time decide which).
+                purge_if_due(now=timezone.now())
+            except DatabaseError as exc:
+                if once:
+                    raise
+                logger.warning("E-mail worker %s: the daily purge failed (%s)", worker_id, type(exc).__name__)
             if report and report.claimed:
                 self.stdout.write(
                     f"Sent {report.sent}, retrying {report.retrying}, failed {report.failed}, "

@@ -1,0 +1,237 @@
+"""Access and erasure on request (UK GDPR): reception finds the patient by its own search rule, downloads
+everything held about them, and erases it, with upcoming appointments cancelled through the booking service."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from bookings.models import (
+    Appointment,
+    AppointmentEvent,
+    CallbackRequest,
+    OutboundMessage,
+    PatientDataAccess,
+    PatientDataErasure,
+    Slot,
+)
+from bookings.notifications import send_due_messages
+from bookings.privacy import expired_data_purge
+from bookings.services import PatientDetails, appointment_book
+from tests.helpers import (
+    QUILLON,
+    QUILLON_ANSWER,
+    QUILLON_CALLBACK_MESSAGE,
+    QUILLON_CANCEL_REASON,
+    QUILLON_STRINGS,
+    a_patient_with_every_record,
+    database_dump,
+    days_ahead,
+    local,
+    make_slot,
+    works_at,
+)
+from tests.staff_signin import verified_login
+
+pytestmark = pytest.mark.django_db
+
+# Two other patients with names close to Quillon Marrowfield's: a search for "Marrow" finds all three.
+QUILLONNE = {
+    "first_name": "Quillonne",
+    "last_name": "Marrowfield",
+    "email": "q.ne@example.com",
+    "phone": "07700 900588",
+    "note": "Other knee",
+}
+QUILLON_MARROW = {
+    "first_name": "Quillon",
+    "last_name": "Marrow",
+    "email": "qm@example.com",
+    "phone": "07700 900599",
+    "note": "Shoulder",
+}
+
+# Someone else entirely, whose details share nothing with Quillon's.
+HANA = {
+    "first_name": "Hana",
+    "last_name": "Other",
+    "email": "hana@example.com",
+    "phone": "07700 900312",
+    "note": "Wrist",
+}
+
+
+@pytest.fixture
+def rita_signed_in(client, rita):
+    verified_login(client, rita)
+    return client
+
+
+@pytest.fixture
+def three_patients(dr_patel, dr_okafor, rita):
+    a_month_ago = timezone.now() - timedelta(days=30)
+    quillon = a_patient_with_every_record(dr_patel, first_seen=a_month_ago, actor=rita)
+    others = [
+        a_patient_with_every_record(dr_okafor, first_seen=a_month_ago + timedelta(hours=offset), details=details)
+        for offset, details in ((1, QUILLONNE), (2, QUILLON_MARROW))
+    ]
+    works_at(dr_patel, local(days_ahead(6), 11))
+    upcoming = appointment_book(
+        slot_id=make_slot(dr_patel, local(days_ahead(6), 11)).pk,
+        patient=PatientDetails(**QUILLON),
+        now=timezone.now(),
+    ).appointment
+    return {**quillon, "upcoming": upcoming, "others": others}
+
+
+def _search(client, query):
+    response = client.post(reverse("reception_search"), {"q": query})
+    assert response.status_code == 200
+    return response
+
+
+def test_reception_finds_the_patient_by_its_search_and_downloads_every_record_held_about_them(
+    rita_signed_in, three_patients
+):
+    results = _search(rita_signed_in, "Marrow").context["results"]
+    assert len(results) == 7  # three appointments of Quillon, two of each of the others
+    quillon_ids = {three_patients[key].pk for key in ("attended", "cancelled", "upcoming")}
+    assert {a.pk for a in results} >= quillon_ids
+
+    response = rita_signed_in.get(reverse("reception_patient_data_json", args=[three_patients["attended"].pk]))
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    data = json.loads(response.content)
+    # Every appointment, history row, e-mail and call-back request the database holds about them.
+    assert {a["id"] for a in data["appointments"]} == quillon_ids
+    for item in data["appointments"]:
+        appointment = Appointment.objects.get(pk=item["id"])
+        assert len(item["history"]) == AppointmentEvent.objects.filter(appointment=appointment).count() > 0
+        assert len(item["emails"]) == OutboundMessage.objects.filter(appointment=appointment).count() > 0
+        assert (item["email"], item["phone"], item["note"]) == (QUILLON["email"], QUILLON["phone"], QUILLON["note"])
+    attended = next(a for a in data["appointments"] if a["id"] == three_patients["attended"].pk)
+    assert attended["safety_answers"]["details"] == QUILLON_ANSWER
+    assert attended["privacy_notice_version"] == "2026-11"
+    assert attended["status"] == "Completed"
+    assert any(e["status"] == "Sent" and e["sent_at"] for e in attended["emails"])
+    cancelled = next(a for a in data["appointments"] if a["id"] == three_patients["cancelled"].pk)
+    assert cancelled["cancel_reason"] == QUILLON_CANCEL_REASON
+    assert any(e["detail"] == QUILLON_CANCEL_REASON for e in cancelled["history"])
+    assert [c["id"] for c in data["callback_requests"]] == [three_patients["callback"].pk]
+    assert data["callback_requests"][0]["message"] == QUILLON_CALLBACK_MESSAGE
+    assert any(v["page"] == "reception_appointment" for v in data["staff_views_of_these_records"])
+    # Nothing of the two patients with similar names.
+    text = response.content.decode()
+    for details in (QUILLONNE, QUILLON_MARROW):
+        assert details["email"] not in text and details["phone"] not in text and details["note"] not in text
+    assert "Quillonne" not in text and '"Marrow"' not in text
+
+
+def test_the_readable_page_shows_the_same_records_and_is_itself_recorded(rita_signed_in, rita, three_patients):
+    response = rita_signed_in.get(reverse("reception_patient_data", args=[three_patients["attended"].pk]))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    for text in (QUILLON["note"], QUILLON["email"], QUILLON_CANCEL_REASON, QUILLON_CALLBACK_MESSAGE, QUILLON_ANSWER):
+        assert text in page
+    assert "Quillonne" not in page and QUILLON_MARROW["email"] not in page
+    access = PatientDataAccess.objects.filter(page="reception_patient_data").get()
+    assert access.user == rita
+    assert set(access.appointment_ids) == {three_patients[k].pk for k in ("attended", "cancelled", "upcoming")}
+    assert access.callback_ids == [three_patients["callback"].pk]
+
+
+def test_a_practitioner_cannot_open_a_patients_data_or_erase_it(client, dr_patel, three_patients):
+    verified_login(client, dr_patel.user)
+    pk = three_patients["attended"].pk
+    for name in ("reception_patient_data", "reception_patient_data_json", "reception_patient_erase"):
+        assert client.get(reverse(name, args=[pk])).status_code == 403
+    assert client.post(reverse("reception_patient_erase", args=[pk]), {"reference": "X"}).status_code == 403
+    assert not Appointment.objects.filter(anonymised_at__isnull=False).exists()
+
+
+def test_an_erasure_without_a_reference_is_refused_with_a_message_and_erases_nothing(rita_signed_in, three_patients):
+    response = rita_signed_in.post(
+        reverse("reception_patient_erase", args=[three_patients["attended"].pk]), {"reference": "  "}
+    )
+
+    assert response.status_code == 400
+    assert "This field is required" in response.content.decode()
+    assert not Appointment.objects.filter(anonymised_at__isnull=False).exists()
+
+
+def test_erasure_cancels_the_upcoming_appointment_tells_the_patient_then_erases_everything(
+    rita_signed_in, rita, three_patients, mailoutbox
+):
+    upcoming = three_patients["upcoming"]
+    confirm = rita_signed_in.get(reverse("reception_patient_erase", args=[upcoming.pk]))
+    assert confirm.status_code == 200
+    assert 'name="notify_patient"' in confirm.content.decode() and "checked" in confirm.content.decode()
+
+    response = rita_signed_in.post(
+        reverse("reception_patient_erase", args=[upcoming.pk]),
+        {"reference": "2026-12-01-RS", "notify_patient": "on"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    upcoming.refresh_from_db()
+    assert upcoming.status == Appointment.Status.CANCELLED
+    # The slot is free again for anyone.
+    assert Slot.objects.bookable(now=timezone.now()).filter(pk=upcoming.slot_id).exists()
+    # The cancellation e-mail is sent with their name and address, then nothing of them is left.
+    mailoutbox.clear()
+    send_due_messages(now=timezone.now(), worker_id="test")
+    (sent,) = [sent for sent in mailoutbox if sent.subject.startswith("Cancelled")]
+    assert sent.to == [QUILLON["email"]] and "Quillon" in sent.body
+    expired_data_purge(now=timezone.now())
+    assert not Appointment.objects.filter(email=QUILLON["email"]).exists()
+    assert not Appointment.objects.filter(first_name="Quillon", last_name="Marrowfield").exists()
+    assert (
+        not CallbackRequest.objects.filter(name__icontains="Marrowfield", name__iendswith="Marrowfield")
+        .exclude(name="Quillonne Marrowfield")
+        .exists()
+    )
+    erasure = PatientDataErasure.objects.get()
+    assert (erasure.reference, erasure.by, erasure.counts["cancelled"]) == ("2026-12-01-RS", rita, 1)
+    assert "Quillon" not in json.dumps(erasure.counts)
+    # The others are untouched.
+    assert Appointment.objects.filter(email__in=[QUILLONNE["email"], QUILLON_MARROW["email"]]).count() == 4
+    assert CallbackRequest.objects.filter(name__in=["Quillonne Marrowfield", "Quillon Marrow"]).count() == 2
+
+
+def test_erasure_without_telling_the_patient_sends_nothing_and_erases_at_once(rita_signed_in, three_patients):
+    rita_signed_in.post(
+        reverse("reception_patient_erase", args=[three_patients["attended"].pk]), {"reference": "REQ-7"}
+    )
+
+    assert not OutboundMessage.objects.filter(
+        appointment=three_patients["upcoming"], kind=OutboundMessage.Kind.CANCELLED
+    ).exists()
+    assert set(
+        Appointment.objects.filter(
+            pk__in=[three_patients[k].pk for k in ("attended", "cancelled", "upcoming")]
+        ).values_list("first_name", "email", "phone", "note", "cancel_reason")
+    ) == {("", "", "", "", "")}
+    assert PatientDataErasure.objects.get().counts["appointments"] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_erasure_a_dump_of_the_database_holds_nothing_of_the_patient(client, rita, dr_patel, dr_okafor):
+    verified_login(client, rita)
+    records = a_patient_with_every_record(dr_patel, first_seen=timezone.now() - timedelta(days=30), actor=rita)
+    other = a_patient_with_every_record(dr_okafor, first_seen=timezone.now() - timedelta(days=29), details=HANA)
+    client.get(reverse("reception_appointment", args=[records["attended"].pk]))
+    assert all(text in database_dump() for text in QUILLON_STRINGS)
+
+    client.post(reverse("reception_patient_erase", args=[records["attended"].pk]), {"reference": "REQ-8"})
+
+    dump = database_dump()
+    assert [line for line in dump.splitlines() if any(text in line for text in QUILLON_STRINGS)] == []
+    # The other patient is all there.
+    assert HANA["email"] in dump and HANA["note"] in dump
+    other["attended"].refresh_from_db()
+    assert other["attended"].first_name == "Hana"
