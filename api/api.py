@@ -30,6 +30,7 @@ from api.models import ApiKey, ApiScope
 from bookings import services
 from bookings.forms import SAFETY_QUESTIONS, SAFETY_QUESTIONS_VERSION, clean_person_name, clean_phone
 from bookings.models import Appointment, Practitioner, Slot
+from bookings.privacy import patient_data_access_record
 from bookings.schedule import clinic_zone, local_midnight
 from bookings.views import nearest_alternatives, slot_picker_context
 from clinic.page_cache import PageCache, Rendering
@@ -397,7 +398,9 @@ def appointments(
     ).select_related("slot__practitioner")
     if practitioner is not None:
         listed = listed.filter(slot__practitioner_id=practitioner)
-    return [appointment_out(each, request.auth, detail=False) for each in listed.order_by("slot__starts_at", "pk")]
+    listed = list(listed.order_by("slot__starts_at", "pk"))
+    patient_data_access_record(request, page="api_appointments", appointments=listed, api_key_name=request.auth.name)
+    return [appointment_out(each, request.auth, detail=False) for each in listed]
 
 
 @api.get(
@@ -410,7 +413,9 @@ def appointments(
 def appointment(request, appointment_id: int = AppointmentId):
     """One appointment, with the patient's details, note and safety answers. Needs appointments:read."""
     require(request.auth, ApiScope.APPOINTMENTS_READ)
-    return appointment_out(_appointment_for(appointment_id), request.auth, detail=True)
+    found = _appointment_for(appointment_id)
+    patient_data_access_record(request, page="api_appointment", appointments=[found], api_key_name=request.auth.name)
+    return appointment_out(found, request.auth, detail=True)
 
 
 def _checked_patient(patient: PatientIn) -> services.PatientDetails:

@@ -51,16 +51,19 @@ def _ids(records) -> list[int]:
     return sorted({record if isinstance(record, int) else record.pk for record in records})
 
 
-def patient_data_access_record(request, *, page: str, appointments=(), callbacks=()) -> PatientDataAccess:
+def patient_data_access_record(
+    request, *, page: str, appointments=(), callbacks=(), api_key_name: str = ""
+) -> PatientDataAccess:
     """Record one staff page view that showed patients' details (appointments and call-back requests, as
     rows or ids). Every staff page showing patient data calls this once per view, even when the list is empty:
-    the record says the page was opened."""
+    the record says the page was opened. An API call that returns patient data is recorded under its key's name."""
     user = request.user
+    signed_in = user.is_authenticated and not api_key_name
     address = client_address(request)
     return PatientDataAccess.objects.create(
         at=_now(),
-        user=user if user.is_authenticated else None,
-        username=user.get_username() if user.is_authenticated else "",
+        user=user if signed_in else None,
+        username=user.get_username() if signed_in else (f"API key: {api_key_name}"[:150] if api_key_name else ""),
         page=page[:80],
         appointment_ids=_ids(appointments),
         callback_ids=_ids(callbacks),

@@ -346,3 +346,20 @@ def test_rita_signed_in_to_the_staff_pages_still_needs_a_key(client, rita):
 
     verified_login(client, rita)
     assert_problem(client.get("/api/v1/appointments?day=2030-01-01"), 401, "missing-key")
+
+
+def test_every_api_call_that_returns_patients_is_in_the_access_log_under_the_key_s_name(client, make_key, free_slot):
+    from bookings.models import PatientDataAccess
+
+    booked = patient_books(free_slot)
+    _, raw = make_key("appointments:read", name="Practice system")
+    day = free_slot.starts_at.astimezone(timezone.get_current_timezone()).date()
+
+    client.get(f"/api/v1/appointments?day={day:%Y-%m-%d}", **bearer(raw))
+    client.get(f"/api/v1/appointments/{booked.pk}", **bearer(raw))
+
+    records = list(PatientDataAccess.objects.order_by("pk").values_list("username", "page", "appointment_ids"))
+    assert records == [
+        ("API key: Practice system", "api_appointments", [booked.pk]),
+        ("API key: Practice system", "api_appointment", [booked.pk]),
+    ]
