@@ -215,7 +215,8 @@ def nearest_alternatives(*, now: datetime, around: datetime | None, limit: int =
 def booking_start(request):
     """Step 1: the safety check. Any "yes" stops here with urgent-care advice."""
     initial = {"article": request.GET.get("article", "")[:200], "practitioner": request.GET.get("practitioner")}
-    form = SafetyCheckForm(request.POST or None, initial=initial)
+    # Bound on any POST: nothing ticked is an empty POST, which must get its error, not a blank form.
+    form = SafetyCheckForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST":
         if not form.is_valid():
             return render(request, "bookings/safety_check.html", {"form": form}, status=400)

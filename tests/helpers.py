@@ -16,13 +16,8 @@ from bookings.schedule import clinic_zone
 from bookings.services import PatientDetails, appointment_book
 
 PASSWORD = "correct horse battery"
-SAFE_ANSWERS = {
-    "bladder_bowel": "no",
-    "saddle_numbness": "no",
-    "leg_weakness": "no",
-    "trauma": "no",
-    "systemic": "no",
-}
+# The safety check answered "No, none of these"; {"red_flags": "trauma"} ticks one red flag instead.
+SAFE_ANSWERS = {"red_flags": "none"}
 PATIENT = {
     "first_name": "Pat",
     "last_name": "Example",

@@ -105,7 +105,8 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("404", "/no-such-page/"),
     ]:
         pages[name] = _page(stranger.get(url))
-    pages["urgent care"] = _page(Client().post("/book/", {**SAFE_ANSWERS, "trauma": "yes"}))
+    pages["urgent care"] = _page(Client().post("/book/", {"red_flags": "trauma"}))
+    pages["safety check with an error"] = _page(Client().post("/book/", {"red_flags": ["none", "trauma"]}))
     pages["contact with errors"] = _page(Client().post("/contact/", {"name": "", "phone": "no"}))
 
     patient = _patient()
