@@ -1,6 +1,7 @@
 import re
 import unicodedata
 import uuid
+from datetime import UTC, datetime
 
 from django import forms
 from django.conf import settings
@@ -50,6 +51,23 @@ def parse_database_id(value) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 0 < number <= DATABASE_ID_MAX else None
+
+
+# "Any practitioner": the time page links a start time, not one practitioner's slot, as UTC in a short
+# fixed form (20261202T0940Z). A start time says nothing about a patient.
+START_TIME_FORMAT = "%Y%m%dT%H%MZ"
+
+
+def start_time_value(starts_at: datetime) -> str:
+    return starts_at.astimezone(UTC).strftime(START_TIME_FORMAT)
+
+
+def parse_start_time(value) -> datetime | None:
+    """A start time from the time page's "any practitioner" link, or None for anything else."""
+    try:
+        return datetime.strptime(str(value)[:14], START_TIME_FORMAT).replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
 
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]+")
@@ -198,7 +216,9 @@ class PatientForm(forms.Form):
 
 
 class PatientDetailsForm(PatientForm):
-    slot = forms.IntegerField(min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
+    # The time chosen: one practitioner's slot, or ("any practitioner") a start time (`at`) that the
+    # booking gives to a practitioner free then. The view reads which one the form carries.
+    slot = forms.IntegerField(required=False, min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
     email = forms.EmailField(
         max_length=EMAIL_MAX_LENGTH, label="E-mail", help_text="We send your confirmation and a reminder here."
     )

@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from bookings.forms import start_time_value
 from bookings.models import Appointment, Slot, WorkingHours, hash_token, new_token
 from bookings.schedule import clinic_zone
 from bookings.services import PatientDetails, appointment_book
@@ -116,6 +117,11 @@ def works_at(practitioner, starts_at: datetime) -> WorkingHours:
 
 def pass_safety_check(client, **extra):
     return client.post("/book/", {**SAFE_ANSWERS, **extra})
+
+
+def time_link(slot) -> str:
+    """The query of the time page's link to SLOT's time: "any practitioner" links the start time, not the slot."""
+    return f"?at={start_time_value(slot.starts_at)}"
 
 
 def details_form(client, slot) -> dict:

@@ -8,7 +8,7 @@ from django.conf import settings
 from articles.models import Article
 from bookings.forms import SAFETY_EMPTY, SAFETY_NONE_WITH_FLAG, SAFETY_QUESTIONS, SAFETY_QUESTIONS_VERSION
 from bookings.models import Appointment, AppointmentEvent, KeptBookingForm, Slot, hash_token
-from tests.helpers import SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check
+from tests.helpers import SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check, time_link
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def test_each_red_flag_alone_advises_urgent_help_offers_no_time_and_stores_nothi
     assert response.status_code == 200
     assert b"Please get urgent medical help now" in response.content
     assert settings.CLINIC_EMERGENCY_GUIDANCE.encode() in response.content.replace(b"&amp;", b"&")
-    assert b"details/?slot=" not in response.content
+    assert b"details/?slot=" not in response.content and b"details/?at=" not in response.content
     assert "booking" not in response.cookies or response.cookies["booking"].value == ""
     assert not Appointment.objects.exists() and not KeptBookingForm.objects.exists()
     # And the later steps are closed until the check is passed.
@@ -91,7 +91,7 @@ def test_the_times_page_lists_bookable_times_grouped_by_day_in_local_time(client
     assert response.context["week"] == date(2026, 12, 7)
     assert response.status_code == 200
     content = response.content.decode()
-    assert f"?slot={open_slot.pk}" in content
+    assert time_link(open_slot) in content
     assert ">10:00<" in content.replace("\n", "") or "10:00" in content
     assert "Europe/London" in content
     days = response.context["days"]
