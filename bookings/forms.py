@@ -222,7 +222,13 @@ class PatientDetailsForm(PatientForm):
     email = forms.EmailField(
         max_length=EMAIL_MAX_LENGTH, label="E-mail", help_text="We send your confirmation and a reminder here."
     )
-    phone = forms.CharField(max_length=32, label="Phone", help_text="In case we need to reach you on the day.")
+    # type="tel": a phone shows its number pad and offers the number it knows (autocomplete="tel").
+    phone = forms.CharField(
+        max_length=32,
+        label="Phone",
+        help_text="In case we need to reach you on the day.",
+        widget=forms.TextInput(attrs={"type": "tel"}),
+    )
     note = forms.CharField(
         required=False,
         max_length=1000,
