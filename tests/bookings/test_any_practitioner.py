@@ -268,3 +268,15 @@ def test_sixteen_any_bookings_racing_in_the_service_make_exactly_three_one_each(
     assert len(booked) == 3
     assert all(isinstance(result, SlotUnavailable) for result in results if isinstance(result, Exception)), results
     assert {result.appointment.slot.practitioner_id for result in booked} == {p.pk for p in team}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_on_any_practitioner_racing_itself_for_the_last_free_time_is_one_booking_both_see(dr_patel):
+    make_slot(dr_patel, local(3, 12))
+    key = uuid.uuid4()
+
+    results = _run_at_once(8, lambda index: _book_any(local(3, 12), 1, submission_key=key))
+
+    assert not [result for result in results if isinstance(result, Exception)], results
+    assert {result.appointment.pk for result in results} == {Appointment.objects.get().pk}
+    assert sum(1 for result in results if not result.replayed) == 1
