@@ -196,10 +196,10 @@ def _lock_free_slot_at(starts_at: datetime, *, now: datetime, submission_key: uu
     clash = Q(slot__in=slots) & ~Q(status=Appointment.Status.CANCELLED)
     if submission_key is not None:
         clash |= Q(submission_key=submission_key)
-    clashing = list(Appointment.objects.filter(clash).order_by().only("slot_id", "submission_key"))
+    clashing = list(Appointment.objects.filter(clash).order_by())
     earlier = next((each for each in clashing if submission_key and each.submission_key == submission_key), None)
     if earlier is not None:
-        raise Replayed(Appointment.objects.get(pk=earlier.pk))
+        raise Replayed(earlier)
     taken = {each.slot_id for each in clashing}
     free = [slot for slot in slots if slot.pk not in taken and slot.offered_to_patients(now=now)]
     if not free:
