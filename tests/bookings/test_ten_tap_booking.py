@@ -184,6 +184,7 @@ def test_a_day_link_brings_that_days_times_into_view_without_loading_a_page(
         later_day = local(4, 9).strftime("%A %-d %B")
         heading = page.get_by_role("heading", name=later_day)
         expect(heading).not_to_be_in_viewport()
+        page.screenshot(path="/tmp/time-page-on-a-phone.png")
         loads = []
         page.on("load", lambda _: loads.append(page.url))
 
@@ -204,6 +205,7 @@ def test_ticking_none_clears_the_flags_and_a_flag_clears_none_with_javascript(ch
     page = context.new_page()
     try:
         page.goto("/book/")
+        page.screenshot(path="/tmp/safety-check-on-a-phone.png", full_page=True)
         flag = page.get_by_label(re.compile("^The pain started after a fall"))
         none = page.get_by_label("No, none of these")
         flag.tap()
