@@ -47,7 +47,13 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from bookings.forms import SAFETY_QUESTIONS_VERSION, PatientDetailsForm, parse_database_id
+from bookings.forms import (
+    SAFETY_QUESTIONS_VERSION,
+    PatientDetailsForm,
+    parse_database_id,
+    parse_start_time,
+    start_time_value,
+)
 from bookings.models import Appointment, KeptBookingForm, hash_token, manage_token_for_submission
 
 BOOKING_COOKIE = "booking"
@@ -134,7 +140,8 @@ def start_again_keeping_the_details(request):
         messages.info(request, "This consultation is already booked: here it is. Nothing new was booked.")
         return confirmation_redirect(request, earlier.pk)
     response = redirect("booking_start")
-    if not keep_typed_details(request, response, slot_id=parse_database_id(request.POST.get("slot"))):
+    chosen = {"slot_id": parse_database_id(request.POST.get("slot")), "at": parse_start_time(request.POST.get("at"))}
+    if not keep_typed_details(request, response, **chosen):
         return start_again(request)
     messages.info(
         request,
@@ -152,8 +159,9 @@ def choose_another_time_keeping_the_details(request):
     return response
 
 
-def keep_typed_details(request, response, *, slot_id: int | None) -> bool:
-    """Keep the posted details in a KeptBookingForm row, behind a random key in a cookie set on RESPONSE.
+def keep_typed_details(request, response, *, slot_id: int | None, at: datetime | None = None) -> bool:
+    """Keep the posted details in a KeptBookingForm row, behind a random key in a cookie set on RESPONSE,
+    with the time chosen: SLOT_ID, or AT for "any practitioner".
 
     False (and nothing kept) when nothing was typed.
     """
@@ -169,14 +177,22 @@ def keep_typed_details(request, response, *, slot_id: int | None) -> bool:
     )
     if next(_forms_kept) % PRUNE_KEPT_FORMS_EVERY == 0:
         KeptBookingForm.objects.filter(expires_at__lt=now).delete()
-    set_flow_cookie(response, KEPT_FORM_COOKIE, signed(KEPT_FORM_COOKIE, {"key": key, "slot": slot_id}))
+    chosen = {"key": key, "slot": slot_id, "at": start_time_value(at) if at else None}
+    set_flow_cookie(response, KEPT_FORM_COOKIE, signed(KEPT_FORM_COOKIE, chosen))
     return True
 
 
-def kept_form_slot(request) -> int | None:
-    """The time the kept form was for, if a form is kept: the safety check goes back to it."""
+def kept_form_choice(request) -> str | None:
+    """The time the kept form was for, as the details page's query ("slot=12" or "at=..."), if a form is kept:
+    the safety check goes back to it."""
     kept = flow_cookie(request, KEPT_FORM_COOKIE)
-    return parse_database_id(kept.get("slot")) if isinstance(kept, dict) else None
+    if not isinstance(kept, dict):
+        return None
+    if slot_id := parse_database_id(kept.get("slot")):
+        return f"slot={slot_id}"
+    if at := parse_start_time(kept.get("at")):
+        return f"at={start_time_value(at)}"
+    return None
 
 
 TAKE_KEPT_FORM_SQL = (

@@ -1,6 +1,7 @@
 import re
 import unicodedata
 import uuid
+from datetime import UTC, datetime
 
 from django import forms
 
@@ -9,26 +10,33 @@ from bookings.phones import display_phone, normalise_phone
 from bookings.services import PatientDetails
 from clinic.privacy_notices import current_privacy_notice_version
 
-YES_NO = [("no", "No"), ("yes", "Yes")]
-
-# Red flags for back and hip pain: any "yes" means urgent medical help, not a booking.
+# Red flags for back and hip pain, asked as one question ("Do any of these apply to you?") with a box
+# each: any flag ticked means urgent medical help, not a booking.
+SAFETY_QUESTION = "Do any of these apply to you?"
 SAFETY_QUESTIONS = [
     (
         "bladder_bowel",
-        "Have you recently lost control of your bladder or bowel, or found it hard to pass urine?",
+        "You have recently lost control of your bladder or bowel, or find it hard to pass urine",
     ),
     (
         "saddle_numbness",
-        "Do you have new numbness or tingling around your bottom, genitals or inner thighs (the 'saddle' area)?",
+        "You have new numbness or tingling around your bottom, genitals or inner thighs (the 'saddle' area)",
     ),
-    ("leg_weakness", "Is weakness in one or both legs getting worse, or are you struggling to walk?"),
-    ("trauma", "Did the pain start after a fall, accident or other injury, and is it severe?"),
+    ("leg_weakness", "Weakness in one or both legs is getting worse, or you are struggling to walk"),
+    ("trauma", "The pain started after a fall, accident or other injury, and it is severe"),
     (
         "systemic",
-        "Do you have a fever, feel generally unwell, or have you lost weight without trying, along with the pain?",
+        "You have a fever, feel generally unwell, or have lost weight without trying, along with the pain",
     ),
 ]
-SAFETY_QUESTIONS_VERSION = "2026-11"
+# The exclusive answer after the flags (the GOV.UK checkboxes "none" pattern).
+NO_RED_FLAG = "none"
+NO_RED_FLAG_LABEL = "No, none of these"
+# 2026-12: one question with a box per red flag, worded as statements (before: five yes/no questions).
+SAFETY_QUESTIONS_VERSION = "2026-12"
+SAFETY_EMPTY = f'Please tick each one that applies to you, or "{NO_RED_FLAG_LABEL}".'
+SAFETY_NONE_WITH_FLAG = f'You ticked "{NO_RED_FLAG_LABEL}" and a sign above it: please tick only what applies to you.'
+
 
 # The database column's limit: a longer address would be a database error, not a message by the field.
 EMAIL_MAX_LENGTH = 254
@@ -43,6 +51,23 @@ def parse_database_id(value) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 0 < number <= DATABASE_ID_MAX else None
+
+
+# "Any practitioner": the time page links a start time, not one practitioner's slot, as UTC in a short
+# fixed form (20261202T0940Z). A start time says nothing about a patient.
+START_TIME_FORMAT = "%Y%m%dT%H%MZ"
+
+
+def start_time_value(starts_at: datetime) -> str:
+    return starts_at.astimezone(UTC).strftime(START_TIME_FORMAT)
+
+
+def parse_start_time(value) -> datetime | None:
+    """A start time from the time page's "any practitioner" link, or None for anything else."""
+    try:
+        return datetime.strptime(str(value)[:14], START_TIME_FORMAT).replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
 
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]+")
@@ -78,32 +103,46 @@ def clean_person_name(value: str) -> str:
 
 
 class SafetyQuestionsMixin:
-    """The red-flag questions as form fields: the online safety check and reception's phone booking ask the same."""
+    """The red-flag question as a form field: the online safety check and reception's phone booking ask the same.
+
+    One field, `red_flags`: a box per flag, then the exclusive "none". Without JavaScript the server
+    refuses "none" ticked with a flag, and nothing ticked; with it, static/js/site.js unticks the other side.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for key, question in SAFETY_QUESTIONS:
-            self.fields[key] = forms.ChoiceField(
-                label=question,
-                choices=YES_NO,
-                widget=forms.RadioSelect,
-                error_messages={"required": "Please answer yes or no."},
-            )
+        self.fields["red_flags"] = forms.MultipleChoiceField(
+            label=SAFETY_QUESTION,
+            choices=[*SAFETY_QUESTIONS, (NO_RED_FLAG, NO_RED_FLAG_LABEL)],
+            widget=forms.CheckboxSelectMultiple,
+            error_messages={"required": SAFETY_EMPTY},
+        )
 
-    def question_fields(self):
-        return [self[key] for key, _ in SAFETY_QUESTIONS]
+    def clean_red_flags(self):
+        ticked = self.cleaned_data["red_flags"]
+        if NO_RED_FLAG in ticked and len(ticked) > 1:
+            raise forms.ValidationError(SAFETY_NONE_WITH_FLAG)
+        return ticked
+
+    def red_flag_choices(self):
+        """The flags' boxes, without the "none" box (the template puts a divider between them)."""
+        return [box for box in self["red_flags"] if box.data["value"] != NO_RED_FLAG]
+
+    def no_red_flag_choice(self):
+        return next(box for box in self["red_flags"] if box.data["value"] == NO_RED_FLAG)
 
     def any_red_flag(self) -> bool:
-        """A "yes" to any question answered, even while other fields still have errors: it comes first."""
+        """A flag ticked (and not "none" with it), even while other fields still have errors: it comes first."""
         answered = getattr(self, "cleaned_data", {})  # none on an unbound form (an empty POST)
-        return any(answered.get(key) == "yes" for key, _ in SAFETY_QUESTIONS)
+        return bool(answered.get("red_flags")) and NO_RED_FLAG not in answered["red_flags"]
 
     def recorded_answers(self) -> dict:
         """The answers as stored on the appointment, with the questions as they were asked."""
+        ticked = self.cleaned_data["red_flags"]
         return {
             "version": SAFETY_QUESTIONS_VERSION,
             "answers": [
-                {"key": key, "question": question, "answer": self.cleaned_data[key]}
+                {"key": key, "question": question, "answer": "yes" if key in ticked else "no"}
                 for key, question in SAFETY_QUESTIONS
             ],
         }
@@ -124,7 +163,7 @@ class SafetyCheckForm(SafetyQuestionsMixin, forms.Form):
 
     @staticmethod
     def passed_answers() -> dict:
-        """What a patient past the check answered: "no" to every question (one "yes" stops the booking)."""
+        """What a patient past the check answered: "none", stored as "no" to every flag (one flag stops the booking)."""
         return {
             "version": SAFETY_QUESTIONS_VERSION,
             "answers": [{"key": key, "question": question, "answer": "no"} for key, question in SAFETY_QUESTIONS],
@@ -177,11 +216,19 @@ class PatientForm(forms.Form):
 
 
 class PatientDetailsForm(PatientForm):
-    slot = forms.IntegerField(min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
+    # The time chosen: one practitioner's slot, or ("any practitioner") a start time (`at`) that the
+    # booking gives to a practitioner free then. The view reads which one the form carries.
+    slot = forms.IntegerField(required=False, min_value=1, max_value=DATABASE_ID_MAX, widget=forms.HiddenInput)
     email = forms.EmailField(
         max_length=EMAIL_MAX_LENGTH, label="E-mail", help_text="We send your confirmation and a reminder here."
     )
-    phone = forms.CharField(max_length=32, label="Phone", help_text="In case we need to reach you on the day.")
+    # type="tel": a phone shows its number pad and offers the number it knows (autocomplete="tel").
+    phone = forms.CharField(
+        max_length=32,
+        label="Phone",
+        help_text="In case we need to reach you on the day.",
+        widget=forms.TextInput(attrs={"type": "tel"}),
+    )
     note = forms.CharField(
         required=False,
         max_length=1000,

@@ -176,9 +176,80 @@ def _lock_bookable_slot(slot_id, *, now: datetime, staff: bool, submission_key: 
     return slot
 
 
+def _lock_free_slot_at(starts_at: datetime, *, now: datetime, submission_key: uuid.UUID | None = None) -> Slot:
+    """For "any practitioner": lock the slots offered at STARTS_AT, then choose one still free. Raises
+    SlotUnavailable (nobody is free then) or Replayed.
+
+    1. The candidates: every slot a patient may book at that start (open, offered online, free when read).
+    2. Lock them all, in key order as everywhere else (no circle of waits), and wait for any booking
+       holding one: a second "any" booking of the same time queues here, then reads the first one's commit.
+    3. One read under the locks: their live appointments, and any made with this submission key (a replay).
+    4. Among the slots still offered and free, the practitioner with the fewest live consultations that
+       day, then that week (the clinic's local day and Monday-to-Sunday week), then a rotation that
+       moves on with each consultation length of the start time, so that ties do not always fall on
+       the first practitioner in list order.
+    Like _lock_bookable_slot, every refusal is a read under the lock, never a failing statement.
+    """
+    candidate_ids = list(
+        Slot.objects.bookable(now=now, start=starts_at).filter(starts_at=starts_at).values_list("pk", flat=True)
+    )
+    slots = list(
+        Slot.objects.select_related("practitioner")
+        .select_for_update(of=("self",))
+        .filter(pk__in=candidate_ids)
+        .order_by("pk")
+    )
+    clash = Q(slot__in=slots) & ~Q(status=Appointment.Status.CANCELLED)
+    if submission_key is not None:
+        clash |= Q(submission_key=submission_key)
+    clashing = list(Appointment.objects.filter(clash).order_by())
+    earlier = next((each for each in clashing if submission_key and each.submission_key == submission_key), None)
+    if earlier is not None:
+        raise Replayed(earlier)
+    taken = {each.slot_id for each in clashing}
+    free = [slot for slot in slots if slot.pk not in taken and slot.offered_to_patients(now=now)]
+    if not free:
+        raise SlotUnavailable("taken")
+    return min(free, key=_share_of_the_work(free, starts_at=starts_at))
+
+
+def _share_of_the_work(free: list[Slot], *, starts_at: datetime):
+    """The sort key of step 4 of _lock_free_slot_at: (consultations that day, that week, rotation)."""
+    zone = clinic_zone()
+    day = starts_at.astimezone(zone).date()
+    monday = day - timedelta(days=day.weekday())
+    week_start = datetime.combine(monday, datetime.min.time(), tzinfo=zone)
+    week_end = datetime.combine(monday + timedelta(days=7), datetime.min.time(), tzinfo=zone)
+    day_start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    practitioner_ids = [slot.practitioner_id for slot in free]
+    counts = {
+        row["slot__practitioner_id"]: row
+        for row in Appointment.objects.live()
+        .filter(
+            slot__practitioner_id__in=practitioner_ids, slot__starts_at__gte=week_start, slot__starts_at__lt=week_end
+        )
+        .order_by()
+        .values("slot__practitioner_id")
+        .annotate(
+            week=Count("pk"),
+            day=Count("pk", filter=Q(slot__starts_at__gte=day_start, slot__starts_at__lt=day_end)),
+        )
+    }
+    in_order = sorted(free, key=lambda slot: (slot.practitioner.list_order, slot.practitioner_id))
+    turn = int(starts_at.timestamp() // (settings.CONSULTATION_MINUTES * 60)) % len(in_order)
+    rotation = {slot.pk: (index - turn) % len(in_order) for index, slot in enumerate(in_order)}
+
+    def key(slot: Slot) -> tuple[int, int, int]:
+        row = counts.get(slot.practitioner_id, {})
+        return row.get("day", 0), row.get("week", 0), rotation[slot.pk]
+
+    return key
+
+
 def appointment_book(
     *,
-    slot_id: int,
+    slot_id: int | None = None,
     patient: PatientDetails,
     now: datetime,
     safety_answers: dict | None = None,
@@ -189,8 +260,13 @@ def appointment_book(
     manage_token: str | None = None,
     online_guard: OnlineBookingGuard | None = None,
     api_key_name: str = "",
+    any_practitioner_at: datetime | None = None,
 ) -> BookingResult:
     """Book a slot for a patient (online) or a caller (reception, `booked_by` set).
+
+    With `any_practitioner_at` instead of `slot_id` ("any practitioner" on the time page), the slot is
+    chosen under lock among the practitioners free at that start (_lock_free_slot_at); SlotUnavailable
+    then means nobody is free at that time.
 
     1. In one transaction: lock the slot, re-check it, create the appointment and its history.
     2. Under the lock, a repeated submission (a double click, or the form sent again later)
@@ -211,7 +287,10 @@ def appointment_book(
     token = manage_token or new_token()
     try:
         with transaction.atomic():
-            slot = _lock_bookable_slot(slot_id, now=now, staff=booked_by is not None, submission_key=submission_key)
+            if any_practitioner_at is not None and booked_by is None:
+                slot = _lock_free_slot_at(any_practitioner_at, now=now, submission_key=submission_key)
+            else:
+                slot = _lock_bookable_slot(slot_id, now=now, staff=booked_by is not None, submission_key=submission_key)
             if online_guard is not None and booked_by is None:
                 _check_online_limits(patient, now=now, guard=online_guard)
             appointment = Appointment.objects.create(

@@ -20,6 +20,8 @@ from bookings.forms import (
     PatientDetailsForm,
     SafetyCheckForm,
     parse_database_id,
+    parse_start_time,
+    start_time_value,
 )
 from bookings.models import (
     Appointment,
@@ -103,7 +105,8 @@ def _distinct_times(slots):
 
 
 class BookableTime(NamedTuple):
-    """One time in the picker: the slot to book, its local start, and as text its id and label ("09:40").
+    """One time in the picker: the slot to book, its local start, and as text its id, label ("09:40") and
+    the details page's query: "slot=<id>" for one practitioner, "at=<start>" for any practitioner.
 
     The template prints the text: an int in a template goes through number formatting each time.
     """
@@ -112,6 +115,7 @@ class BookableTime(NamedTuple):
     local_start: datetime
     value: str
     label: str
+    query: str
 
 
 def slot_picker_context(request, *, now: datetime) -> dict:
@@ -150,8 +154,10 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     days: dict[date, list[BookableTime]] = {}
     for pk, starts_at in bookable.values_list("pk", "starts_at"):
         local_start = starts_at.astimezone(zone)
+        # "Any practitioner" links the time, and the booking chooses who is free then (services._lock_free_slot_at).
+        query = f"slot={pk}" if chosen else f"at={start_time_value(starts_at)}"
         days.setdefault(local_start.date(), []).append(
-            BookableTime(pk, local_start, str(pk), local_start.strftime("%H:%M"))
+            BookableTime(pk, local_start, str(pk), local_start.strftime("%H:%M"), query)
         )
 
     next_available = None
@@ -161,8 +167,14 @@ def slot_picker_context(request, *, now: datetime) -> dict:
         if following:
             next_available = following.starts_at.astimezone(zone)
     first_time_shown = min((times[0].local_start for times in days.values()), default=next_available)
+    # The soonest time, as one button at the top: the first one shown when the page shows the first week
+    # a patient may book in (no week asked, or this week), so it costs no query and no wider cache dependency.
+    soonest = None
+    if days and (asked_week is None or week == this_week):
+        soonest = min(days.items())[1][0]
 
     return {
+        "soonest": soonest,
         "practitioners": practitioners,
         "chosen_practitioner": chosen,
         "week": week,
@@ -213,7 +225,8 @@ def nearest_alternatives(*, now: datetime, around: datetime | None, limit: int =
 def booking_start(request):
     """Step 1: the safety check. Any "yes" stops here with urgent-care advice."""
     initial = {"article": request.GET.get("article", "")[:200], "practitioner": request.GET.get("practitioner")}
-    form = SafetyCheckForm(request.POST or None, initial=initial)
+    # Bound on any POST: nothing ticked is an empty POST, which must get its error, not a blank form.
+    form = SafetyCheckForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST":
         if not form.is_valid():
             return render(request, "bookings/safety_check.html", {"form": form}, status=400)
@@ -224,9 +237,9 @@ def booking_start(request):
         url = reverse("booking_time")
         if form.cleaned_data["practitioner"]:
             url += f"?practitioner={form.cleaned_data['practitioner']}"
-        if kept_slot := flow.kept_form_slot(request):
+        if kept_choice := flow.kept_form_choice(request):
             # Back to the details form the patient was filling in, for the time they had chosen.
-            url = f"{reverse('booking_details')}?slot={kept_slot}"
+            url = f"{reverse('booking_details')}?{kept_choice}"
         response = redirect(url)
         flow.set_flow_cookie(
             response, flow.BOOKING_COOKIE, flow.booking_flow_cookie_value(article=form.cleaned_data["article"])
@@ -294,7 +307,7 @@ def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, 
         "bookings/details.html",
         {
             "form": form,
-            "slot": None,
+            "chosen": None,
             "alternatives": alternatives,
             "headline": headline or "Sorry, that time has just been taken",
             "too_soon": clock == "too soon",
@@ -318,9 +331,11 @@ def booking_details(request):
     if request.method == "POST" and "choose_another_time" in request.POST:
         return flow.choose_another_time_keeping_the_details(request)
     now = timezone.now()
-    raw_slot = request.POST.get("slot") if request.method == "POST" else request.GET.get("slot")
-    slot_id = parse_database_id(raw_slot)
-    if slot_id is None and request.method == "POST" and "slot" not in request.POST:
+    asked = request.POST if request.method == "POST" else request.GET
+    slot_id = parse_database_id(asked.get("slot"))
+    # "Any practitioner": a start time, given to a practitioner free then as it is booked.
+    any_at = parse_start_time(asked.get("at")) if slot_id is None else None
+    if slot_id is None and request.method == "POST" and "slot" not in request.POST and "at" not in request.POST:
         # The "just taken" page offers times without choosing one for the patient: sent
         # without a choice, it asks again and keeps what they typed.
         return _slot_unavailable_response(
@@ -334,11 +349,11 @@ def booking_details(request):
     form = PatientDetailsForm(request.POST) if request.method == "POST" else None
     if form is None or not form.is_valid():
         # A valid POST goes straight to the booking, which checks the slot under its lock.
-        return _details_form(request, form, slot_id=slot_id, now=now)
+        return _details_form(request, form, slot_id=slot_id, any_at=any_at, now=now)
     if form.filled_by_a_bot:
         # The same answer as a booking refused for its contact details: nothing tells a bot what gave it away.
         return _book_by_phone(request, status=409)
-    return _book_online(request, form, state=state, slot_id=slot_id, now=now)
+    return _book_online(request, form, state=state, slot_id=slot_id, any_at=any_at, now=now)
 
 
 def _details_without_safety_check(request):
@@ -361,7 +376,30 @@ def _wanted_slot(slot_id: int | None) -> Slot | None:
     return Slot.objects.filter(pk=slot_id).only("starts_at").order_by().first() if slot_id else None
 
 
-def _details_form(request, form: PatientDetailsForm | None, *, slot_id: int | None, now: datetime):
+class ChosenTime(NamedTuple):
+    """The time on the details form: one practitioner's slot, or a start time with "any practitioner"."""
+
+    local_start: datetime
+    practitioner_name: str | None  # None: any practitioner free then
+    field: str  # the hidden field that carries it: "slot" or "at"
+    value: str
+
+
+def _chosen_time(*, slot_id: int | None, any_at: datetime | None, now: datetime) -> ChosenTime | None:
+    """The time asked for, if a patient may still book it."""
+    zone = clinic_zone()
+    if slot_id:
+        slot = _bookable_slot(slot_id, now=now)
+        if slot is not None:
+            return ChosenTime(slot.starts_at.astimezone(zone), slot.practitioner.full_name, "slot", str(slot.pk))
+    elif any_at and Slot.objects.bookable(now=now, start=any_at).filter(starts_at=any_at).exists():
+        return ChosenTime(any_at.astimezone(zone), None, "at", start_time_value(any_at))
+    return None
+
+
+def _details_form(
+    request, form: PatientDetailsForm | None, *, slot_id: int | None, any_at: datetime | None, now: datetime
+):
     """The form, first (FORM is None: filled from a kept form if there is one) or again with its errors."""
     status = 200 if form is None else 400
     kept = None
@@ -372,17 +410,17 @@ def _details_form(request, form: PatientDetailsForm | None, *, slot_id: int | No
         form = PatientDetailsForm(
             initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key(), **(kept or {})}
         )
-    slot = _bookable_slot(slot_id, now=now) if slot_id else None
-    if slot is not None:
-        slot.local_start = slot.starts_at.astimezone(clinic_zone())
-        response = render(request, "bookings/details.html", {"form": form, "slot": slot}, status=status)
-    elif (any_slot := _wanted_slot(slot_id)) is None:
+    chosen = _chosen_time(slot_id=slot_id, any_at=any_at, now=now)
+    wanted_start = any_at if any_at else getattr(_wanted_slot(slot_id), "starts_at", None)
+    if chosen is not None:
+        response = render(request, "bookings/details.html", {"form": form, "chosen": chosen}, status=status)
+    elif wanted_start is None:
         response = render(request, "bookings/slot_not_found.html", status=404)
     else:
         response = _slot_unavailable_response(
             request,
             form=form,
-            wanted_start=any_slot.starts_at,
+            wanted_start=wanted_start,
             now=now,
             status=409 if status == 200 else 400,
             headline="Sorry, that time is no longer available",
@@ -392,7 +430,9 @@ def _details_form(request, form: PatientDetailsForm | None, *, slot_id: int | No
     return response
 
 
-def _book_online(request, form: PatientDetailsForm, *, state: dict, slot_id: int | None, now: datetime):
+def _book_online(
+    request, form: PatientDetailsForm, *, state: dict, slot_id: int | None, any_at: datetime | None, now: datetime
+):
     """Step 4: book, then confirm only to the browser that made the booking (flow.py, steps 4 to 6)."""
     article = (
         Article.objects.published(now=now).filter(slug=state.get("article")).first() if state.get("article") else None
@@ -410,6 +450,7 @@ def _book_online(request, form: PatientDetailsForm, *, state: dict, slot_id: int
             submission_key=submission_key,
             manage_token=manage_token_for_submission(submission_key, browser_secret),
             online_guard=OnlineBookingGuard(safety_pass=state["pass"], client_key=client_address_key(request)),
+            any_practitioner_at=any_at,
         )
     except SafetyCheckPassUsed:
         # Another tab booked with this pass already, or the cookie was copied: nothing is booked.
@@ -417,10 +458,11 @@ def _book_online(request, form: PatientDetailsForm, *, state: dict, slot_id: int
     except BookingLimitReached as refusal:
         return _book_by_phone(request, status=429 if refusal.reason == "address" else 409)
     except SlotUnavailable:
-        any_slot = _wanted_slot(slot_id)
-        if any_slot is None:
+        # For "any practitioner": nobody is free at that time any more.
+        wanted_start = any_at if any_at else getattr(_wanted_slot(slot_id), "starts_at", None)
+        if wanted_start is None:
             return render(request, "bookings/slot_not_found.html", status=404)
-        return _slot_unavailable_response(request, form=form, wanted_start=any_slot.starts_at, now=now)
+        return _slot_unavailable_response(request, form=form, wanted_start=wanted_start, now=now)
     known = flow.confirmations_with_proof(request, result.appointment, browser_secret=browser_secret)
     if known is None:
         return render(request, "bookings/already_booked.html", status=409)

@@ -11,18 +11,14 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from bookings.forms import start_time_value
 from bookings.models import Appointment, Slot, WorkingHours, hash_token, new_token
 from bookings.schedule import clinic_zone
 from bookings.services import PatientDetails, appointment_book
 
 PASSWORD = "correct horse battery"
-SAFE_ANSWERS = {
-    "bladder_bowel": "no",
-    "saddle_numbness": "no",
-    "leg_weakness": "no",
-    "trauma": "no",
-    "systemic": "no",
-}
+# The safety check answered "No, none of these"; {"red_flags": "trauma"} ticks one red flag instead.
+SAFE_ANSWERS = {"red_flags": "none"}
 PATIENT = {
     "first_name": "Pat",
     "last_name": "Example",
@@ -123,6 +119,11 @@ def pass_safety_check(client, **extra):
     return client.post("/book/", {**SAFE_ANSWERS, **extra})
 
 
+def time_link(slot) -> str:
+    """The query of the time page's link to SLOT's time: "any practitioner" links the start time, not the slot."""
+    return f"?at={start_time_value(slot.starts_at)}"
+
+
 def details_form(client, slot) -> dict:
     """GET the details step and return the fields a browser would send back, filled in."""
     response = client.get(f"/book/details/?slot={slot.pk}")
@@ -163,12 +164,9 @@ def a_patient_with_every_record(practitioner, *, first_seen: datetime, details: 
     one cancelled by them with a typed reason (its e-mails sent), a call-back request done two days after,
     and one staff view recorded of their appointments. Returns the appointments and the call-back request.
     """
-    from bookings.models import CallbackRequest, OutboundMessage, PatientDataAccess
+    from bookings.models import CallbackRequest, OutboundMessage, PatientDataAccess, WebhookSubscription
     from bookings.notifications import send_due_messages
-    from bookings.services import appointment_cancel, appointment_set_status
-
-    from bookings.models import WebhookSubscription
-    from bookings.services import callback_request_record
+    from bookings.services import appointment_cancel, appointment_set_status, callback_request_record
 
     # A practice system whose webhooks carry contact details: the payloads it was sent hold the patient too.
     WebhookSubscription.objects.get_or_create(

@@ -6,3 +6,19 @@ document.addEventListener("htmx:afterSwap", function (event) {
     heading.focus();
   }
 });
+
+// The safety check's "No, none of these" is exclusive (the GOV.UK checkboxes pattern): ticking it
+// unticks the red flags, and ticking a flag unticks it. Without JavaScript the server refuses both together.
+document.addEventListener("change", function (event) {
+  var box = event.target;
+  var fieldset = box.closest && box.closest(".safety-flags");
+  if (!fieldset || !box.checked) {
+    return;
+  }
+  var others = box.hasAttribute("data-red-flag-none")
+    ? fieldset.querySelectorAll("input[data-red-flag]")
+    : fieldset.querySelectorAll("input[data-red-flag-none]");
+  others.forEach(function (other) {
+    other.checked = false;
+  });
+});

@@ -21,7 +21,7 @@ from articles.models import Article
 from bookings.models import Appointment, CallbackRequest, Practitioner, Slot, TimeOff, WorkingHours
 from bookings.services import PatientDetails, appointment_book
 from clinic.views import database_unavailable_response, server_error
-from tests.helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot
+from tests.helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot, time_link
 from tests.staff_signin import secret_to_device_code, verified_login
 
 
@@ -105,12 +105,14 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("404", "/no-such-page/"),
     ]:
         pages[name] = _page(stranger.get(url))
-    pages["urgent care"] = _page(Client().post("/book/", {**SAFE_ANSWERS, "trauma": "yes"}))
+    pages["urgent care"] = _page(Client().post("/book/", {"red_flags": "trauma"}))
+    pages["safety check with an error"] = _page(Client().post("/book/", {"red_flags": ["none", "trauma"]}))
     pages["contact with errors"] = _page(Client().post("/contact/", {"name": "", "phone": "no"}))
 
     patient = _patient()
     pages["time page"] = _page(patient.get("/book/time/"))
     pages["details"] = _page(patient.get(f"/book/details/?slot={free.pk}"))
+    pages["details, any practitioner"] = _page(patient.get(f"/book/details/{time_link(free)}"))
     pages["details with errors"] = _page(patient.post("/book/details/", {"slot": free.pk}))
     form = details_form(patient, free)
     assert patient.post("/book/details/", form).status_code == 302
@@ -182,7 +184,9 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
 
     expected = {"404": 404, "400": 400, "403": 403, "403 csrf": 403, "429": 429, "500": 500, "503": 503}
     expected |= {"urgent care": 200, "already booked": 409, "just taken": 409}
-    expected |= dict.fromkeys(("contact with errors", "details with errors", "phone booking with errors"), 400)
+    expected |= dict.fromkeys(
+        ("contact with errors", "details with errors", "phone booking with errors", "safety check with an error"), 400
+    )
     expected |= {"erasure with errors": 400}
     wrong = {name: page.status for name, page in pages.items() if page.status != expected.get(name, 200)}
     assert wrong == {}, wrong

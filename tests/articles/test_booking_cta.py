@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from articles.models import Article
 from bookings.models import Appointment
-from tests.helpers import local, make_slot
+from tests.helpers import local, make_slot, time_link
 
 SLUG = "hip-and-lower-back-pain-why-they-come-together"
 
@@ -33,11 +33,10 @@ def test_a_patient_follows_the_call_to_action_into_booking_with_the_article_reco
     assert hidden.get_attribute("value") == SLUG
 
     # Through to the booking itself: the article travels with the patient and is stored on the appointment.
-    for group in page.locator("fieldset").all():
-        group.get_by_label("No", exact=True).check()
+    page.get_by_label("No, none of these").check()
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/book/time/")
-    page.locator(f"a.slot-link[href$='?slot={slot.pk}']").click()
+    page.locator(f"a.slot-link[href$='{time_link(slot)}']").click()
     page.get_by_label("First name").fill("Pat")
     page.get_by_label("Last name").fill("Example")
     page.get_by_label("E-mail").fill("pat@example.org")

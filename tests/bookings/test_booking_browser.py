@@ -5,7 +5,7 @@ import re
 import pytest
 
 from bookings.models import Appointment
-from tests.helpers import local, make_slot
+from tests.helpers import local, make_slot, time_link
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,8 +19,7 @@ def test_a_patient_books_from_the_home_page_and_cancels_through_the_manage_link(
     page.goto("/")
     page.get_by_role("link", name=re.compile("Free 20-minute consultation")).first.click()
     page.wait_for_url("**/book/")
-    for group in page.locator("fieldset").all():
-        group.get_by_label("No", exact=True).check()
+    page.get_by_label("No, none of these").check()
     page.get_by_role("button", name="Continue").click()
 
     page.wait_for_url("**/book/time/")
@@ -65,9 +64,8 @@ def test_a_patient_books_with_the_keyboard_alone(page, live_server, free_times):
     _tab_to(page, "a[href='/book/']")
     page.keyboard.press("Enter")
     page.wait_for_url("**/book/")
-    for key in ["bladder_bowel", "saddle_numbness", "leg_weakness", "trauma", "systemic"]:
-        _tab_to(page, f"input[name='{key}'][value='no']")
-        page.keyboard.press("Space")
+    _tab_to(page, "input[name='red_flags'][value='none']")
+    page.keyboard.press("Space")
     _tab_to(page, "button[type='submit']")
     page.keyboard.press("Enter")
     page.wait_for_url("**/book/time/")
@@ -94,8 +92,7 @@ def test_changing_week_swaps_only_the_times_with_javascript(page, live_server, d
     make_slot(dr_patel, local(2, 10))
     later = make_slot(dr_patel, local(16, 11))
     page.goto("/book/")
-    for group in page.locator("fieldset").all():
-        group.get_by_label("No", exact=True).check()
+    page.get_by_label("No, none of these").check()
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/book/time/")
     page.evaluate("window.marker = 'still the same page'")
@@ -104,7 +101,7 @@ def test_changing_week_swaps_only_the_times_with_javascript(page, live_server, d
         page.get_by_role("link", name=re.compile("Later week")).click()
         page.wait_for_function("(before) => document.querySelector('#week-heading').innerText !== before", arg=heading)
     assert "week=" in page.url
-    page.wait_for_selector(f"a[href$='?slot={later.pk}']")
+    page.wait_for_selector(f"a[href$='{time_link(later)}']")
     # htmx swapped the picker in place: the page (and its JavaScript state) was not reloaded,
     # and focus went to the new week's heading rather than being lost.
     assert page.evaluate("window.marker") == "still the same page"
@@ -116,8 +113,7 @@ def test_every_booking_step_works_with_javascript_switched_off(chromium_browser,
     page = context.new_page()
     try:
         page.goto("/book/")
-        for group in page.locator("fieldset").all():
-            group.get_by_label("No", exact=True).check()
+        page.get_by_label("No, none of these").check()
         page.get_by_role("button", name="Continue").click()
         page.get_by_role("link", name=re.compile("Later week")).click()
         page.get_by_role("link", name=re.compile("Earlier week")).click()

@@ -6,8 +6,9 @@ import time_machine
 from django.conf import settings
 
 from articles.models import Article
-from bookings.models import Appointment, AppointmentEvent, Slot, hash_token
-from tests.helpers import SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check
+from bookings.forms import SAFETY_EMPTY, SAFETY_NONE_WITH_FLAG, SAFETY_QUESTIONS, SAFETY_QUESTIONS_VERSION
+from bookings.models import Appointment, AppointmentEvent, KeptBookingForm, Slot, hash_token
+from tests.helpers import SAFE_ANSWERS, details_form, local, make_slot, pass_safety_check, time_link
 
 pytestmark = pytest.mark.django_db
 
@@ -26,22 +27,56 @@ def test_the_safety_check_comes_first_and_sends_the_patient_to_the_times(client,
     assert response["Location"] == "/book/time/"
 
 
-def test_any_yes_in_the_safety_check_advises_urgent_help_and_offers_no_time(client, open_slot):
-    response = client.post("/book/", {**SAFE_ANSWERS, "leg_weakness": "yes"})
+def test_the_safety_check_is_one_question_with_a_box_per_red_flag_then_an_exclusive_none(client):
+    page = client.get("/book/").content.decode()
+
+    assert page.count('type="checkbox" name="red_flags"') == len(SAFETY_QUESTIONS) + 1
+    for key, statement in SAFETY_QUESTIONS:
+        assert f'value="{key}"' in page and statement.replace("'", "&#x27;") in page
+    # "None" comes last, after the divider, and site.js knows it as the exclusive box.
+    assert page.index(">or<") < page.index('value="none"')
+    assert "No, none of these" in page and "data-red-flag-none" in page
+    assert 'name="bladder_bowel"' not in page  # no yes/no radios any more
+
+
+@pytest.mark.parametrize("key", [key for key, _ in SAFETY_QUESTIONS])
+def test_each_red_flag_alone_advises_urgent_help_offers_no_time_and_stores_nothing(client, open_slot, key):
+    response = client.post("/book/", {"red_flags": key})
     assert response.status_code == 200
     assert b"Please get urgent medical help now" in response.content
     assert settings.CLINIC_EMERGENCY_GUIDANCE.encode() in response.content.replace(b"&amp;", b"&")
-    assert b"details/?slot=" not in response.content
+    assert b"details/?slot=" not in response.content and b"details/?at=" not in response.content
+    assert "booking" not in response.cookies or response.cookies["booking"].value == ""
+    assert not Appointment.objects.exists() and not KeptBookingForm.objects.exists()
     # And the later steps are closed until the check is passed.
     assert client.get("/book/time/")["Location"] == "/book/"
 
 
-def test_an_unanswered_safety_question_is_a_clear_400(client):
-    answers = dict(SAFE_ANSWERS)
-    del answers["trauma"]
-    response = client.post("/book/", answers)
+def test_an_empty_answer_to_the_safety_check_is_a_clear_400(client):
+    response = client.post("/book/", {})
     assert response.status_code == 400
-    assert b"Please answer yes or no." in response.content
+    assert SAFETY_EMPTY.replace('"', "&quot;") in response.content.decode()
+    assert "booking" not in response.cookies
+
+
+def test_none_ticked_with_a_red_flag_is_refused_with_a_clear_400_that_keeps_both_ticked(client):
+    response = client.post("/book/", {"red_flags": ["trauma", "none"]})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert SAFETY_NONE_WITH_FLAG.replace('"', "&quot;") in page
+    assert "Please get urgent medical help now" not in page
+    assert "booking" not in response.cookies
+    assert page.count("checked") == 2
+
+
+def test_none_passes_the_check_and_is_stored_as_no_to_every_flag_with_the_questions_version(client, open_slot):
+    assert client.post("/book/", {"red_flags": "none"}).status_code == 302
+    client.post("/book/details/", details_form(client, open_slot))
+    answers = Appointment.objects.get().safety_answers
+    assert answers["version"] == SAFETY_QUESTIONS_VERSION == "2026-12"
+    assert answers["answers"] == [
+        {"key": key, "question": question, "answer": "no"} for key, question in SAFETY_QUESTIONS
+    ]
 
 
 # A Friday: the first free time, three days ahead, is in next week, so the page must jump to that week.
@@ -56,7 +91,7 @@ def test_the_times_page_lists_bookable_times_grouped_by_day_in_local_time(client
     assert response.context["week"] == date(2026, 12, 7)
     assert response.status_code == 200
     content = response.content.decode()
-    assert f"?slot={open_slot.pk}" in content
+    assert time_link(open_slot) in content
     assert ">10:00<" in content.replace("\n", "") or "10:00" in content
     assert "Europe/London" in content
     days = response.context["days"]

@@ -110,3 +110,33 @@ def test_races_double_clicks_and_moves_to_a_taken_time_leave_no_patient_data_in_
     # Not even the error itself: a refusal in normal use is no failing statement at all.
     violations = [line for line in lines if "violates unique constraint" in line]
     assert violations == [], violations[:5]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_any_practitioner_patients_racing_for_one_time_leave_no_patient_data_in_the_database_log(dr_patel, dr_okafor):
+    from bookings.forms import start_time_value
+
+    log = _server_log()
+    offset = log.stat().st_size
+    starts_at = local(3, 14)
+    make_slot(dr_patel, starts_at), make_slot(dr_okafor, starts_at)
+    clients, forms = [], []
+    for index in range(RACERS):
+        client = Client(REMOTE_ADDR=f"192.0.2.{index + 1}")
+        pass_safety_check(client)
+        page = client.get(f"/book/details/?at={start_time_value(starts_at)}")
+        key = str(page.context["form"].initial["submission_key"])
+        forms.append(
+            {"at": start_time_value(starts_at), "submission_key": key, "consent": "on", "website": ""}
+            | {"note": ""}
+            | _patient(index)
+        )
+        clients.append(client)
+
+    responses = _run_at_once(RACERS, lambda i: clients[i].post("/book/details/", forms[i]))
+
+    assert sorted(response.status_code for response in responses) == [302] * 2 + [409] * (RACERS - 2)
+    lines = _written_since(log, offset)
+    details = [value for index in range(RACERS) for value in _patient(index).values()] + ["Quarrington"]
+    assert [line for line in lines if any(value in line for value in details)] == []
+    assert [line for line in lines if "violates unique constraint" in line] == []

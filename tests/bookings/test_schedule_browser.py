@@ -28,8 +28,7 @@ def test_rita_moves_a_caller_then_adds_time_off_over_the_old_time_and_the_nightl
     sign_in(page, "rita")
     page.wait_for_url("**/staff/reception/")
     page.goto(f"{reverse('reception_book')}?slot={nine.pk}")
-    for question in page.locator("#phone-booking fieldset").all():
-        question.get_by_label("No", exact=True).check()
+    page.get_by_label("No, none of these").check()
     page.get_by_label("First name").fill("Ada")
     page.get_by_label("Last name").fill("Lovelace")
     page.get_by_label("Phone").fill("(020) 7946 0000")

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from articles.models import Article
+from bookings.forms import SAFETY_QUESTIONS
 from bookings.models import Appointment, AppointmentEvent, CallbackRequest, Slot
 from bookings.services import PatientDetails, appointment_book
 from tests.helpers import SAFE_ANSWERS, local, make_slot
@@ -124,7 +125,7 @@ FUZZ = settings(
 @FUZZ
 @given(
     params=st.dictionaries(
-        st.sampled_from(["article", "practitioner", "week", "slot", "q", "topic", "page"]), field_value
+        st.sampled_from(["article", "practitioner", "week", "slot", "at", "q", "topic", "page"]), field_value
     )
 )
 def test_query_parameters_never_cause_a_server_error(world, params):
@@ -143,11 +144,19 @@ def test_the_safety_check_survives_any_answers(world, answers):
 
 
 @FUZZ
+@given(ticked=st.lists(st.one_of(st.sampled_from([key for key, _ in SAFETY_QUESTIONS] + ["none"]), field_value)))
+def test_the_safety_check_survives_any_set_of_ticked_boxes(world, ticked):
+    _check(Client().post("/book/", {"red_flags": ticked}))
+
+
+@FUZZ
 @given(
     data=st.fixed_dictionaries(
         {},
         optional={
             "slot": st.one_of(field_value, st.sampled_from([1, 2, 3])),
+            # "Any practitioner": a start time in its link's form, or anything else.
+            "at": st.one_of(field_value, st.datetimes().map(lambda moment: moment.strftime("%Y%m%dT%H%MZ"))),
             "submission_key": st.one_of(field_value, st.uuids().map(str)),
             "first_name": field_value,
             "last_name": field_value,

@@ -35,8 +35,7 @@ def test_rita_books_a_caller_into_the_next_free_slot_and_then_moves_them(page, r
     page.wait_for_url("**/staff/reception/")
     page.get_by_role("link", name="Next free slots for a caller").click()
     page.locator("main table").get_by_role("link", name=re.compile(r"^Book")).first.click()
-    for question in page.locator("#phone-booking fieldset").all():
-        question.get_by_label("No", exact=True).check()
+    page.get_by_label("No, none of these").check()
     page.get_by_label("First name").fill("Grace")
     page.get_by_label("Last name").fill("Hopper")
     page.get_by_label("Phone").fill("07700 900456")

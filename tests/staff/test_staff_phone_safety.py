@@ -1,9 +1,9 @@
-"""Rita asks a caller the same red-flag questions as the online check, and records their answers and the notice told."""
+"""Rita asks a caller the same red-flag question as the online check, and records their answers and the notice told."""
 
 import pytest
 from django.urls import reverse
 
-from bookings.forms import SAFETY_QUESTIONS, SAFETY_QUESTIONS_VERSION
+from bookings.forms import SAFETY_EMPTY, SAFETY_NONE_WITH_FLAG, SAFETY_QUESTIONS, SAFETY_QUESTIONS_VERSION
 from bookings.models import Appointment
 from tests.helpers import SAFE_ANSWERS, local, make_slot
 from tests.staff_signin import verified_login
@@ -35,9 +35,11 @@ def test_the_phone_booking_form_asks_every_safety_question_of_the_online_check(c
 
     page = client.get(reverse("reception_book"), {"slot": slot.pk}).content.decode()
 
+    assert "Do any of these apply to you?" in page
     for key, question in SAFETY_QUESTIONS:
         assert question.replace("'", "&#x27;") in page
-        assert f'name="{key}" value="yes"' in page and f'name="{key}" value="no"' in page
+        assert f'name="red_flags" value="{key}"' in page
+    assert 'name="red_flags" value="none"' in page
     assert "privacy notice, version 2026-12" in page
 
 
@@ -56,11 +58,13 @@ def test_a_phone_booking_records_the_callers_answers_and_the_privacy_notice_vers
 
 
 @pytest.mark.parametrize("key", [key for key, _ in SAFETY_QUESTIONS])
-def test_any_yes_books_nothing_and_shows_rita_the_urgent_advice_to_read_out(client, rita, slot, settings, key):
+def test_any_red_flag_ticked_books_nothing_and_shows_rita_the_urgent_advice_to_read_out(
+    client, rita, slot, settings, key
+):
     settings.CLINIC_EMERGENCY_GUIDANCE = "Call 999 now, or NHS 111 if unsure."
     verified_login(client, rita)
 
-    response = _book(client, slot, **{key: "yes"})
+    response = _book(client, slot, red_flags=key)
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -69,10 +73,10 @@ def test_any_yes_books_nothing_and_shows_rita_the_urgent_advice_to_read_out(clie
     assert not Appointment.objects.exists()
 
 
-def test_a_yes_shows_the_advice_even_when_the_callers_details_are_not_complete(client, rita, slot):
+def test_a_red_flag_shows_the_advice_even_when_the_callers_details_are_not_complete(client, rita, slot):
     verified_login(client, rita)
 
-    response = _book(client, slot, trauma="yes", first_name="", phone="")
+    response = _book(client, slot, red_flags="trauma", first_name="", phone="")
 
     assert "Read this to the caller now" in response.content.decode()
     assert not Appointment.objects.exists()
@@ -81,11 +85,12 @@ def test_a_yes_shows_the_advice_even_when_the_callers_details_are_not_complete(c
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"systemic": ""}, "Please answer yes or no."),
+        ({"red_flags": []}, SAFETY_EMPTY),
+        ({"red_flags": ["none", "systemic"]}, SAFETY_NONE_WITH_FLAG),
         ({"privacy_notice_told": ""}, "Please tell the caller how we use their details, then tick this."),
     ],
 )
-def test_an_unanswered_question_or_an_unticked_notice_is_a_clear_400_and_books_nothing(
+def test_an_empty_answer_none_with_a_flag_or_an_unticked_notice_is_a_clear_400_and_books_nothing(
     client, rita, slot, change, message
 ):
     verified_login(client, rita)
@@ -93,5 +98,6 @@ def test_an_unanswered_question_or_an_unticked_notice_is_a_clear_400_and_books_n
     response = _book(client, slot, **change)
 
     assert response.status_code == 400
-    assert message in response.content.decode()
+    assert message.replace('"', "&quot;") in response.content.decode()
+    assert "Read this to the caller now" not in response.content.decode()
     assert not Appointment.objects.exists()
