@@ -129,3 +129,41 @@ def details_form(client, slot) -> dict:
     assert response.status_code == 200, response.status_code
     key = response.context["form"].initial["submission_key"]
     return {**PATIENT, "slot": slot.pk, "submission_key": str(key)}
+
+
+# -- The waiting list ---------------------------------------------------------------------
+
+
+def waiting(
+    email: str,
+    *,
+    first_name: str = "Wanda",
+    practitioner=None,
+    weekdays=None,
+    parts_of_day=None,
+    wait_until: date | None = None,
+    joined: datetime | None = None,
+    appointment=None,
+):
+    """A patient on the waiting list through the service (every day, every part of the day, for 30 days by
+    default), joined at JOINED; returns (entry, raw token of its link)."""
+    from bookings.models import PartOfDay
+    from bookings.services import WaitingListRequest, waiting_list_join
+
+    request = WaitingListRequest(
+        first_name=first_name,
+        last_name="Waits",
+        email=email,
+        phone="07700 900456",
+        practitioner=practitioner,
+        weekdays=list(range(7)) if weekdays is None else weekdays,
+        parts_of_day=list(PartOfDay.values) if parts_of_day is None else parts_of_day,
+        wait_until=wait_until or days_ahead(30),
+    )
+    return waiting_list_join(
+        request=request,
+        now=joined or timezone.now(),
+        safety_answers={"version": "2026-11", "answers": []},
+        privacy_notice_version="2026-11",
+        appointment=appointment,
+    )
