@@ -689,6 +689,11 @@ def waiting_list_matches(*, now: datetime, batch: int) -> dict[int, list[int]]:
     return matches
 
 
+# The matching fetches this many batches of candidates per slot: enough that neighbouring free times
+# wanted by the same people each find a batch in one scan (the rest wait for the next loop).
+CANDIDATES_PER_BATCH = 4
+
+
 def waiting_list_scan(*, now: datetime) -> ScanReport:
     """What the worker does on every loop, before sending:
 
@@ -712,8 +717,10 @@ def waiting_list_scan(*, now: datetime) -> ScanReport:
         _end_entries(past_their_date, status=WaitingListEntry.Status.EXPIRED, now=now)
         report.expired_entries = len(past_their_date)
     offered_this_scan: set[int] = set()
-    for slot_id, entry_ids in waiting_list_matches(now=now, batch=settings.WAITING_LIST_BATCH).items():
-        fresh = [entry_id for entry_id in entry_ids if entry_id not in offered_this_scan]
+    batch = settings.WAITING_LIST_BATCH
+    # More candidates than a batch per slot: the first people may be offered an earlier slot in this scan.
+    for slot_id, entry_ids in waiting_list_matches(now=now, batch=batch * CANDIDATES_PER_BATCH).items():
+        fresh = [entry_id for entry_id in entry_ids if entry_id not in offered_this_scan][:batch]
         if not fresh:
             continue
         made = _offer_slot(slot_id=slot_id, entry_ids=fresh, now=now)

@@ -167,3 +167,29 @@ def waiting(
         privacy_notice_version="2026-11",
         appointment=appointment,
     )
+
+
+def run_at_once(count: int, work) -> list:
+    """Run WORK(index) in COUNT threads released together; each result, or the exception it raised."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(index):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except Exception as exc:  # recorded, asserted by the caller
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

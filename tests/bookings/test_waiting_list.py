@@ -18,6 +18,7 @@ from bookings.services import (
     PatientDetails,
     appointment_book,
     appointment_cancel,
+    waiting_list_matches,
     waiting_list_offer_accept,
     waiting_list_scan,
 )
@@ -217,3 +218,35 @@ def test_an_online_booking_cannot_take_a_held_time(freed_morning):
 
     with pytest.raises(SlotUnavailable):
         patient_books(freed_morning, email="someone.else@example.org")
+
+
+@pytest.mark.parametrize("size", [6, 300])
+def test_the_matching_runs_the_same_queries_whatever_the_length_of_the_list(
+    dr_patel, dr_okafor, django_assert_num_queries, size
+):
+    now = timezone.now()
+    for hour in (9, 10):
+        make_slot(dr_patel, local(4, hour))
+    # SIZE matching people for Dr Patel, and as many for Dr Okafor only (who has no free time).
+    for index in range(size):
+        waiting(f"patel{index}@example.org", joined=now - timedelta(minutes=size - index))
+        waiting(f"okafor{index}@example.org", practitioner=dr_okafor)
+
+    # One query finds who each free time goes to.
+    with django_assert_num_queries(1):
+        matches = waiting_list_matches(now=now, batch=3)
+    assert (
+        list(matches.values())
+        == [list(WaitingListEntry.objects.filter(email__startswith="patel").values_list("pk", flat=True)[:3])] * 2
+    )
+
+    # The scan: 1 holds ended, 2 offers for booked slots ended, 3 entries past their date, 4 the matching;
+    # then per free time offered: savepoint, the slot locked, held?, booked?, the entries locked, the offers,
+    # their e-mails, release (8). Two free times, the same 20 queries with 12 or 600 people waiting.
+    with django_assert_num_queries(4 + 2 * 8):
+        report = waiting_list_scan(now=now)
+    assert (report.slots_offered, report.offers_made) == (2, 6)
+    # Each free time to the next three in joining order: the first three the 09:00, the next three the 10:00.
+    first_six = list(WaitingListEntry.objects.filter(email__startswith="patel").values_list("email", flat=True)[:6])
+    assert offered_to(Slot.objects.get(starts_at=local(4, 9))) == first_six[:3]
+    assert offered_to(Slot.objects.get(starts_at=local(4, 10))) == first_six[3:]

@@ -155,9 +155,7 @@ def test_the_second_to_accept_is_told_the_time_has_gone_and_stays_on_the_list(cl
 
 
 @pytest.mark.parametrize("how", ["forged", "reused", "expired"])
-def test_forged_reused_or_expired_accept_links_give_a_clear_page_and_change_nothing(
-    client, held_slot, how, caplog
-):
+def test_forged_reused_or_expired_accept_links_give_a_clear_page_and_change_nothing(client, held_slot, how, caplog):
     token = offer_token(held_slot)
     expected = {
         "forged": (404, "This link does not work"),
