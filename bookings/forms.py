@@ -305,8 +305,8 @@ class WaitingListForm(forms.Form):
     wait_until = forms.DateField(
         label="Wait until",
         help_text="The last day you could come. You leave the list by yourself after it.",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Please enter a date, for example 31/12/2026."},
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Please enter a date, for example 2026-12-31."},
     )
 
     def __init__(self, *args, today: date, **kwargs):
