@@ -748,7 +748,7 @@ class OutboundMessageQuerySet(models.QuerySet):
                 | Q(status=OutboundMessage.Status.PENDING, attempts__gte=OutboundMessage.ATTENTION_AFTER_ATTEMPTS)
                 | Q(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now - OutboundMessage.OVERDUE_AFTER)
             )
-            .select_related("appointment", "slot__practitioner")
+            .select_related("appointment", "slot__practitioner", "waiting_list_offer__entry")
             .order_by("created_at", "pk")
         )
 
