@@ -2,9 +2,11 @@
 
 import logging
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -227,3 +229,27 @@ def test_a_patient_with_a_booking_waits_for_a_sooner_time_from_the_manage_link(c
     entry = WaitingListEntry.objects.get()
     assert entry.appointment_id == booking.pk
     assert entry.safety_answers == booking.safety_answers
+
+
+# Transactional: the command closes stale connections between rounds, as a long-running worker must.
+@pytest.mark.django_db(transaction=True)
+def test_the_e_mail_worker_offers_a_freed_time_and_the_next_batch_when_the_hold_ends_without_any_request(
+    dr_patel, mailoutbox, time_machine, settings
+):
+    settings.WAITING_LIST_BATCH = 1
+    time_machine.move_to(timezone.now(), tick=False)
+    slot = make_slot(dr_patel, local(4, 10))
+    waiting("wanda@example.org", joined=timezone.now() - timedelta(minutes=1))
+    waiting("xavier@example.org", first_name="Xavier")
+
+    call_command("send_messages", "--once", stdout=StringIO())
+    assert [message.to for message in mailoutbox] == [["wanda@example.org"]]
+
+    time_machine.move_to(timezone.now() + timedelta(minutes=15, seconds=1), tick=False)
+    call_command("send_messages", "--once", stdout=StringIO())
+
+    assert [message.to for message in mailoutbox] == [["wanda@example.org"], ["xavier@example.org"]]
+    assert sorted(WaitingListOffer.objects.filter(slot=slot).values_list("status", flat=True)) == [
+        "expired",
+        "offered",
+    ]
