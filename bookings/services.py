@@ -327,9 +327,14 @@ def _booking_with_key(submission_key: uuid.UUID | None) -> Appointment | None:
 
 
 def _lock_appointment(appointment_id) -> Appointment:
-    return (
-        Appointment.objects.select_for_update(of=("self",)).select_related("slot__practitioner").get(pk=appointment_id)
-    )
+    """Lock the appointment row alone, then read it with its slot.
+
+    Not one SELECT ... FOR UPDATE over the join: a row changed while the lock was awaited is re-checked
+    against the joined slot row of the old snapshot (PostgreSQL's EvalPlanQual), so an appointment just
+    moved by another transaction (a waiting-list accept racing a cancellation) would not be found at all.
+    """
+    Appointment.objects.select_for_update().filter(pk=appointment_id).order_by().values_list("pk", flat=True).get()
+    return Appointment.objects.select_related("slot__practitioner").order_by().get(pk=appointment_id)
 
 
 def _lock_slots(*slot_ids) -> None:
@@ -795,7 +800,7 @@ def waiting_list_offer_accept(*, token: str, now: datetime) -> AcceptResult:
     """Accept an offer: the first to accept gets the time, through the same booking service as everyone.
 
     1. In one transaction, lock what the booking locks, in the same order (the appointment to move,
-       then the slots, by key), then the offer and its entry; re-read both under the locks.
+       then the slots, by key), then the entry and the offer; re-read both under the locks.
     2. Only a live offer (offered, held until after NOW, its entry still waiting) may book.
     3. Book a new appointment with the entry's safety answers (source: waiting list), or move the
        entry's booking (its old time is freed, and offered on by the next scan).
@@ -812,12 +817,14 @@ def waiting_list_offer_accept(*, token: str, now: datetime) -> AcceptResult:
             if moving.status != Appointment.Status.BOOKED:
                 moving = None
         _lock_slots(found.slot_id, *([moving.slot_id] if moving else []))
+        # The entry, then the offer: the order every writer of both keeps (_offer_slot, _end_entries).
+        entry = WaitingListEntry.objects.select_for_update().get(pk=found.entry_id)
         offer = (
-            WaitingListOffer.objects.select_for_update(of=("self", "entry"))
-            .select_related("entry", "slot__practitioner")
+            WaitingListOffer.objects.select_for_update(of=("self",))
+            .select_related("slot__practitioner")
             .get(pk=found.pk)
         )
-        entry = offer.entry
+        offer.entry = entry
         refusal = offer_refusal(offer, now=now)
         if refusal:
             return AcceptResult(refusal, offer=offer)

@@ -8,7 +8,11 @@ from django.utils import timezone
 from bookings.models import Appointment, OutboundMessage, WaitingListEntry, WaitingListOffer
 from bookings.services import (
     ChangeNotAllowed,
+    PatientDetails,
+    SlotUnavailable,
+    appointment_book,
     appointment_cancel,
+    waiting_list_leave,
     waiting_list_offer_accept,
     waiting_list_scan,
 )
@@ -78,3 +82,53 @@ def test_a_cancellation_racing_an_accept_that_moves_the_same_booking_leaves_a_co
     else:
         # Cancelled first: the accept booked the earlier time afresh, and the later one is free.
         assert Appointment.objects.live().get().slot_id == earlier.pk
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_rita_booking_a_held_time_for_a_caller_while_the_patient_accepts_leaves_one_booking(dr_patel, rita, round_):
+    slot = make_slot(dr_patel, local(4, 10))
+    now = timezone.now()
+    waiting("ann@example.org")
+    waiting_list_scan(now=now)
+    token = token_of("ann@example.org", slot)
+
+    def work(index):
+        if index == 0:
+            return waiting_list_offer_accept(token=token, now=now)
+        return appointment_book(
+            slot_id=slot.pk, patient=PatientDetails("Cal", "Ler", "07700 900789"), now=now, booked_by=rita
+        )
+
+    accepted, phoned = run_at_once(2, work)
+
+    assert Appointment.objects.live().filter(slot=slot).count() == 1
+    entry = WaitingListEntry.objects.get()
+    if accepted.outcome == "booked":
+        assert isinstance(phoned, SlotUnavailable) and entry.status == "booked"
+    else:
+        assert accepted.outcome == "gone" and not isinstance(phoned, Exception)
+        assert entry.status == "waiting" and WaitingListOffer.objects.get().status == "gone"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_a_patient_leaving_the_list_while_accepting_never_deadlocks(dr_patel, round_):
+    slot = make_slot(dr_patel, local(4, 10))
+    now = timezone.now()
+    entry, _ = waiting("ann@example.org")
+    waiting_list_scan(now=now)
+    token = token_of("ann@example.org", slot)
+
+    def work(index):
+        if index == 0:
+            return waiting_list_offer_accept(token=token, now=now)
+        return waiting_list_leave(entry=entry, now=now)
+
+    accepted, left = run_at_once(2, work)
+
+    assert not isinstance(left, Exception), left
+    assert accepted.outcome in ("booked", "left"), accepted
+    entry.refresh_from_db()
+    assert entry.status == ("booked" if accepted.outcome == "booked" else "left")
+    assert Appointment.objects.live().filter(slot=slot).count() == (1 if accepted.outcome == "booked" else 0)
