@@ -226,14 +226,24 @@ class AppointmentAdmin(admin.ModelAdmin):
 class OutboundMessageAdmin(admin.ModelAdmin):
     """The e-mail outbox, read-only: the worker owns every row. Staff can only ask for a retry."""
 
-    list_display = ["created_at", "kind", "appointment", "status", "attempts", "next_attempt_at", "sent_at"]
+    list_display = [
+        "created_at",
+        "kind",
+        "appointment",
+        "waiting_list_offer",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+    ]
     list_filter = ["status", "kind"]
-    list_select_related = ["appointment"]
+    list_select_related = ["appointment", "waiting_list_offer"]
     date_hierarchy = "created_at"
     # Not the raw manage token: it is a password, shown to nobody.
     fields = readonly_fields = [
         "kind",
         "appointment",
+        "waiting_list_offer",
         "recipient",
         "slot",
         "sequence",

@@ -152,7 +152,7 @@ def start_again_keeping_the_details(request):
 
 
 def choose_another_time_keeping_the_details(request):
-    """"Choose another time" on the details form: to the time page, with what was typed kept for the next form."""
+    """ "Choose another time" on the details form: to the time page, with what was typed kept for the next form."""
     response = redirect("booking_time")
     if keep_typed_details(request, response, slot_id=None):
         messages.info(request, "What you typed is kept: choose a time and it comes back.")

@@ -1,13 +1,14 @@
 import re
 import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django import forms
+from django.conf import settings
 
-from bookings.models import CallbackRequest, first_overlapping_periods
+from bookings.models import CallbackRequest, PartOfDay, Practitioner, WorkingHours, first_overlapping_periods
 from bookings.phones import display_phone, normalise_phone
-from bookings.services import PatientDetails
+from bookings.services import PatientDetails, WaitingListRequest
 from clinic.privacy_notices import current_privacy_notice_version
 
 # Red flags for back and hip pain, asked as one question ("Do any of these apply to you?") with a box
@@ -318,3 +319,96 @@ def overlapping_periods_in(formset) -> tuple[dict, dict] | None:
         if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("start_time")
     ]
     return first_overlapping_periods(periods)
+
+
+class WaitingListForm(forms.Form):
+    """What a patient asks the waiting list for (bookings.services.WaitingListRequest)."""
+
+    first_name = forms.CharField(max_length=80, label="First name")
+    last_name = forms.CharField(max_length=80, label="Last name")
+    email = forms.EmailField(
+        max_length=EMAIL_MAX_LENGTH, label="E-mail", help_text="Offers of a time come by e-mail, so this is needed."
+    )
+    phone = forms.CharField(max_length=32, label="Phone")
+    practitioner = forms.ModelChoiceField(
+        queryset=Practitioner.objects.offering_consultations(),
+        required=False,
+        empty_label="Any practitioner",
+        label="Who would you like to see?",
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=WorkingHours.Weekday.choices,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        label="Which days suit you?",
+        error_messages={"required": "Please tick at least one day."},
+    )
+    parts_of_day = forms.MultipleChoiceField(
+        choices=PartOfDay.choices,
+        widget=forms.CheckboxSelectMultiple,
+        label="Which times of day suit you?",
+        error_messages={"required": "Please tick at least one time of day."},
+    )
+    wait_until = forms.DateField(
+        label="Wait until",
+        help_text="The last day you could come. You leave the list by yourself after it.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Please enter a date, for example 2026-12-31."},
+    )
+
+    def __init__(self, *args, today: date, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+        self.last_day = today + timedelta(days=settings.BOOKING_HORIZON_DAYS)
+        self.fields["wait_until"].widget.attrs.update({"min": today.isoformat(), "max": self.last_day.isoformat()})
+        self.fields["first_name"].widget.attrs["autocomplete"] = "given-name"
+        self.fields["last_name"].widget.attrs["autocomplete"] = "family-name"
+        self.fields["email"].widget.attrs["autocomplete"] = "email"
+        self.fields["phone"].widget.attrs.update({"autocomplete": "tel", "inputmode": "tel"})
+
+    def fields_with_errors(self):
+        return [field for field in self.visible_fields() if field.errors]
+
+    def clean_first_name(self):
+        return clean_person_name(self.cleaned_data["first_name"])
+
+    def clean_last_name(self):
+        return clean_person_name(self.cleaned_data["last_name"])
+
+    def clean_phone(self):
+        return clean_phone(self.cleaned_data["phone"])
+
+    def clean_wait_until(self):
+        day = self.cleaned_data["wait_until"]
+        if day < self.today:
+            raise forms.ValidationError("Please choose today or a later day.")
+        if day > self.last_day:
+            raise forms.ValidationError(
+                f"We book up to {settings.BOOKING_HORIZON_DAYS} days ahead: please choose "
+                f"{self.last_day:%d/%m/%Y} or an earlier day."
+            )
+        return day
+
+    def waiting_list_request(self) -> WaitingListRequest:
+        data = self.cleaned_data
+        return WaitingListRequest(
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            email=data["email"],
+            phone=data["phone"],
+            practitioner=data["practitioner"],
+            weekdays=data["weekdays"],
+            parts_of_day=data["parts_of_day"],
+            wait_until=data["wait_until"],
+        )
+
+
+class WaitingListJoinForm(WaitingListForm):
+    consent = forms.BooleanField(
+        label="I have read the privacy notice and agree that the clinic keeps these details to offer me a time.",
+        error_messages={"required": "Please tick to agree to the privacy notice, or call us."},
+    )
+
+    @property
+    def privacy_notice_version(self) -> str:
+        return current_privacy_notice_version()

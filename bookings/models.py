@@ -214,6 +214,8 @@ class SlotQuerySet(models.QuerySet):
             practitioner__is_active=True,
             practitioner__offers_free_consultation=True,
         ).exclude(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
+        # Held for the people a waiting-list offer went to (WaitingListOffer), until they accept or the hold ends.
+        slots = slots.exclude(Exists(WaitingListOffer.objects.holding(now=now).filter(slot=OuterRef("pk"))))
         if practitioner is not None:
             slots = slots.filter(practitioner=practitioner)
         return slots.order_by("starts_at", "practitioner__list_order", "practitioner_id")
@@ -286,8 +288,10 @@ class Slot(models.Model):
         # Clinic time, not UTC: 09:00 in June is stored as 08:00.
         return f"{self.practitioner} {localtime(self.starts_at):%Y-%m-%d %H:%M}"
 
-    def offered_to_patients(self, *, now: datetime) -> bool:
+    def offered_to_patients(self, *, now: datetime, held_for=None) -> bool:
         """SlotQuerySet.bookable()'s rule for this one slot, except "not booked yet".
+
+        A slot held by waiting-list offers is offered only through one of them (`held_for`, the offer accepted).
 
         For the booking itself, on the locked row: whether the slot already has a live appointment
         is read after the lock (services._lock_bookable_slot), with the partial unique index as the
@@ -300,6 +304,10 @@ class Slot(models.Model):
             and earliest <= self.starts_at < latest
             and self.practitioner.is_active
             and self.practitioner.offers_free_consultation
+            and not WaitingListOffer.objects.holding(now=now)
+            .filter(slot=self)
+            .exclude(batch=held_for.batch if held_for else None)
+            .exists()
         )
 
 
@@ -486,6 +494,7 @@ class Appointment(models.Model):
         PHONE = "phone", "Phone"
         # Booked by another system through /api/v1/ (api/), with an API key.
         API = "api", "API"
+        WAITING_LIST = "waitlist", "Waiting list"
 
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="appointments")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
@@ -751,7 +760,7 @@ class OutboundMessageQuerySet(models.QuerySet):
                 | Q(status=OutboundMessage.Status.PENDING, attempts__gte=OutboundMessage.ATTENTION_AFTER_ATTEMPTS)
                 | Q(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now - OutboundMessage.OVERDUE_AFTER)
             )
-            .select_related("appointment", "slot__practitioner")
+            .select_related("appointment", "slot__practitioner", "waiting_list_offer__entry")
             .order_by("created_at", "pk")
         )
 
@@ -764,6 +773,7 @@ class OutboundMessageKind(models.TextChoices):
     RECEPTION_BOOKED = "reception_booked", "Reception: new booking"
     RECEPTION_MOVED = "reception_moved", "Reception: booking moved"
     RECEPTION_CANCELLED = "reception_cancelled", "Reception: booking cancelled"
+    WAITING_LIST_OFFER = "waiting_list_offer", "Waiting list: a time offered"
 
 
 class OutboundMessageStatus(models.TextChoices):
@@ -791,11 +801,18 @@ class OutboundMessage(models.Model):
     Status = OutboundMessageStatus
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
-    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="messages")
+    # Exactly one of the two (outbound_about_one_thing): an offer from the waiting list has no appointment yet.
+    appointment = models.ForeignKey(
+        Appointment, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    waiting_list_offer = models.ForeignKey(
+        "WaitingListOffer", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
     recipient = models.EmailField()
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="+")
     sequence = models.PositiveIntegerField()
-    # The raw manage-link token of a confirmation: the appointment keeps only its hash.
+    # The raw manage-link token of a confirmation (the appointment keeps only its hash), or the raw accept-link
+    # token of a waiting-list offer (the offer keeps only its hash).
     # Blanked as soon as the message is sent, skipped or failed for good.
     manage_token = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField()
@@ -844,6 +861,11 @@ class OutboundMessage(models.Model):
                 condition=~Q(status=OutboundMessageStatus.SENT) | Q(sent_at__isnull=False),
                 name="outbound_sent_has_time",
             ),
+            models.CheckConstraint(
+                condition=Q(appointment__isnull=False, waiting_list_offer__isnull=True)
+                | Q(appointment__isnull=True, waiting_list_offer__isnull=False),
+                name="outbound_about_one_thing",
+            ),
             # At most one reminder waits per appointment: a move skips the old one first.
             models.UniqueConstraint(
                 fields=["appointment"],
@@ -853,7 +875,8 @@ class OutboundMessage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} for appointment {self.appointment_id} ({self.get_status_display()})"
+        about = f"appointment {self.appointment_id}" if self.appointment_id else f"offer {self.waiting_list_offer_id}"
+        return f"{self.get_kind_display()} for {about} ({self.get_status_display()})"
 
 
 # -- Webhooks (bookings/webhooks.py): recorded in the change's transaction, sent by the worker --------------
@@ -963,6 +986,8 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.message_id} ({self.get_status_display()})"
+
+
 class PatientDataAccess(models.Model):
     """One staff page view that showed patients' details: who, when, which page, which records, from where.
 
@@ -1018,3 +1043,207 @@ class PurgeRun(models.Model):
 
     def __str__(self):
         return f"Purge at {self.at:%Y-%m-%d %H:%M}"
+
+
+# -- The waiting list ------------------------------------------------------------------------
+
+
+class PartOfDay(models.TextChoices):
+    """Parts of a clinic day a waiting patient may choose, by the local start time of a slot."""
+
+    MORNING = "morning", "Mornings (before 12:00)"
+    AFTERNOON = "afternoon", "Afternoons (12:00 to 17:00)"
+    EVENING = "evening", "Evenings (from 17:00)"
+
+
+# Where the parts of the day begin, in clinic time: before NOON is morning, from EVENING_FROM evening.
+AFTERNOON_FROM_HOUR = 12
+EVENING_FROM_HOUR = 17
+
+
+def part_of_day(local_start: datetime) -> str:
+    if local_start.hour < AFTERNOON_FROM_HOUR:
+        return PartOfDay.MORNING
+    if local_start.hour < EVENING_FROM_HOUR:
+        return PartOfDay.AFTERNOON
+    return PartOfDay.EVENING
+
+
+class WaitingListEntryStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    BOOKED = "booked", "Booked from an offer"
+    BOOKED_ELSEWHERE = "elsewhere", "Booked another way"
+    LEFT = "left", "Left the list"
+    REMOVED = "removed", "Removed by reception"
+    EXPIRED = "expired", "Waited until the date given"
+
+
+class WaitingListEntryQuerySet(models.QuerySet):
+    def waiting(self):
+        return self.filter(status=WaitingListEntry.Status.WAITING)
+
+    def by_token(self, token: str):
+        return self.filter(token_hash=hash_token(token))
+
+    def same_email(self, email: str):
+        return self.annotate(email_key=Lower("email")).filter(email_key=email.strip().lower())
+
+
+class WaitingListEntry(models.Model):
+    """A patient waiting for a time that suits them better than what the time page shows.
+
+    Joined from the time page after the safety check (its answers, with their version, and the privacy
+    notice version are kept here and go onto the booking an accepted offer makes), from a manage link
+    (wanting something sooner than `appointment`, which is kept until an offer is accepted and then moved),
+    or added by reception for a caller. The entry's own link is a token of which only the hash is kept.
+    """
+
+    Status = WaitingListEntryStatus
+
+    first_name = models.CharField(max_length=80)
+    last_name = models.CharField(max_length=80)
+    email = models.EmailField()
+    phone = models.CharField(max_length=32)
+    phone_normalised = models.CharField(max_length=32, blank=True, editable=False, db_default="")
+    # None: any practitioner.
+    practitioner = models.ForeignKey(
+        Practitioner, null=True, blank=True, on_delete=models.SET_NULL, related_name="waiting_list_entries"
+    )
+    # WorkingHours.Weekday values, and PartOfDay values: at least one of each (constraints below).
+    weekdays = ArrayField(models.PositiveSmallIntegerField())
+    parts_of_day = ArrayField(models.CharField(max_length=10))
+    wait_until = models.DateField(help_text="The last day (clinic time) a time may be on.")
+    # The booking an offer would move (an earlier time wanted), or None for a new booking.
+    appointment = models.ForeignKey(
+        "Appointment", null=True, blank=True, on_delete=models.PROTECT, related_name="waiting_list_entries"
+    )
+    safety_answers = models.JSONField(default=dict)
+    privacy_notice_version = models.CharField(max_length=20, blank=True)
+    token_hash = models.CharField(max_length=64, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    created_at = models.DateTimeField()
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WaitingListEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "waiting list entries"
+        indexes = [
+            # The matching walks the waiting entries in the order they joined (services.waiting_list_scan).
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(status=WaitingListEntryStatus.WAITING),
+                name="waitlist_waiting_order_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["token_hash"], name="waitlist_token_hash_unique"),
+            # One entry per e-mail address at a time (in any case).
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=Q(status=WaitingListEntryStatus.WAITING),
+                name="waitlist_one_waiting_per_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=list(WaitingListEntryStatus)), name="waitlist_entry_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(weekdays__len__gt=0) & Q(weekdays__contained_by=list(WorkingHours.Weekday.values)),
+                name="waitlist_weekdays_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(parts_of_day__len__gt=0) & Q(parts_of_day__contained_by=list(PartOfDay.values)),
+                name="waitlist_parts_of_day_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=WaitingListEntryStatus.WAITING, ended_at__isnull=True)
+                | (~Q(status=WaitingListEntryStatus.WAITING) & Q(ended_at__isnull=False)),
+                name="waitlist_ended_has_time",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Waiting list entry {self.pk} ({self.get_status_display()})"
+
+    def save(self, *args, **kwargs):
+        _keep_phone_normalised(self, kwargs)
+        super().save(*args, **kwargs)
+
+    @property
+    def patient_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def weekday_labels(self) -> list[str]:
+        return [WorkingHours.Weekday(day).label for day in sorted(self.weekdays)]
+
+    def part_of_day_labels(self) -> list[str]:
+        return [PartOfDay(part).label for part in PartOfDay.values if part in self.parts_of_day]
+
+
+class WaitingListOfferStatus(models.TextChoices):
+    OFFERED = "offered", "Offered"
+    ACCEPTED = "accepted", "Accepted"
+    GONE = "gone", "Taken by someone else"
+    EXPIRED = "expired", "Not accepted in time"
+    WITHDRAWN = "withdrawn", "Withdrawn (left the list)"
+
+
+class WaitingListOfferQuerySet(models.QuerySet):
+    def holding(self, *, now: datetime):
+        """Offers that hold their slot at NOW: offered, and their hold not yet run out."""
+        return self.filter(status=WaitingListOffer.Status.OFFERED, held_until__gt=now)
+
+    def by_token(self, token: str):
+        return self.filter(token_hash=hash_token(token))
+
+
+class WaitingListOffer(models.Model):
+    """One slot offered to one waiting entry, with an accept link (only its hash kept).
+
+    While an offer is OFFERED and before `held_until`, its slot is held: the public time page and
+    `SlotQuerySet.bookable` leave it out; reception may still book it (the offer then finds it gone).
+    Offers made together for one slot share a `batch`.
+    """
+
+    Status = WaitingListOfferStatus
+
+    entry = models.ForeignKey(WaitingListEntry, on_delete=models.CASCADE, related_name="offers")
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="waiting_list_offers")
+    batch = models.UUIDField()
+    offered_at = models.DateTimeField()
+    held_until = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OFFERED)
+    token_hash = models.CharField(max_length=64, editable=False)
+    offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WaitingListOfferQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-offered_at", "pk"]
+        indexes = [
+            # Holds: is this slot held now? (bookable(), the lock check, the scan.)
+            models.Index(
+                fields=["slot", "held_until"],
+                condition=Q(status=WaitingListOfferStatus.OFFERED),
+                name="waitlist_offer_holding_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["token_hash"], name="waitlist_offer_token_hash_unique"),
+            # A slot is offered to an entry once: the next batch goes to the next people.
+            models.UniqueConstraint(fields=["entry", "slot"], name="waitlist_offer_once_per_entry_and_slot"),
+            models.CheckConstraint(
+                condition=Q(status__in=list(WaitingListOfferStatus)), name="waitlist_offer_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(held_until__gt=F("offered_at")), name="waitlist_offer_hold_after"),
+        ]
+
+    def __str__(self):
+        return f"Offer {self.pk} of slot {self.slot_id} ({self.get_status_display()})"

@@ -163,6 +163,25 @@ def _new_message(appointment, *, kind, recipient, now, send_after=None, manage_t
     )
 
 
+def waiting_list_offered(offers, *, tokens: list[str], now: datetime) -> None:
+    """Record one e-mail per waiting-list offer, in the offer's transaction. The raw accept token waits in
+    the row (the offer keeps its hash) and is blanked once the message is sent or skipped."""
+    OutboundMessage.objects.bulk_create(
+        OutboundMessage(
+            kind=Kind.WAITING_LIST_OFFER,
+            waiting_list_offer=offer,
+            recipient=offer.entry.email,
+            slot_id=offer.slot_id,
+            sequence=0,
+            manage_token=token,
+            created_at=now,
+            send_after=now,
+            next_attempt_at=now,
+        )
+        for offer, token in zip(offers, tokens, strict=True)
+    )
+
+
 # -- Rendering, in the worker ---------------------------------------------------------------
 
 
@@ -194,8 +213,47 @@ _SUBJECTS = {
 }
 
 
+def _clinic_context() -> dict:
+    return {
+        "name": settings.CLINIC_NAME,
+        "address": settings.CLINIC_ADDRESS,
+        "phone": settings.CLINIC_PHONE,
+        "email": settings.CLINIC_EMAIL,
+        "directions": settings.CLINIC_DIRECTIONS,
+    }
+
+
+def render_offer_message(message: OutboundMessage) -> EmailMultiAlternatives:
+    """A waiting-list offer: the time, how long it is held, the accept link. Only the recipient's own name."""
+    offer = message.waiting_list_offer
+    zone = clinic_zone()
+    starts = message.slot.starts_at.astimezone(zone)
+    context = {
+        "first_name": offer.entry.first_name,
+        "starts": starts,
+        "practitioner": message.slot.practitioner.full_name,
+        "held_until": offer.held_until.astimezone(zone),
+        "moving": offer.entry.appointment_id is not None,
+        "accept_url": settings.SITE_URL + reverse("waiting_list_offer", args=[message.manage_token]),
+        "clinic": _clinic_context(),
+        "minutes": settings.CONSULTATION_MINUTES,
+    }
+    email = EmailMultiAlternatives(
+        subject=f"A time has come free: {starts:%a} {starts.day} {starts:%b} at {starts:%H:%M}",
+        body=render_to_string("bookings/email/waiting_list_offer.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.recipient],
+        reply_to=[settings.CLINIC_EMAIL],
+        headers={"Message-ID": f"<outbound-{message.pk}@{_mail_domain()}>"},
+    )
+    email.attach_alternative(render_to_string("bookings/email/waiting_list_offer.html", context), "text/html")
+    return email
+
+
 def render_message(message: OutboundMessage) -> EmailMultiAlternatives:
     """The e-mail for one outbox row: plain text, HTML, and the .ics for patient changes."""
+    if message.kind == Kind.WAITING_LIST_OFFER:
+        return render_offer_message(message)
     appointment = _as_recorded(message)
     starts = appointment.slot.starts_at.astimezone(clinic_zone())
     practitioner = appointment.slot.practitioner.full_name
@@ -296,7 +354,7 @@ def claim_due_messages(*, now: datetime, worker_id: str, limit: int) -> list[Out
         )
     return list(
         OutboundMessage.objects.filter(pk__in=claimable, status=Status.SENDING, claimed_by=worker_id)
-        .select_related("appointment", "slot__practitioner")
+        .select_related("appointment", "slot__practitioner", "waiting_list_offer__entry")
         .order_by("next_attempt_at", "pk")
     )
 
@@ -388,6 +446,11 @@ def _skip_reason(message: OutboundMessage, *, now: datetime) -> str:
     news of a booking that no longer stands: it is skipped.
     A reminder is only for the appointment as it still is, and only before it starts.
     """
+    if message.kind == Kind.WAITING_LIST_OFFER:
+        offer = message.waiting_list_offer
+        if offer.status != offer.Status.OFFERED or now >= offer.held_until:
+            return "Not needed: the offer has ended."
+        return ""
     appointment = message.appointment
     if message.kind in (Kind.CONFIRMATION, Kind.MOVED):
         later_sent = OutboundMessage.objects.filter(

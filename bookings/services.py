@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import uuid
 from dataclasses import dataclass
+from datetime import date as date_type
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,11 +21,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
 from bookings.models import (
+    AFTERNOON_FROM_HOUR,
+    EVENING_FROM_HOUR,
     Appointment,
     AppointmentEvent,
     Practitioner,
     Slot,
     UsedSafetyCheckPass,
+    WaitingListEntry,
+    WaitingListOffer,
     hash_token,
     new_token,
     phone_contact_key,
@@ -141,12 +146,19 @@ def _describe_slot(slot: Slot) -> str:
     return f"{local:%a %d %b %Y %H:%M} with {slot.practitioner.full_name}"
 
 
-def _lock_bookable_slot(slot_id, *, now: datetime, staff: bool, submission_key: uuid.UUID | None = None) -> Slot:
+def _lock_bookable_slot(
+    slot_id,
+    *,
+    now: datetime,
+    staff: bool,
+    submission_key: uuid.UUID | None = None,
+    held_for: WaitingListOffer | None = None,
+) -> Slot:
     """Lock the slot row, then check it may still be booked. Raises SlotUnavailable, or Replayed.
 
-    Patients may only take slots the availability rule offers; reception may also book
-    a caller inside the minimum notice, but never into the past, a blocked slot or the
-    slot of a practitioner who has left.
+    Patients may only take slots the availability rule offers (a slot held by a waiting-list offer
+    only through that offer, `held_for`); reception may also book a caller inside the minimum notice
+    or into a held slot, but never into the past, a blocked slot or the slot of a practitioner who has left.
 
     Every normal refusal is decided here, under the lock, by reading: PostgreSQL logs a
     failing statement with its values (a patient's name, e-mail and phone), so a slot just
@@ -161,7 +173,7 @@ def _lock_bookable_slot(slot_id, *, now: datetime, staff: bool, submission_key: 
         # Reception may book inside the minimum notice.
         allowed = slot.state == Slot.State.OPEN and slot.starts_at > now and slot.practitioner.is_active
     else:
-        allowed = slot.offered_to_patients(now=now)
+        allowed = slot.offered_to_patients(now=now, held_for=held_for)
     # One read, after the lock was granted, so that it sees the latest commit: this slot's
     # live appointment, and any appointment made with the same submission key.
     clash = Q(slot=slot) & ~Q(status=Appointment.Status.CANCELLED)
@@ -261,6 +273,7 @@ def appointment_book(
     online_guard: OnlineBookingGuard | None = None,
     api_key_name: str = "",
     any_practitioner_at: datetime | None = None,
+    waiting_list_offer: WaitingListOffer | None = None,
 ) -> BookingResult:
     """Book a slot for a patient (online) or a caller (reception, `booked_by` set).
 
@@ -282,6 +295,8 @@ def appointment_book(
        its address's RATE_LIMIT_BOOKINGS_PER_HOUR. The address's keyed hash is stored for reception's burst flag.
     5. A booking through the API (`api_key_name`) follows the patients' rules (what the time page offers);
        the key's rate limit stands in for the online guard.
+    6. A booking through a waiting-list offer (`waiting_list_offer`) may take the slot that offer holds. Any other
+       booking with an e-mail address takes that address off the waiting list, in this transaction.
     """
     # Random, unless the caller derived one (bookings.models.manage_token_for_submission).
     token = manage_token or new_token()
@@ -290,13 +305,21 @@ def appointment_book(
             if any_practitioner_at is not None and booked_by is None:
                 slot = _lock_free_slot_at(any_practitioner_at, now=now, submission_key=submission_key)
             else:
-                slot = _lock_bookable_slot(slot_id, now=now, staff=booked_by is not None, submission_key=submission_key)
+                slot = _lock_bookable_slot(
+                    slot_id,
+                    now=now,
+                    staff=booked_by is not None,
+                    submission_key=submission_key,
+                    held_for=waiting_list_offer,
+                )
             if online_guard is not None and booked_by is None:
                 _check_online_limits(patient, now=now, guard=online_guard)
             appointment = Appointment.objects.create(
                 slot=slot,
                 source=(
-                    Appointment.Source.PHONE
+                    Appointment.Source.WAITING_LIST
+                    if waiting_list_offer
+                    else Appointment.Source.PHONE
                     if booked_by
                     else Appointment.Source.API
                     if api_key_name
@@ -326,6 +349,8 @@ def appointment_book(
                 manage_token=token,
                 actor_label=f"api:{api_key_name}" if api_key_name else "",
             )
+            if patient.email and waiting_list_offer is None:
+                _leave_waiting_list_booked_elsewhere(email=patient.email, now=now)
     except Replayed as replay:
         return BookingResult(replay.appointment, None, replayed=True)
     except IntegrityError:
@@ -393,9 +418,14 @@ def _booking_with_key(submission_key: uuid.UUID | None) -> Appointment | None:
 
 
 def _lock_appointment(appointment_id) -> Appointment:
-    return (
-        Appointment.objects.select_for_update(of=("self",)).select_related("slot__practitioner").get(pk=appointment_id)
-    )
+    """Lock the appointment row alone, then read it with its slot.
+
+    Not one SELECT ... FOR UPDATE over the join: a row changed while the lock was awaited is re-checked
+    against the joined slot row of the old snapshot (PostgreSQL's EvalPlanQual), so an appointment just
+    moved by another transaction (a waiting-list accept racing a cancellation) would not be found at all.
+    """
+    Appointment.objects.select_for_update().filter(pk=appointment_id).order_by().values_list("pk", flat=True).get()
+    return Appointment.objects.select_related("slot__practitioner").order_by().get(pk=appointment_id)
 
 
 def _lock_slots(*slot_ids) -> None:
@@ -454,10 +484,19 @@ def appointment_cancel(
 
 
 def appointment_move(
-    *, appointment: Appointment, new_slot_id: int, now: datetime, actor=None, api_key_name: str = ""
+    *,
+    appointment: Appointment,
+    new_slot_id: int,
+    now: datetime,
+    actor=None,
+    api_key_name: str = "",
+    held_for: WaitingListOffer | None = None,
 ) -> Appointment:
     """Move an appointment to another slot: the new one is taken and the old one freed together.
-    An API key (`api_key_name`) has reception's rules."""
+    An API key (`api_key_name`) has reception's rules.
+
+    `held_for`: the waiting-list offer being accepted, which may take the slot it holds.
+    """
     staff = actor is not None or bool(api_key_name)
     try:
         with transaction.atomic():
@@ -473,7 +512,7 @@ def appointment_move(
                 _lock_slots(old_slot.pk, int(new_slot_id))
             except (ValueError, TypeError):
                 raise SlotUnavailable("unknown") from None
-            new_slot = _lock_bookable_slot(new_slot_id, now=now, staff=staff)
+            new_slot = _lock_bookable_slot(new_slot_id, now=now, staff=staff, held_for=held_for)
             old_description = _describe_slot(old_slot)
             locked.slot = new_slot
             locked.sequence += 1
@@ -580,3 +619,374 @@ def practitioner_calendar_token_reset(*, practitioner) -> str:
     practitioner.calendar_token_hash = hash_token(token)
     Practitioner.objects.filter(pk=practitioner.pk).update(calendar_token_hash=practitioner.calendar_token_hash)
     return token
+
+
+# -- The waiting list ---------------------------------------------------------------------
+#
+# How freed times reach the list: the e-mail worker runs `waiting_list_scan` on every loop. It looks
+# at every bookable slot (not held, outside the minimum notice, inside the horizon), so a cancellation,
+# a move, an unblocked slot, new working hours and an expired hold are all found the same way, with no
+# hook in each of the services that free a time.
+
+
+class AlreadyWaiting(Exception):
+    """This e-mail address already has an entry on the waiting list."""
+
+
+class OfferNotPossible(Exception):
+    """Reception's hand offer cannot be made: `reason` says why, in reception's words."""
+
+
+@dataclass
+class WaitingListRequest:
+    """What a patient (or reception, for a caller) asks the waiting list for."""
+
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    practitioner: Practitioner | None
+    weekdays: list[int]
+    parts_of_day: list[str]
+    wait_until: date_type
+
+
+@dataclass
+class ScanReport:
+    expired_offers: int = 0
+    ended_offers: int = 0
+    expired_entries: int = 0
+    offers_made: int = 0
+    slots_offered: int = 0
+
+
+@dataclass
+class AcceptResult:
+    """What accepting an offer did: `outcome` is "booked" or "moved", or why nothing changed:
+    "unknown" (no such link), "used" (accepted already), "gone" (someone else got it), "expired"
+    (the hold ran out), "left" (the entry is no longer waiting) or "too late to move" (the booking
+    to be moved is inside its change cut-off)."""
+
+    outcome: str
+    offer: WaitingListOffer | None = None
+    appointment: Appointment | None = None
+    manage_token: str | None = None
+
+
+def _lock_waiting_list_email(email: str) -> None:
+    """A transaction-level advisory lock on an address: two joins with one address queue here."""
+    key = int.from_bytes(
+        hashlib.sha256(f"bookings.waitlist:{email.strip().lower()}".encode()).digest()[:8], "big", signed=True
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def waiting_list_join(
+    *,
+    request: WaitingListRequest,
+    now: datetime,
+    safety_answers: dict,
+    privacy_notice_version: str,
+    appointment: Appointment | None = None,
+    added_by=None,
+) -> tuple[WaitingListEntry, str]:
+    """Put a patient on the waiting list; returns the entry and the raw token of its link (only its hash is kept).
+
+    One waiting entry per e-mail address: decided by a read under an advisory lock on the address
+    (AlreadyWaiting), with the partial unique index as the backstop.
+    """
+    token = new_token()
+    with transaction.atomic():
+        _lock_waiting_list_email(request.email)
+        if WaitingListEntry.objects.waiting().same_email(request.email).exists():
+            raise AlreadyWaiting
+        entry = WaitingListEntry.objects.create(
+            first_name=request.first_name,
+            last_name=request.last_name,
+            email=request.email,
+            phone=request.phone,
+            practitioner=request.practitioner,
+            weekdays=sorted(set(request.weekdays)),
+            parts_of_day=sorted(set(request.parts_of_day)),
+            wait_until=request.wait_until,
+            appointment=appointment,
+            safety_answers=safety_answers,
+            privacy_notice_version=privacy_notice_version,
+            token_hash=hash_token(token),
+            created_at=now,
+            added_by=added_by,
+        )
+    return entry, token
+
+
+def _end_entries(entry_ids, *, status: str, now: datetime) -> None:
+    """End waiting entries and withdraw their live offers (the slots they held are free again)."""
+    WaitingListEntry.objects.filter(pk__in=entry_ids, status=WaitingListEntry.Status.WAITING).update(
+        status=status, ended_at=now
+    )
+    WaitingListOffer.objects.filter(entry__in=entry_ids, status=WaitingListOffer.Status.OFFERED).update(
+        status=WaitingListOffer.Status.WITHDRAWN, ended_at=now
+    )
+
+
+def waiting_list_leave(*, entry: WaitingListEntry, now: datetime, actor=None) -> None:
+    """The patient leaves the list (their link), or reception removes them (`actor`)."""
+    status = WaitingListEntry.Status.REMOVED if actor else WaitingListEntry.Status.LEFT
+    with transaction.atomic():
+        _end_entries([entry.pk], status=status, now=now)
+
+
+def _leave_waiting_list_booked_elsewhere(*, email: str, now: datetime) -> None:
+    """A patient who books another way (online, or by phone with the same e-mail) is taken off the list."""
+    entry_ids = list(WaitingListEntry.objects.waiting().same_email(email).values_list("pk", flat=True))
+    if entry_ids:
+        _end_entries(entry_ids, status=WaitingListEntry.Status.BOOKED_ELSEWHERE, now=now)
+
+
+# The matching: for every slot a patient could book now, the first BATCH waiting entries (by joining
+# order) that want it and have not been offered it, one query whatever the length of the list. The
+# slots come from SlotQuerySet.bookable (held slots left out); the entries are walked in joining order
+# through waitlist_waiting_order_idx. An entry holding a live offer is not offered another time at
+# once (nobody holds several times), and an entry wanting to improve on a booking is offered only
+# earlier times than it.
+MATCHING_SQL = """
+SELECT s.id, e.id
+FROM ({bookable}) AS s
+CROSS JOIN LATERAL (
+    SELECT e.id, e.created_at
+    FROM bookings_waitinglistentry e
+    WHERE e.status = %s
+      AND (e.practitioner_id IS NULL OR e.practitioner_id = s.practitioner_id)
+      AND e.wait_until >= (s.starts_at AT TIME ZONE %s)::date
+      AND (EXTRACT(ISODOW FROM s.starts_at AT TIME ZONE %s)::int - 1) = ANY(e.weekdays)
+      AND (CASE WHEN EXTRACT(HOUR FROM s.starts_at AT TIME ZONE %s) < %s THEN %s
+                WHEN EXTRACT(HOUR FROM s.starts_at AT TIME ZONE %s) < %s THEN %s
+                ELSE %s END) = ANY(e.parts_of_day)
+      AND NOT EXISTS (SELECT 1 FROM bookings_waitinglistoffer o WHERE o.entry_id = e.id AND o.slot_id = s.id)
+      AND NOT EXISTS (
+          SELECT 1 FROM bookings_waitinglistoffer o
+          WHERE o.entry_id = e.id AND o.status = %s AND o.held_until > %s
+      )
+      AND (e.appointment_id IS NULL OR EXISTS (
+          SELECT 1 FROM bookings_appointment a JOIN bookings_slot held ON held.id = a.slot_id
+          WHERE a.id = e.appointment_id AND held.starts_at > s.starts_at
+      ))
+    ORDER BY e.created_at, e.id
+    LIMIT %s
+) AS e
+ORDER BY s.starts_at, s.id, e.created_at, e.id
+"""
+
+
+def waiting_list_matches(*, now: datetime, batch: int) -> dict[int, list[int]]:
+    """{slot id: [entry ids, first joined first]}, in slot order: who each bookable slot would be offered to now."""
+    from bookings.models import PartOfDay
+
+    bookable_sql, bookable_params = (
+        Slot.objects.bookable(now=now).order_by().values("id", "starts_at", "practitioner_id").query.sql_with_params()
+    )
+    zone = str(clinic_zone())
+    params = [
+        *bookable_params,
+        WaitingListEntry.Status.WAITING,
+        zone,
+        zone,
+        zone,
+        AFTERNOON_FROM_HOUR,
+        PartOfDay.MORNING.value,
+        zone,
+        EVENING_FROM_HOUR,
+        PartOfDay.AFTERNOON.value,
+        PartOfDay.EVENING.value,
+        WaitingListOffer.Status.OFFERED,
+        now,
+        batch,
+    ]
+    matches: dict[int, list[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(MATCHING_SQL.format(bookable=bookable_sql), params)
+        for slot_id, entry_id in cursor.fetchall():
+            matches.setdefault(slot_id, []).append(entry_id)
+    return matches
+
+
+# The matching fetches this many batches of candidates per slot: enough that neighbouring free times
+# wanted by the same people each find a batch in one scan (the rest wait for the next loop).
+CANDIDATES_PER_BATCH = 4
+
+
+def waiting_list_scan(*, now: datetime) -> ScanReport:
+    """What the worker does on every loop, before sending:
+
+    1. Holds that ran out end (EXPIRED), and offers for slots booked meanwhile (reception may book a held
+       slot) end as GONE: the time page shows the slot again, through the offer table's trigger.
+    2. Entries past their last day end (EXPIRED), with any live offers.
+    3. Each bookable slot with matching entries is offered to the first WAITING_LIST_BATCH of them,
+       held for WAITING_LIST_HOLD, with one e-mail each through the outbox (`_offer_slot`).
+    An entry is offered one slot at a time; the entries of one scan are offered once.
+    """
+    report = ScanReport()
+    report.expired_offers = WaitingListOffer.objects.filter(
+        status=WaitingListOffer.Status.OFFERED, held_until__lte=now
+    ).update(status=WaitingListOffer.Status.EXPIRED, ended_at=now)
+    report.ended_offers = WaitingListOffer.objects.filter(
+        status=WaitingListOffer.Status.OFFERED, slot__appointments__in=Appointment.objects.live()
+    ).update(status=WaitingListOffer.Status.GONE, ended_at=now)
+    today = now.astimezone(clinic_zone()).date()
+    past_their_date = list(WaitingListEntry.objects.waiting().filter(wait_until__lt=today).values_list("pk", flat=True))
+    if past_their_date:
+        _end_entries(past_their_date, status=WaitingListEntry.Status.EXPIRED, now=now)
+        report.expired_entries = len(past_their_date)
+    offered_this_scan: set[int] = set()
+    batch = settings.WAITING_LIST_BATCH
+    # More candidates than a batch per slot: the first people may be offered an earlier slot in this scan.
+    for slot_id, entry_ids in waiting_list_matches(now=now, batch=batch * CANDIDATES_PER_BATCH).items():
+        fresh = [entry_id for entry_id in entry_ids if entry_id not in offered_this_scan][:batch]
+        if not fresh:
+            continue
+        made = _offer_slot(slot_id=slot_id, entry_ids=fresh, now=now)
+        offered_this_scan.update(made)
+        report.offers_made += len(made)
+        report.slots_offered += bool(made)
+    return report
+
+
+def _offer_slot(*, slot_id: int, entry_ids: list[int], now: datetime, actor=None) -> list[int]:
+    """Offer one slot to some entries, holding it for them: one transaction, the slot locked and re-checked.
+
+    Returns the entries offered (none when the slot was taken, held or offered to them meanwhile).
+    """
+    from bookings import notifications
+
+    with transaction.atomic():
+        try:
+            slot = Slot.objects.select_related("practitioner").select_for_update(of=("self",)).get(pk=slot_id)
+        except Slot.DoesNotExist:
+            return []
+        if not slot.offered_to_patients(now=now) or Appointment.objects.live().filter(slot=slot).exists():
+            return []
+        entries = list(
+            WaitingListEntry.objects.waiting()
+            .filter(pk__in=entry_ids)
+            .exclude(offers__slot=slot)
+            .select_for_update(of=("self",))
+            .order_by("created_at", "pk")
+        )
+        batch = uuid.uuid4()
+        held_until = now + settings.WAITING_LIST_HOLD
+        offers, tokens = [], []
+        for entry in entries:
+            token = new_token()
+            tokens.append(token)
+            offers.append(
+                WaitingListOffer(
+                    entry=entry,
+                    slot=slot,
+                    batch=batch,
+                    offered_at=now,
+                    held_until=held_until,
+                    token_hash=hash_token(token),
+                    offered_by=actor,
+                )
+            )
+        WaitingListOffer.objects.bulk_create(offers)
+        notifications.waiting_list_offered(offers, tokens=tokens, now=now)
+    return [entry.pk for entry in entries]
+
+
+def waiting_list_offer_by_hand(*, entry: WaitingListEntry, slot_id: int, now: datetime, actor) -> WaitingListOffer:
+    """Reception offers a chosen time to a chosen person (a batch of one, held as any offer is).
+
+    The time must be one a patient could book now (the patient accepts it online); OfferNotPossible otherwise.
+    """
+    if entry.status != WaitingListEntry.Status.WAITING:
+        raise OfferNotPossible("This person is no longer on the waiting list.")
+    if WaitingListOffer.objects.filter(entry=entry, slot_id=slot_id).exists():
+        raise OfferNotPossible("This time has already been offered to this person.")
+    made = _offer_slot(slot_id=slot_id, entry_ids=[entry.pk], now=now, actor=actor)
+    if not made:
+        raise OfferNotPossible(
+            "That time cannot be offered: it is booked, held for another offer, too soon to book online, "
+            "or no longer in the diary."
+        )
+    return WaitingListOffer.objects.get(entry=entry, slot_id=slot_id)
+
+
+def waiting_list_offer_accept(*, token: str, now: datetime) -> AcceptResult:
+    """Accept an offer: the first to accept gets the time, through the same booking service as everyone.
+
+    1. In one transaction, lock what the booking locks, in the same order (the appointment to move,
+       then the slots, by key), then the entry and the offer; re-read both under the locks.
+    2. Only a live offer (offered, held until after NOW, its entry still waiting) may book.
+    3. Book a new appointment with the entry's safety answers (source: waiting list), or move the
+       entry's booking (its old time is freed, and offered on by the next scan).
+    4. The offer is accepted, the entry booked, the other offers of this slot are gone, the
+       entry's other offers withdrawn. A time taken meanwhile marks this offer gone, and nothing else.
+    """
+    found = WaitingListOffer.objects.by_token(token).select_related("entry").order_by().first()
+    if found is None:
+        return AcceptResult("unknown")
+    with transaction.atomic():
+        moving = None
+        if found.entry.appointment_id is not None:
+            moving = _lock_appointment(found.entry.appointment_id)
+            if moving.status != Appointment.Status.BOOKED:
+                moving = None
+        _lock_slots(found.slot_id, *([moving.slot_id] if moving else []))
+        # The entry, then the offer: the order every writer of both keeps (_offer_slot, _end_entries).
+        entry = WaitingListEntry.objects.select_for_update().get(pk=found.entry_id)
+        offer = (
+            WaitingListOffer.objects.select_for_update(of=("self",))
+            .select_related("slot__practitioner")
+            .get(pk=found.pk)
+        )
+        offer.entry = entry
+        refusal = offer_refusal(offer, now=now)
+        if refusal:
+            return AcceptResult(refusal, offer=offer)
+        try:
+            if moving is not None:
+                if not moving.patient_can_change(now=now):
+                    return AcceptResult("too late to move", offer=offer)
+                appointment = appointment_move(appointment=moving, new_slot_id=offer.slot_id, now=now, held_for=offer)
+                result = AcceptResult("moved", offer=offer, appointment=appointment)
+            else:
+                booking = appointment_book(
+                    slot_id=offer.slot_id,
+                    patient=PatientDetails(
+                        first_name=entry.first_name, last_name=entry.last_name, phone=entry.phone, email=entry.email
+                    ),
+                    now=now,
+                    safety_answers=entry.safety_answers,
+                    privacy_notice_version=entry.privacy_notice_version,
+                    waiting_list_offer=offer,
+                )
+                result = AcceptResult(
+                    "booked", offer=offer, appointment=booking.appointment, manage_token=booking.manage_token
+                )
+        except SlotUnavailable:
+            WaitingListOffer.objects.filter(pk=offer.pk).update(status=WaitingListOffer.Status.GONE, ended_at=now)
+            return AcceptResult("gone", offer=offer)
+        WaitingListOffer.objects.filter(pk=offer.pk).update(status=WaitingListOffer.Status.ACCEPTED, ended_at=now)
+        WaitingListOffer.objects.filter(slot_id=offer.slot_id, status=WaitingListOffer.Status.OFFERED).update(
+            status=WaitingListOffer.Status.GONE, ended_at=now
+        )
+        WaitingListEntry.objects.filter(pk=entry.pk).update(status=WaitingListEntry.Status.BOOKED, ended_at=now)
+        WaitingListOffer.objects.filter(entry=entry, status=WaitingListOffer.Status.OFFERED).update(
+            status=WaitingListOffer.Status.WITHDRAWN, ended_at=now
+        )
+    return result
+
+
+def offer_refusal(offer: WaitingListOffer, *, now: datetime) -> str:
+    """Why a locked offer cannot be accepted at NOW, or "" when it can."""
+    if offer.status == WaitingListOffer.Status.ACCEPTED:
+        return "used"
+    if offer.status == WaitingListOffer.Status.GONE:
+        return "gone"
+    if offer.entry.status != WaitingListEntry.Status.WAITING or offer.status == WaitingListOffer.Status.WITHDRAWN:
+        return "left"
+    if offer.status == WaitingListOffer.Status.EXPIRED or offer.held_until <= now:
+        return "expired"
+    return ""

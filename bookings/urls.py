@@ -15,4 +15,9 @@ urlpatterns = [
     path("manage/<str:token>/cancel/", views.manage_cancel, name="manage_cancel"),
     path("manage/<str:token>/move/", views.manage_move, name="manage_move"),
     path("manage/<str:token>/consultation.ics", views.manage_ics, name="manage_ics"),
+    path("manage/<str:token>/sooner/", views.manage_sooner, name="manage_sooner"),
+    path("book/waiting-list/", views.waiting_list_join_view, name="waiting_list_join"),
+    path("waiting-list/offer/<str:token>/", views.waiting_list_offer, name="waiting_list_offer"),
+    path("waiting-list/<str:token>/", views.waiting_list_entry, name="waiting_list_entry"),
+    path("waiting-list/<str:token>/leave/", views.waiting_list_leave_view, name="waiting_list_leave"),
 ]

@@ -19,18 +19,24 @@ from bookings.forms import (
     MoveForm,
     PatientDetailsForm,
     SafetyCheckForm,
+    WaitingListJoinForm,
     parse_database_id,
     parse_start_time,
     start_time_value,
 )
 from bookings.models import (
     Appointment,
+    PartOfDay,
     Practitioner,
     Slot,
+    WaitingListEntry,
+    WaitingListOffer,
+    WorkingHours,
     manage_token_for_submission,
 )
 from bookings.schedule import AvailabilityVersion, clinic_zone, local_midnight
 from bookings.services import (
+    AlreadyWaiting,
     BookingLimitReached,
     ChangeNotAllowed,
     OnlineBookingGuard,
@@ -39,6 +45,10 @@ from bookings.services import (
     appointment_book,
     appointment_cancel,
     appointment_move,
+    offer_refusal,
+    waiting_list_join,
+    waiting_list_leave,
+    waiting_list_offer_accept,
 )
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
 from clinic.ratelimit import client_address_key, rate_limited_post
@@ -628,3 +638,167 @@ def _move_refusal(refusal: SlotUnavailable, *, slot_id: int, now: datetime) -> s
 def manage_ics(request, token):
     appointment = _appointment_for_token(token, now=timezone.now())
     return _ics_response(appointment)
+
+
+# -- The waiting list ---------------------------------------------------------------------
+
+
+def _clinic_today(now: datetime) -> date:
+    return now.astimezone(clinic_zone()).date()
+
+
+def _waiting_list_form(request, *, now: datetime, initial: dict | None = None) -> WaitingListJoinForm:
+    today = _clinic_today(now)
+    defaults = {
+        "weekdays": [day for day in WorkingHours.Weekday.values if day < WorkingHours.Weekday.SATURDAY],
+        "parts_of_day": list(PartOfDay.values),
+        "wait_until": today + timedelta(days=min(28, settings.BOOKING_HORIZON_DAYS)),
+    }
+    return WaitingListJoinForm(request.POST or None, today=today, initial=defaults | (initial or {}))
+
+
+def _join_waiting_list(request, form, *, now, safety_answers: dict, appointment=None, template_context=None):
+    """The join form's POST: the entry, then its own page; or the form again, with what was typed and why."""
+    context = {"form": form, **(template_context or {})}
+    if not form.is_valid():
+        return render(request, "bookings/waiting_list_join.html", context, status=400)
+    try:
+        _, token = waiting_list_join(
+            request=form.waiting_list_request(),
+            now=now,
+            safety_answers=safety_answers,
+            privacy_notice_version=form.privacy_notice_version,
+            appointment=appointment,
+        )
+    except AlreadyWaiting:
+        return render(request, "bookings/waiting_list_join.html", context | {"already_waiting": True}, status=409)
+    messages.success(request, "You are on the waiting list. Keep this page's address: it is your link to it.")
+    return redirect("waiting_list_entry", token=token)
+
+
+@never_cache
+@rate_limited_post("booking")
+def waiting_list_join_view(request):
+    """ "None of these times suit me": join the waiting list, after the safety check (its answers are kept)."""
+    if flow.booking_state_or_none(request) is None:
+        return flow.start_again(request)
+    now = timezone.now()
+    form = _waiting_list_form(request, now=now)
+    if request.method == "POST":
+        return _join_waiting_list(request, form, now=now, safety_answers=SafetyCheckForm.passed_answers())
+    return render(request, "bookings/waiting_list_join.html", {"form": form})
+
+
+@never_cache
+@rate_limited_post("manage")
+def manage_sooner(request, token):
+    """ "I'd like something sooner": wait for an earlier time, keeping this booking until an offer is accepted."""
+    now = timezone.now()
+    appointment = _appointment_for_token(token, now=now)
+    if not appointment.patient_can_change(now=now):
+        return redirect("manage", token=token)
+    initial = {
+        "first_name": appointment.first_name,
+        "last_name": appointment.last_name,
+        "email": appointment.email,
+        "phone": appointment.phone,
+        "wait_until": min(
+            _clinic_today(now) + timedelta(days=28), appointment.slot.starts_at.astimezone(clinic_zone()).date()
+        ),
+    }
+    form = _waiting_list_form(request, now=now, initial=initial)
+    context = {
+        "appointment": appointment,
+        "token": token,
+        "local_start": appointment.slot.starts_at.astimezone(clinic_zone()),
+    }
+    if request.method == "POST":
+        return _join_waiting_list(
+            request,
+            form,
+            now=now,
+            safety_answers=appointment.safety_answers,
+            appointment=appointment,
+            template_context=context,
+        )
+    return render(request, "bookings/waiting_list_join.html", {"form": form, **context})
+
+
+def _entry_for_token(token: str) -> WaitingListEntry:
+    entry = WaitingListEntry.objects.by_token(token).select_related("practitioner").first()
+    if entry is None:
+        raise Http404
+    return entry
+
+
+@never_cache
+def waiting_list_entry(request, token):
+    """The entry's own page: what it waits for, the offers made, and a button to leave."""
+    entry = _entry_for_token(token)
+    offers = entry.offers.select_related("slot__practitioner").order_by("-offered_at", "pk")
+    zone = clinic_zone()
+    for offer in offers:
+        offer.local_start = offer.slot.starts_at.astimezone(zone)
+    return render(request, "bookings/waiting_list_entry.html", {"entry": entry, "offers": offers, "token": token})
+
+
+@never_cache
+@rate_limited_post("manage")
+def waiting_list_leave_view(request, token):
+    entry = _entry_for_token(token)
+    if request.method == "POST" and entry.status == WaitingListEntry.Status.WAITING:
+        waiting_list_leave(entry=entry, now=timezone.now())
+        messages.success(request, "You have left the waiting list. We will not offer you any more times.")
+    return redirect("waiting_list_entry", token=token)
+
+
+# The offer page's answers when nothing was booked: the status and what the page says.
+_OFFER_REFUSALS = {
+    "unknown": 404,
+    "used": 409,
+    "gone": 409,
+    "expired": 410,
+    "left": 410,
+    "too late to move": 409,
+}
+
+
+@never_cache
+@rate_limited_post("manage")
+def waiting_list_offer(request, token):
+    """An offered time: opening the link shows it (link scanners change nothing); a POST accepts it."""
+    now = timezone.now()
+    if request.method == "POST":
+        result = waiting_list_offer_accept(token=token, now=now)
+        offer = result.offer
+        if result.outcome in ("booked", "moved"):
+            appointment = result.appointment
+            return render(
+                request,
+                "bookings/waiting_list_accepted.html",
+                {
+                    "appointment": appointment,
+                    "moved": result.outcome == "moved",
+                    "local_start": appointment.slot.starts_at.astimezone(clinic_zone()),
+                    "manage_url": request.build_absolute_uri(reverse("manage", args=[result.manage_token]))
+                    if result.manage_token
+                    else "",
+                },
+            )
+        outcome = result.outcome
+    else:
+        offer = (
+            WaitingListOffer.objects.by_token(token).select_related("entry", "slot__practitioner").order_by().first()
+        )
+        outcome = "unknown" if offer is None else offer_refusal(offer, now=now)
+        if not outcome and Appointment.objects.live().filter(slot_id=offer.slot_id).exists():
+            # Reception booked the held time for a caller: it has gone, though nobody accepted.
+            outcome = "gone"
+    context = {"outcome": outcome, "token": token}
+    if offer is not None and outcome != "unknown":
+        context |= {
+            "offer": offer,
+            "local_start": offer.slot.starts_at.astimezone(clinic_zone()),
+            "held_until": offer.held_until.astimezone(clinic_zone()),
+        }
+    return render(request, "bookings/waiting_list_offer.html", context, status=_OFFER_REFUSALS.get(outcome, 200))

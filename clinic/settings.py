@@ -361,6 +361,10 @@ RATE_LIMIT_BOOKINGS_PER_HOUR = env_int("RATE_LIMIT_BOOKINGS_PER_HOUR", 4, minimu
 BOOKING_MAX_LIVE_PER_CONTACT = env_int("BOOKING_MAX_LIVE_PER_CONTACT", 2, minimum=1)
 # Requests per API key in each RATE_LIMIT_WINDOW_SECONDS window (api/api.py); beyond it 429 with Retry-After.
 API_KEY_REQUESTS_PER_WINDOW = env_int("API_KEY_REQUESTS_PER_WINDOW", 600, minimum=1)
+# The waiting list (bookings.services.waiting_list_scan, run by the e-mail worker): a time that frees up is
+# offered to this many matching people at once, in the order they joined, and held for them this long.
+WAITING_LIST_BATCH = env_int("WAITING_LIST_BATCH", 3, minimum=1)
+WAITING_LIST_HOLD = timedelta(minutes=env_int("WAITING_LIST_HOLD_MINUTES", 15, minimum=1))
 
 # -- Forms ------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

@@ -5,7 +5,13 @@ from django import forms
 from django.forms import BaseModelFormSet, modelformset_factory
 from django.utils import timezone
 
-from bookings.forms import EMAIL_MAX_LENGTH, PatientForm, SafetyQuestionsMixin, overlapping_periods_in
+from bookings.forms import (
+    EMAIL_MAX_LENGTH,
+    PatientForm,
+    SafetyQuestionsMixin,
+    WaitingListForm,
+    overlapping_periods_in,
+)
 from bookings.models import Appointment, TimeOff, WorkingHours
 from clinic.privacy_notices import current_privacy_notice_version
 
@@ -199,3 +205,32 @@ class ErasureForm(forms.Form):
         initial=True,
         label="Tell the patient their upcoming appointments are cancelled (e-mail, when we have their address)",
     )
+class WaitingListCallerForm(SafetyQuestionsMixin, WaitingListForm):
+    """A caller put on the waiting list by reception: the same red-flag questions as a phone booking (any
+    "yes": not added, urgent advice to read out), and the privacy notice told."""
+
+    privacy_notice_told = forms.BooleanField(
+        error_messages={"required": "Please tell the caller how we use their details, then tick this."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].help_text = "Offers of a time go by e-mail: the caller must give one."
+        self.fields["privacy_notice_told"].label = (
+            "I have told the caller how the clinic uses their details "
+            f"(privacy notice, version {self.privacy_notice_version})."
+        )
+
+    @property
+    def privacy_notice_version(self) -> str:
+        return current_privacy_notice_version()
+
+
+class OfferByHandForm(forms.Form):
+    """Reception offers one of the next bookable times (choices set by the view) to one waiting person."""
+
+    slot = forms.TypedChoiceField(coerce=int, label="Time to offer", error_messages={"required": "Choose a time."})
+
+    def __init__(self, *args, slot_choices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["slot"].choices = [("", "Choose a time")] + slot_choices

@@ -47,6 +47,18 @@ urlpatterns = [
     path("reception/callbacks/", views.reception_callbacks, name="reception_callbacks"),
     path("reception/callbacks/<int:pk>/done/", views.reception_callback_done, name="reception_callback_done"),
     path("reception/callbacks/<int:pk>/reopen/", views.reception_callback_reopen, name="reception_callback_reopen"),
+    path("reception/waiting-list/", views.reception_waiting_list, name="reception_waiting_list"),
+    path("reception/waiting-list/add/", views.reception_waiting_list_add, name="reception_waiting_list_add"),
+    path(
+        "reception/waiting-list/<int:pk>/remove/",
+        views.reception_waiting_list_remove,
+        name="reception_waiting_list_remove",
+    ),
+    path(
+        "reception/waiting-list/<int:pk>/offer/",
+        views.reception_waiting_list_offer,
+        name="reception_waiting_list_offer",
+    ),
     path("me/", views.practitioner_day, name="practitioner_day"),
     path("me/upcoming/", views.practitioner_upcoming, name="practitioner_upcoming"),
     path("me/appointments/<int:pk>/", views.practitioner_appointment, name="practitioner_appointment"),

@@ -16,9 +16,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -38,6 +40,8 @@ from bookings.models import (
     Practitioner,
     Slot,
     TimeOff,
+    WaitingListEntry,
+    WaitingListOffer,
     WorkingHours,
     hash_token,
 )
@@ -49,7 +53,9 @@ from bookings.privacy import (
 )
 from bookings.schedule import GenerationReport, ScheduleRule, clinic_zone, local_midnight, schedule_change_apply
 from bookings.services import (
+    AlreadyWaiting,
     ChangeNotAllowed,
+    OfferNotPossible,
     SlotUnavailable,
     appointment_book,
     appointment_cancel,
@@ -58,6 +64,9 @@ from bookings.services import (
     practitioner_calendar_token_reset,
     slot_block,
     slot_unblock,
+    waiting_list_join,
+    waiting_list_leave,
+    waiting_list_offer_by_hand,
 )
 from clinic.privacy_notices import NOTICES, current_privacy_notice_version, privacy_notice, retention_periods
 from staff.forms import (
@@ -65,11 +74,13 @@ from staff.forms import (
     DayForm,
     ErasureForm,
     ExportForm,
+    OfferByHandForm,
     PhoneBookingForm,
     SearchForm,
     StaffCancelForm,
     StatusForm,
     TimeOffForm,
+    WaitingListCallerForm,
     WorkingHoursFormSet,
 )
 
@@ -211,16 +222,20 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
     schedule rule (bookings.schedule.ScheduleRule), not stored: it ends when the appointment is
     moved or cancelled, or when the hours or time off change back.
     """
+    now = timezone.now()
+    # Held for a waiting-list offer: until when (a correlated subquery, no query of its own).
+    holding = WaitingListOffer.objects.holding(now=now).filter(slot=OuterRef("pk")).order_by("-held_until")
     slots = (
         Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
         .exclude(state=Slot.State.RETIRED)
         .select_related("practitioner", "blocked_by")
+        .annotate(held_until=Subquery(holding.values("held_until")[:1]))
         .order_by("starts_at")
     )
     appointments = (
         Appointment.objects.live()
         .filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
-        .with_upcoming_for_patient(now=timezone.now())
+        .with_upcoming_for_patient(now=now)
         .with_burst_counts()
     )
     if practitioner is not None:
@@ -229,7 +244,6 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
     slots = _with_local_start(list(slots))
     by_slot = {appointment.slot_id: appointment for appointment in appointments}
     rule = ScheduleRule.load(start=start, end=end, practitioner_ids=None if practitioner is None else [practitioner.pk])
-    now = timezone.now()
     for slot in slots:
         slot.live_appointment = by_slot.get(slot.pk)
         slot.no_longer_fits = slot.live_appointment is not None and slot.starts_at > now and not rule.fits(slot)
@@ -1095,3 +1109,112 @@ def practitioner_calendar_feed(request, token):
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+# -- The waiting list ---------------------------------------------------------------------
+
+# How many of the next bookable times reception may pick from to offer by hand.
+HAND_OFFER_CHOICES = 40
+
+
+def _hand_offer_choices(now: datetime) -> list[tuple[int, str]]:
+    zone = clinic_zone()
+    slots = Slot.objects.bookable(now=now).select_related("practitioner")[:HAND_OFFER_CHOICES]
+    return [
+        (slot.pk, f"{slot.starts_at.astimezone(zone):%a %d %b %H:%M} with {slot.practitioner.full_name}")
+        for slot in slots
+    ]
+
+
+def _waiting_list_context(*, now: datetime, offer_form=None, offer_entry_id=None) -> dict:
+    """Queries: the waiting entries (with practitioner); their offers (with slot and practitioner); the
+    recently ended entries; their offers; the next bookable times for a hand offer. The same five at any size."""
+    offers = Prefetch(
+        "offers", queryset=WaitingListOffer.objects.select_related("slot__practitioner").order_by("-offered_at", "pk")
+    )
+    zone = clinic_zone()
+    waiting = list(WaitingListEntry.objects.waiting().select_related("practitioner").prefetch_related(offers))
+    ended = list(
+        WaitingListEntry.objects.exclude(status=WaitingListEntry.Status.WAITING)
+        .select_related("practitioner")
+        .prefetch_related(offers)
+        .order_by("-ended_at", "-pk")[:20]
+    )
+    for entry in [*waiting, *ended]:
+        for offer in entry.offers.all():
+            offer.local_start = offer.slot.starts_at.astimezone(zone)
+    return {
+        "waiting": waiting,
+        "ended": ended,
+        "slot_choices": _hand_offer_choices(now),
+        "offer_form": offer_form,
+        "offer_entry_id": offer_entry_id,
+        "now": now,
+        "batch_size": settings.WAITING_LIST_BATCH,
+        "hold_minutes": int(settings.WAITING_LIST_HOLD.total_seconds() // 60),
+    }
+
+
+@reception_required
+def reception_waiting_list(request):
+    """Who waits, for what, since when, the times offered to them and what came of each."""
+    return render(request, "staff/waiting_list.html", _waiting_list_context(now=timezone.now()))
+
+
+@reception_required
+def reception_waiting_list_add(request):
+    """Put a caller on the waiting list, asking the phone booking's safety questions first."""
+    now = timezone.now()
+    form = WaitingListCallerForm(request.POST or None, today=_today(now))
+    context = {"form": form}
+    if request.method == "POST":
+        valid = form.is_valid()
+        if form.any_red_flag():
+            # Nothing is kept: reception reads the urgent advice to the caller.
+            return render(request, "staff/waiting_list_add.html", context | {"urgent": True})
+        if valid:
+            try:
+                waiting_list_join(
+                    request=form.waiting_list_request(),
+                    now=now,
+                    safety_answers=form.recorded_answers(),
+                    privacy_notice_version=form.privacy_notice_version,
+                    added_by=request.user,
+                )
+            except AlreadyWaiting:
+                return render(request, "staff/waiting_list_add.html", context | {"already_waiting": True}, status=409)
+            messages.success(request, f"{form.cleaned_data['first_name']} is on the waiting list.")
+            return redirect("reception_waiting_list")
+        return render(request, "staff/waiting_list_add.html", context, status=400)
+    return render(request, "staff/waiting_list_add.html", context)
+
+
+@reception_required
+@require_POST
+def reception_waiting_list_remove(request, pk):
+    entry = get_object_or_404(WaitingListEntry, pk=pk)
+    if entry.status == WaitingListEntry.Status.WAITING:
+        waiting_list_leave(entry=entry, now=timezone.now(), actor=request.user)
+        messages.success(request, f"{entry.patient_name} was taken off the waiting list.")
+    else:
+        messages.info(request, f"{entry.patient_name} is no longer on the waiting list.")
+    return redirect("reception_waiting_list")
+
+
+@reception_required
+@require_POST
+def reception_waiting_list_offer(request, pk):
+    """Offer a chosen time to a chosen person by hand: held and e-mailed as the worker's offers are."""
+    now = timezone.now()
+    entry = get_object_or_404(WaitingListEntry, pk=pk)
+    form = OfferByHandForm(request.POST, slot_choices=_hand_offer_choices(now))
+    if form.is_valid():
+        try:
+            waiting_list_offer_by_hand(entry=entry, slot_id=form.cleaned_data["slot"], now=now, actor=request.user)
+        except OfferNotPossible as refusal:
+            form.add_error("slot", str(refusal))
+        else:
+            messages.success(request, f"The time was offered to {entry.patient_name}; the e-mail is on its way.")
+            return redirect("reception_waiting_list")
+    context = _waiting_list_context(now=now, offer_form=form, offer_entry_id=entry.pk)
+    return render(request, "staff/waiting_list.html", context, status=400)

@@ -242,3 +242,67 @@ def database_dump() -> str:
     if database.get("PORT"):
         command += ["-p", str(database["PORT"])]
     return subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
+
+
+# -- The waiting list ---------------------------------------------------------------------
+
+
+def waiting(
+    email: str,
+    *,
+    first_name: str = "Wanda",
+    practitioner=None,
+    weekdays=None,
+    parts_of_day=None,
+    wait_until: date | None = None,
+    joined: datetime | None = None,
+    appointment=None,
+):
+    """A patient on the waiting list through the service (every day, every part of the day, for 30 days by
+    default), joined at JOINED; returns (entry, raw token of its link)."""
+    from bookings.models import PartOfDay
+    from bookings.services import WaitingListRequest, waiting_list_join
+
+    request = WaitingListRequest(
+        first_name=first_name,
+        last_name="Waits",
+        email=email,
+        phone="07700 900456",
+        practitioner=practitioner,
+        weekdays=list(range(7)) if weekdays is None else weekdays,
+        parts_of_day=list(PartOfDay.values) if parts_of_day is None else parts_of_day,
+        wait_until=wait_until or days_ahead(30),
+    )
+    return waiting_list_join(
+        request=request,
+        now=joined or timezone.now(),
+        safety_answers={"version": "2026-11", "answers": []},
+        privacy_notice_version="2026-11",
+        appointment=appointment,
+    )
+
+
+def run_at_once(count: int, work) -> list:
+    """Run WORK(index) in COUNT threads released together; each result, or the exception it raised."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(index):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except Exception as exc:  # recorded, asserted by the caller
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

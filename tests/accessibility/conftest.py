@@ -18,10 +18,10 @@ from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
 from articles.models import Article
-from bookings.models import Appointment, CallbackRequest, Practitioner, Slot, TimeOff, WorkingHours
-from bookings.services import PatientDetails, appointment_book
+from bookings.models import Appointment, CallbackRequest, OutboundMessage, Practitioner, Slot, TimeOff, WorkingHours
+from bookings.services import PatientDetails, appointment_book, waiting_list_offer_by_hand
 from clinic.views import database_unavailable_response, server_error
-from tests.helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot, time_link
+from tests.helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot, time_link, waiting
 from tests.staff_signin import secret_to_device_code, verified_login
 
 
@@ -122,6 +122,32 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         _patient().post("/book/details/", {**details_form(_patient(), later), "slot": taken.pk})
     )
 
+    # The waiting list: joining, an entry's page, offers live, accepted, used, gone and unknown.
+    pages["waiting list join"] = _page(_patient().get("/book/waiting-list/"))
+    pages["waiting list join with errors"] = _page(_patient().post("/book/waiting-list/", {"email": "x"}))
+    pages["manage sooner"] = _page(stranger.get(f"/manage/{booking.manage_token}/sooner/"))
+    wanda, wanda_token = waiting("wanda@example.org", practitioner=dr_okafor)
+    xavier, _ = waiting("xavier@example.org", first_name="Xavier", practitioner=dr_okafor)
+    rita = get_user_model().objects.get(username="rita")
+    offered = make_slot(dr_okafor, local(4, 10))
+    gone = make_slot(dr_okafor, local(4, 11))
+    waiting_list_offer_by_hand(entry=wanda, slot_id=offered.pk, now=timezone.now(), actor=rita)
+    waiting_list_offer_by_hand(entry=xavier, slot_id=gone.pk, now=timezone.now(), actor=rita)
+    appointment_book(
+        slot_id=gone.pk, patient=PatientDetails("Cal", "Ler", "07700 900777"), now=timezone.now(), booked_by=rita
+    )
+    accept_link = "/waiting-list/offer/{}/".format
+    tokens = dict(
+        OutboundMessage.objects.filter(waiting_list_offer__isnull=False).values_list("slot_id", "manage_token")
+    )
+    pages["waiting list offer"] = _page(stranger.get(accept_link(tokens[offered.pk])))
+    pages["waiting list offer gone"] = _page(stranger.get(accept_link(tokens[gone.pk])))
+    pages["waiting list offer unknown"] = _page(stranger.get(accept_link("no-such-offer")))
+    pages["waiting list accepted"] = _page(stranger.post(accept_link(tokens[offered.pk])))
+    pages["waiting list offer used"] = _page(stranger.post(accept_link(tokens[offered.pk])))
+    pages["waiting list entry"] = _page(stranger.get(f"/waiting-list/{wanda_token}/"))
+    waiting("yvonne@example.org", first_name="Yvonne")
+
     rita_browser = _signed_in("rita")
     for name, url in [
         ("day view", "/staff/reception/"),
@@ -138,11 +164,16 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("patient's data", f"/staff/reception/patients/{booking.appointment.pk}/"),
         ("erasure on request", f"/staff/reception/patients/{booking.appointment.pk}/erase/"),
         ("older privacy notice", "/staff/reception/privacy-notices/2026-11/"),
+        ("waiting list", "/staff/reception/waiting-list/"),
+        ("waiting list add", "/staff/reception/waiting-list/add/"),
     ]:
         pages[name] = _page(rita_browser.get(url))
     pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Wolfeschlegel"}))
     pages["erasure with errors"] = _page(
         rita_browser.post(f"/staff/reception/patients/{booking.appointment.pk}/erase/", {"reference": ""})
+    )
+    pages["waiting list add with errors"] = _page(
+        rita_browser.post("/staff/reception/waiting-list/add/", {"email": "x"})
     )
     pages["phone booking with errors"] = _page(
         rita_browser.post(f"/staff/reception/book/?slot={okafor.pk}", {"slot": okafor.pk})
@@ -188,6 +219,8 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
         ("contact with errors", "details with errors", "phone booking with errors", "safety check with an error"), 400
     )
     expected |= {"erasure with errors": 400}
+    expected |= {"waiting list offer gone": 409, "waiting list offer unknown": 404, "waiting list offer used": 409}
+    expected |= dict.fromkeys(("waiting list join with errors", "waiting list add with errors"), 400)
     wrong = {name: page.status for name, page in pages.items() if page.status != expected.get(name, 200)}
     assert wrong == {}, wrong
     return pages

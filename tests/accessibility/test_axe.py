@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from articles.models import Article
-from bookings.services import PatientDetails, appointment_book
-from tests.helpers import local, make_slot
+from bookings.models import OutboundMessage
+from bookings.services import PatientDetails, appointment_book, waiting_list_offer_by_hand
+from tests.helpers import local, make_slot, waiting
 from tests.staff_signin import browser_sign_in, secret_to_device_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -90,6 +91,47 @@ def test_public_pages_have_no_serious_or_critical_axe_violations(page, live_serv
     with capsys.disabled():
         print(
             f"\naxe-core: {len(checked)} public pages, serious/critical violations: "
+            f"{sum(len(v) for v in checked.values())}"
+        )
+    assert {url: v for url, v in checked.items() if v} == {}
+
+
+def test_the_waiting_list_pages_have_no_serious_or_critical_axe_violations(page, live_server, clinic_day, rita, capsys):
+    checked = {}
+    page.goto("/book/")
+    for group in page.locator("fieldset").all():
+        group.get_by_label("No", exact=True).check()
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/book/time/")
+    page.get_by_role("link", name="Join the waiting list").click()
+    page.wait_for_url("**/book/waiting-list/")
+    checked["/book/waiting-list/"] = axe_violations(page)
+    page.get_by_role("button", name="Join the waiting list").click()  # empty: every error shown
+    page.wait_for_selector("#error-summary")
+    checked["/book/waiting-list/ (errors)"] = axe_violations(page)
+    page.goto(f"/manage/{clinic_day.manage_token}/sooner/")
+    checked["/manage/…/sooner/"] = axe_violations(page)
+    entry, token = waiting("wanda@example.org")
+    page.goto(f"/waiting-list/{token}/")
+    checked["/waiting-list/…/"] = axe_violations(page)
+    offered = make_slot(clinic_day.appointment.slot.practitioner, local(5, 10))
+    waiting_list_offer_by_hand(entry=entry, slot_id=offered.pk, now=timezone.now(), actor=rita)
+    accept_token = OutboundMessage.objects.get(waiting_list_offer__isnull=False).manage_token
+    page.goto(f"/waiting-list/offer/{accept_token}/")
+    checked["/waiting-list/offer/…/"] = axe_violations(page)
+    page.get_by_role("button", name="Accept this time").click()
+    page.wait_for_selector("text=Your consultation is booked")
+    checked["/waiting-list/offer/… (accepted)"] = axe_violations(page)
+    page.goto("/waiting-list/offer/forged/")
+    checked["/waiting-list/offer/forged/"] = axe_violations(page)
+    waiting("xavier@example.org", first_name="Xavier")
+    _sign_in(page, "rita")
+    for name in ["/staff/reception/waiting-list/", "/staff/reception/waiting-list/add/"]:
+        page.goto(name)
+        checked[name] = axe_violations(page)
+    with capsys.disabled():
+        print(
+            f"\naxe-core: {len(checked)} waiting-list pages, serious/critical violations: "
             f"{sum(len(v) for v in checked.values())}"
         )
     assert {url: v for url, v in checked.items() if v} == {}

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bookings.models import CallbackRequest, Slot, TimeOff
 from bookings.services import PatientDetails, appointment_book, practitioner_calendar_token_reset
-from tests.helpers import days_ahead, local, make_slot
+from tests.helpers import days_ahead, local, make_slot, waiting
 from tests.staff_signin import authenticator, verified_login
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +82,7 @@ def world(dr_patel, dr_okafor, rita, django_user_model):
         "callback": CallbackRequest.objects.create(name="Bob", phone="07700 900999", created_at=timezone.now()),
         "feed_token": practitioner_calendar_token_reset(practitioner=dr_patel),
         "superuser": django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse battery"),
+        "waiting_entry": waiting("wanda@example.org")[0],
     }
 
 
@@ -123,6 +124,18 @@ def staff_urls(world, dr_patel):
         (
             "call-back reopen",
             reverse("reception_callback_reopen", args=[world["callback"].pk]),
+            *post_only(RECEPTION_ONLY),
+        ),
+        ("waiting list", reverse("reception_waiting_list"), *both(RECEPTION_ONLY)),
+        ("waiting list add", reverse("reception_waiting_list_add"), *both(RECEPTION_ONLY)),
+        (
+            "waiting list remove",
+            reverse("reception_waiting_list_remove", args=[world["waiting_entry"].pk]),
+            *post_only(RECEPTION_ONLY),
+        ),
+        (
+            "waiting list offer",
+            reverse("reception_waiting_list_offer", args=[world["waiting_entry"].pk]),
             *post_only(RECEPTION_ONLY),
         ),
         ("my day", reverse("practitioner_day"), *both(PRACTITIONER_OWN)),
@@ -177,7 +190,7 @@ def run_matrix(role, world, dr_patel, request) -> list[tuple]:
     return results
 
 
-def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_396_requests(world, dr_patel, request):
+def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_444_requests(world, dr_patel, request):
     """Signed in with a password and a code (verified_login): the state in which staff work."""
     results = [(role, *result) for role in ROLES for result in run_matrix(role, world, dr_patel, request)]
 
@@ -186,8 +199,8 @@ def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_396_re
     tally = Counter(result[3] for result in results)
     print(f"\nAuthorisation matrix: {len(results)} requests: {dict(sorted(tally.items()))}")
     # 33 staff URLs x GET and POST x 6 roles.
-    assert len(results) == 396
-    assert len({result[:3] for result in results}) == 396
+    assert len(results) == 444
+    assert len({result[:3] for result in results}) == 444
 
 
 ADMIN_URLS = [
@@ -232,7 +245,7 @@ def test_a_password_alone_opens_no_staff_url_and_no_admin_page_for_any_role(
                 if response.status_code != 302 or not response["Location"].startswith(reverse(sent_to)):
                     wrong.append((role, name, method, response.status_code))
     assert wrong == []
-    assert len(urls) == 35
+    assert len(urls) == 39
 
 
 def test_a_password_and_a_code_open_the_admin_to_the_superuser(world):

@@ -27,6 +27,8 @@ AVAILABILITY = {
     "bookings_slot_availability_changed",
     "bookings_appointment_availability_changed",
     "bookings_availability_bump_everything",
+    # A waiting-list offer holds its slot (bookings migration 0014).
+    "bookings_waitlist_hold_changed",
 }
 CONTENT = {"articles_content_changed"}
 

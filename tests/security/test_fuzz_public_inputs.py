@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from articles.models import Article
 from bookings.forms import SAFETY_QUESTIONS
-from bookings.models import Appointment, AppointmentEvent, CallbackRequest, Slot
+from bookings.models import Appointment, AppointmentEvent, CallbackRequest, Slot, WaitingListEntry, WaitingListOffer
 from bookings.services import PatientDetails, appointment_book
 from tests.helpers import SAFE_ANSWERS, local, make_slot
 
@@ -95,7 +95,15 @@ class Tally:
 def _row_counts():
     with connection.cursor() as cursor:
         counts = {}
-        for model in (Appointment, AppointmentEvent, Slot, CallbackRequest, Article):
+        for model in (
+            Appointment,
+            AppointmentEvent,
+            Slot,
+            CallbackRequest,
+            Article,
+            WaitingListEntry,
+            WaitingListOffer,
+        ):
             cursor.execute(f'SELECT count(*) FROM "{model._meta.db_table}"')  # noqa: S608 - our own table names
             counts[model.__name__] = cursor.fetchone()[0]
         return counts
@@ -237,6 +245,47 @@ def test_arbitrary_paths_give_a_page_not_a_server_error(world, path):
     from urllib.parse import quote
 
     _check(Client().get("/" + quote(path.encode("utf-8", "surrogatepass"), safe="/")))
+
+
+@FUZZ
+@given(
+    data=st.fixed_dictionaries(
+        {},
+        optional={
+            "first_name": field_value,
+            "last_name": field_value,
+            "email": st.one_of(field_value, st.emails()),
+            "phone": field_value,
+            "practitioner": field_value,
+            "weekdays": st.one_of(field_value, st.lists(st.sampled_from(["0", "3", "6", "7", "-1", "x"]), max_size=4)),
+            "parts_of_day": st.one_of(field_value, st.lists(st.sampled_from(["morning", "evening", "night"]))),
+            "wait_until": st.one_of(field_value, st.dates().map(str)),
+            "consent": st.sampled_from(["on", "", "\x00"]),
+        },
+    )
+)
+def test_the_waiting_list_form_survives_anything_and_adds_only_valid_entries(world, data):
+    before = _row_counts()
+    response = _check(_patient_client().post("/book/waiting-list/", data))
+    after = _row_counts()
+    added = after["WaitingListEntry"] - before["WaitingListEntry"]
+    assert added == (1 if response.status_code == 302 else 0)
+    WaitingListEntry.objects.all().delete()
+    assert {k: v for k, v in after.items() if k != "WaitingListEntry"} == {
+        k: v for k, v in before.items() if k != "WaitingListEntry"
+    }
+
+
+@FUZZ
+@given(token=nasty_text.filter(lambda t: "/" not in t and t not in ("", ".", "..")))
+def test_waiting_list_links_survive_garbage_tokens_and_change_nothing(world, token):
+    before = _row_counts()
+    client = Client()
+    _check(client.get(f"/waiting-list/{token}/"))
+    _check(client.post(f"/waiting-list/{token}/leave/"))
+    _check(client.get(f"/waiting-list/offer/{token}/"))
+    _check(client.post(f"/waiting-list/offer/{token}/"))
+    assert _row_counts() == before
 
 
 def test_zz_report_how_many_inputs_were_tried(capsys):

@@ -26,10 +26,12 @@ from bookings.models import (
     Practitioner,
     Slot,
     TimeOff,
+    WaitingListEntry,
+    WaitingListOffer,
     WorkingHours,
 )
 from bookings.services import PatientDetails, appointment_book
-from tests.helpers import SAFE_ANSWERS, local, make_slot
+from tests.helpers import SAFE_ANSWERS, local, make_slot, waiting
 from tests.staff_signin import authenticator, verified_login
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +51,8 @@ TABLES_THAT_MUST_NOT_CHANGE = [
     TimeOff,
     WorkingHours,
     Article,
+    WaitingListEntry,
+    WaitingListOffer,
 ]
 
 
@@ -102,6 +106,7 @@ def clinic(rita, dr_patel, dr_okafor):
         now=timezone.now(),
     )
     CallbackRequest.objects.create(name="Carol Caller", phone="07700 900555", created_at=timezone.now())
+    waiting("wanda@example.org")
     Article.objects.create(
         title="Hip pain",
         slug="hip-pain",
@@ -126,6 +131,8 @@ PAGES = {
     "article search": (None, lambda c: "/articles/"),
     "manage cancel": (None, lambda c: f"/manage/{c['token']}/"),
     "manage move": (None, lambda c: f"/manage/{c['token']}/move/"),
+    "manage sooner": (None, lambda c: f"/manage/{c['token']}/sooner/"),
+    "waiting list join": ("patient", lambda c: "/book/waiting-list/"),
     "staff sign-in": (None, lambda c: "/staff/login/"),
     "admin sign-in": (None, lambda c: "/admin/login/"),
     "day view": ("rita", lambda c: "/staff/reception/"),
@@ -139,6 +146,8 @@ PAGES = {
     "search": ("rita", lambda c: "/staff/reception/search/"),
     "export": ("rita", lambda c: "/staff/reception/export/"),
     "erasure on request": ("rita", lambda c: f"/staff/reception/patients/{c['appointment']}/erase/"),
+    "waiting list": ("rita", lambda c: "/staff/reception/waiting-list/"),
+    "waiting list add": ("rita", lambda c: "/staff/reception/waiting-list/add/"),
     "code step": ("rita, password only", lambda c: "/staff/login/code/"),
     "set up an app": ("rita, no app yet", lambda c: "/staff/two-factor/setup/"),
     "reset my app": ("rita", lambda c: "/staff/two-factor/reset/"),

@@ -1,6 +1,10 @@
 """The e-mail worker: sends the outbox (bookings/notifications.py) until stopped, and runs the daily
 retention purge (bookings/privacy.py, purge_if_due) in case cron does not.
 
+Before each round of sending it runs the waiting list (bookings.services.waiting_list_scan): holds that
+ran out end, entries past their date leave the list, and times that came free are offered, so offers
+need no request to arrive.
+
     python manage.py send_messages            # run beside the web server, for ever
     python manage.py send_messages --once     # send what is due now, then exit
 
@@ -22,6 +26,7 @@ from django.utils.crypto import get_random_string
 
 from bookings.notifications import send_due_messages
 from bookings.privacy import purge_if_due
+from bookings.services import waiting_list_scan
 from bookings.webhooks import send_due_deliveries
 
 logger = logging.getLogger("bookings.notifications")
@@ -54,6 +59,15 @@ class Command(BaseCommand):
             # Like a request: drop connections the database closed while we slept.
             close_old_connections()
             try:
+                scan = waiting_list_scan(now=timezone.now())
+                if scan.offers_made or scan.expired_offers or scan.expired_entries:
+                    logger.info(
+                        "Waiting list: %s offers made for %s times, %s holds ended, %s entries expired",
+                        scan.offers_made,
+                        scan.slots_offered,
+                        scan.expired_offers,
+                        scan.expired_entries,
+                    )
                 report = send_due_messages(
                     now=timezone.now(), worker_id=worker_id, limit=batch, should_stop=stopping.is_set
                 )

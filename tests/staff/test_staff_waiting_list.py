@@ -1,0 +1,128 @@
+"""Rita's waiting list: who waits for what and since when, offers and outcomes; adding a caller, offering a
+time by hand, removing an entry; a held slot on the day view."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from bookings.models import OutboundMessage, Slot, WaitingListEntry, WaitingListOffer
+from bookings.services import waiting_list_scan
+from tests.helpers import SAFE_ANSWERS, days_ahead, local, make_slot, waiting
+from tests.staff_signin import verified_login
+
+pytestmark = pytest.mark.django_db
+SIZES = [1, 10]
+AROUND_THE_VIEW = 7
+
+CALLER = {
+    **SAFE_ANSWERS,
+    "first_name": "Carol",
+    "last_name": "Caller",
+    "email": "carol@example.org",
+    "phone": "07700 900321",
+    "practitioner": "",
+    "weekdays": ["0", "2"],
+    "parts_of_day": ["evening"],
+    "privacy_notice_told": "on",
+}
+
+
+def test_rita_sees_who_waits_for_what_since_when_and_the_offers_made(client, rita, dr_patel):
+    slot = make_slot(dr_patel, local(4, 10))
+    waiting("wanda@example.org", practitioner=dr_patel, weekdays=[0, 1, 2, 3, 4, 5, 6])
+    waiting_list_scan(now=timezone.now())
+    verified_login(client, rita)
+
+    html = client.get(reverse("reception_waiting_list")).content.decode()
+
+    assert "Wanda Waits" in html and "Dr Priya Patel" in html and "Mornings (before 12:00)" in html
+    local_start = slot.starts_at.astimezone(local(0, 0).tzinfo)
+    assert f"{local_start:%H:%M}, Dr Priya Patel: offered" in html
+
+
+def test_rita_adds_a_caller_after_the_safety_questions(client, rita):
+    verified_login(client, rita)
+    form = {**CALLER, "wait_until": days_ahead(10).isoformat()}
+
+    client.post(reverse("reception_waiting_list_add"), form)
+
+    entry = WaitingListEntry.objects.get()
+    assert (entry.email, entry.weekdays, entry.parts_of_day, entry.added_by) == (
+        "carol@example.org",
+        [0, 2],
+        ["evening"],
+        rita,
+    )
+    assert entry.safety_answers["version"] and len(entry.safety_answers["answers"]) == len(SAFE_ANSWERS)
+
+
+def test_a_yes_to_a_safety_question_adds_nobody_and_shows_the_urgent_advice(client, rita):
+    verified_login(client, rita)
+    form = {**CALLER, "wait_until": days_ahead(10).isoformat(), "leg_weakness": "yes"}
+
+    response = client.post(reverse("reception_waiting_list_add"), form)
+
+    assert "Nothing was added. Read this to the caller now" in response.content.decode()
+    assert not WaitingListEntry.objects.exists()
+
+
+def test_rita_offers_a_chosen_time_to_a_chosen_person_and_it_is_held_for_them(client, rita, dr_patel):
+    slot = make_slot(dr_patel, local(4, 10))
+    # Wanda asked for evenings only: the worker would not offer her 10:00, Rita may.
+    entry, _ = waiting("wanda@example.org", parts_of_day=["evening"])
+    verified_login(client, rita)
+
+    client.post(reverse("reception_waiting_list_offer", args=[entry.pk]), {"slot": slot.pk})
+
+    offer = WaitingListOffer.objects.get()
+    assert (offer.entry, offer.slot, offer.offered_by) == (entry, slot, rita)
+    assert OutboundMessage.objects.get().recipient == "wanda@example.org"
+    assert not Slot.objects.bookable(now=timezone.now()).filter(pk=slot.pk).exists()
+    # The same time a second time: a clear message, no second offer.
+    again = client.post(reverse("reception_waiting_list_offer", args=[entry.pk]), {"slot": slot.pk})
+    assert again.status_code == 400 and WaitingListOffer.objects.count() == 1
+
+
+def test_rita_removes_an_entry_and_its_held_time_is_free_again(client, rita, dr_patel):
+    slot = make_slot(dr_patel, local(4, 10))
+    entry, _ = waiting("wanda@example.org")
+    waiting_list_scan(now=timezone.now())
+    verified_login(client, rita)
+
+    client.post(reverse("reception_waiting_list_remove", args=[entry.pk]))
+
+    entry.refresh_from_db()
+    assert entry.status == WaitingListEntry.Status.REMOVED
+    assert WaitingListOffer.objects.get().status == WaitingListOffer.Status.WITHDRAWN
+    assert Slot.objects.bookable(now=timezone.now()).filter(pk=slot.pk).exists()
+
+
+def test_the_day_view_shows_a_held_slot_as_held_and_rita_can_still_book_it(client, rita, dr_patel):
+    slot = make_slot(dr_patel, local(4, 10))
+    waiting("wanda@example.org")
+    waiting_list_scan(now=timezone.now())
+    verified_login(client, rita)
+
+    html = client.get(f"{reverse('reception_day')}?date={days_ahead(4).isoformat()}").content.decode()
+
+    assert "Held for a waiting-list offer until" in html
+    assert f"{reverse('reception_book')}?slot={slot.pk}" in html
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_waiting_list_costs_five_queries_at_any_size(client, rita, dr_patel, django_assert_num_queries, size):
+    for index in range(size):
+        make_slot(dr_patel, local(4, 9) + timedelta(minutes=20 * index))
+        waiting(f"patient{index}@example.org")
+        waiting(f"left{index}@example.org")
+    WaitingListEntry.objects.filter(email__startswith="left").update(status="left", ended_at=timezone.now())
+    waiting_list_scan(now=timezone.now())
+    verified_login(client, rita)
+
+    # The waiting entries; their offers; the recently ended entries; their offers; the next bookable times.
+    with django_assert_num_queries(AROUND_THE_VIEW + 5):
+        response = client.get(reverse("reception_waiting_list"))
+
+    assert len(response.context["waiting"]) == size
