@@ -840,3 +840,34 @@ class OutboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} for appointment {self.appointment_id} ({self.get_status_display()})"
+
+
+MANAGER_GROUP = "Clinic manager"
+
+
+class BookingStartCount(models.Model):
+    """How many times the safety-check page was opened from an article's link, per clinic day.
+
+    A count and nothing else: no cookie, no address, no time of day, so nobody can be followed from the
+    article to their booking. Written by one INSERT ... ON CONFLICT DO UPDATE (services.booking_start_count).
+    """
+
+    article = models.ForeignKey("articles.Article", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["article", "day"], name="booking_start_count_one_per_day")]
+
+    def __str__(self):
+        return f"{self.article_id} {self.day}: {self.count}"
+
+
+class UrgentCareCount(models.Model):
+    """How many times the red-flag check sent someone to urgent care, per clinic day: a count, nothing about who."""
+
+    day = models.DateField(unique=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.day}: {self.count}"

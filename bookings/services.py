@@ -19,11 +19,14 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
+from articles.models import Article
 from bookings.models import (
     Appointment,
     AppointmentEvent,
+    BookingStartCount,
     Practitioner,
     Slot,
+    UrgentCareCount,
     UsedSafetyCheckPass,
     hash_token,
     new_token,
@@ -463,3 +466,39 @@ def practitioner_calendar_token_reset(*, practitioner) -> str:
     practitioner.calendar_token_hash = hash_token(token)
     Practitioner.objects.filter(pk=practitioner.pk).update(calendar_token_hash=practitioner.calendar_token_hash)
     return token
+
+
+# -- Counts for the Insights page -------------------------------------------------------------
+# One statement each, no lock and no read before it: the safety-check page stays as cheap as it was.
+# Two patients opening the page at once both add one (ON CONFLICT DO UPDATE takes the row lock).
+
+
+def booking_start_count(*, article_slug: str, now: datetime) -> None:
+    """Add one to today's count of booking starts from this article, if it is a published article.
+
+    The slug comes from the URL: anything that is not a published article's slug adds nothing, so a
+    stranger cannot fill the table with made-up names.
+    """
+    if not article_slug:
+        return
+    table = BookingStartCount._meta.db_table
+    article_sql, article_params = (
+        Article.objects.published(now=now).filter(slug=article_slug[:200]).values("pk").query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (article_id, day, count) SELECT found.id, %s, 1 FROM ({article_sql}) AS found "
+            f"ON CONFLICT (article_id, day) DO UPDATE SET count = {table}.count + 1",
+            [now.astimezone(clinic_zone()).date(), *article_params],
+        )
+
+
+def urgent_care_count(*, now: datetime) -> None:
+    """Add one to today's count of people the red-flag check sent to urgent care (nothing about who)."""
+    table = UrgentCareCount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (day, count) VALUES (%s, 1) "
+            f"ON CONFLICT (day) DO UPDATE SET count = {table}.count + 1",
+            [now.astimezone(clinic_zone()).date()],
+        )

@@ -51,6 +51,7 @@ from bookings.services import (
     practitioner_calendar_token_reset,
     slot_block,
     slot_unblock,
+    urgent_care_count,
 )
 from staff.forms import (
     BlockForm,
@@ -363,6 +364,7 @@ def reception_book(request):
         valid = form.is_valid()
         if form.any_red_flag():
             # Nothing is booked and nothing kept: reception reads the urgent advice to the caller.
+            urgent_care_count(now=now)
             context |= {"urgent": True}
             return render(request, "staff/book.html", context)
         if valid:
