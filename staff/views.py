@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from bookings.calendar import practitioner_feed_ics
 from bookings.forms import MoveForm, parse_database_id
 from bookings.models import (
+    MANAGER_GROUP,
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
     Appointment,
@@ -53,10 +54,13 @@ from bookings.services import (
     slot_unblock,
     urgent_care_count,
 )
+from staff import insights as insights_data
+from staff.charts import bar_chart
 from staff.forms import (
     BlockForm,
     DayForm,
     ExportForm,
+    InsightsPeriodForm,
     PhoneBookingForm,
     SearchForm,
     StaffCancelForm,
@@ -73,9 +77,11 @@ def staff_home(request):
     groups = set(request.user.groups.values_list("name", flat=True))
     is_reception = RECEPTION_GROUP in groups or request.user.is_superuser
     is_practitioner = PRACTITIONER_GROUP in groups and Practitioner.objects.filter(user=request.user).exists()
-    if is_reception and not is_practitioner and not request.user.is_superuser:
+    is_manager = MANAGER_GROUP in groups or request.user.is_superuser
+    # Someone with one role lands on its page; a clinic manager sees the list (Insights is on it).
+    if is_reception and not is_practitioner and not is_manager:
         return redirect("reception_day")
-    if is_practitioner and not is_reception:
+    if is_practitioner and not is_reception and not is_manager:
         return redirect("practitioner_day")
     return render(
         request,
@@ -84,6 +90,7 @@ def staff_home(request):
             "is_reception": is_reception,
             "is_practitioner": is_practitioner,
             "practitioner_without_record": PRACTITIONER_GROUP in groups and not is_practitioner,
+            "is_manager": is_manager,
         },
     )
 
@@ -977,4 +984,165 @@ def practitioner_calendar_feed(request, token):
     )
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# -- Insights (the clinic manager) ------------------------------------------------------------
+
+manager_required = _group_required(MANAGER_GROUP)
+
+# The tables of the Insights page, each also a CSV download (staff/insights.py says which cells hide small numbers).
+INSIGHTS_TABLES = {
+    "bookings": "Bookings per week by how they came",
+    "articles": "Articles: booking starts and bookings",
+    "diary": "The diary per practitioner and week",
+    "attendance": "Attendance per week",
+    "urgent": "Sent to urgent care per week",
+}
+
+
+def _week_label(week: date) -> str:
+    return f"{week:%d %b}"
+
+
+def _insights_period(request):
+    """The period form, and the period it asks for (None when the form is wrong)."""
+    form = InsightsPeriodForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return form, None
+    if not request.GET:
+        form = InsightsPeriodForm({"weeks": InsightsPeriodForm.DEFAULT_WEEKS})
+        form.is_valid()
+    return form, form.period(today=timezone.localdate(timezone=clinic_zone()))
+
+
+@manager_required
+@require_GET
+def insights(request):
+    """What the articles bring, how full the diary is, who does not come: seven queries at any size."""
+    form, period = _insights_period(request)
+    if period is None:
+        return render(request, "staff/insights.html", {"form": form}, status=400)
+    weeks = [_week_label(week) for week in period.weeks]
+    sources = insights_data.bookings_by_source(period)
+    source_names = list(Appointment.Source.labels)
+    article_rows = insights_data.articles(period)
+    diary_rows = insights_data.diary(period)
+    clinic_weeks = [
+        insights_data.DiaryWeek(
+            week, *(sum(getattr(row.weeks[i], part) for row in diary_rows) for part in ("offered", "booked", "blocked"))
+        )
+        for i, week in enumerate(period.weeks)
+    ]
+    attendance_weeks = insights_data.attendance(period)
+    urgent_weeks = insights_data.urgent_care(period)
+    charts = {
+        "bookings": bar_chart(
+            categories=weeks,
+            series=[(name, [week.counts[i] for week in sources]) for i, name in enumerate(source_names)],
+        ),
+        "articles": bar_chart(
+            categories=[str(number) for number in range(1, len(article_rows) + 1)],
+            series=[("Booked", [None if row.booked.hidden else row.booked.value for row in article_rows])],
+        ),
+        "diary": bar_chart(
+            categories=weeks,
+            series=[("Booked", [100 * week.booked / week.offered if week.offered else None for week in clinic_weeks])],
+            unit="%",
+            top=100,
+        ),
+        "attendance": bar_chart(
+            categories=weeks,
+            series=[
+                (label, [week.rate_or_none(i) for week in attendance_weeks])
+                for i, (_key, label) in enumerate(insights_data.ATTENDANCE_COLUMNS[:4])
+            ],
+            unit="%",
+            top=100,
+        ),
+        "urgent": bar_chart(
+            categories=weeks,
+            series=[("Sent to urgent care", [None if count.hidden else count.value for _week, count in urgent_weeks])],
+        ),
+    }
+    context = {
+        "form": form,
+        "period": period,
+        "query": request.GET.urlencode() if request.GET else f"weeks={InsightsPeriodForm.DEFAULT_WEEKS}",
+        "tables": INSIGHTS_TABLES,
+        "charts": charts,
+        "source_names": source_names,
+        "sources": sources,
+        "article_rows": article_rows,
+        "diary_rows": diary_rows,
+        "clinic_weeks": clinic_weeks,
+        "attendance_columns": [label for _key, label in insights_data.ATTENDANCE_COLUMNS],
+        "attendance_weeks": attendance_weeks,
+        "urgent_weeks": urgent_weeks,
+        "small_number_text": insights_data.SMALL_NUMBER_TEXT,
+    }
+    return render(request, "staff/insights.html", context)
+
+
+def _insights_csv_rows(table: str, period) -> tuple[list[str], list[list]]:
+    """One table of the page as a header and rows, with the page's small-number rule."""
+    if table == "bookings":
+        names = list(Appointment.Source.labels)
+        rows = [[week.week, *week.counts, week.total] for week in insights_data.bookings_by_source(period)]
+        return ["Week starting", *names, "Total"], rows
+    if table == "articles":
+        rows = [
+            [row.title, "" if row.starts is None else row.starts, row.booked, row.rate]
+            for row in insights_data.articles(period)
+        ]
+        return ["Article", "Booking starts", "Booked", "Rate"], rows
+    if table == "diary":
+        rows = [
+            [row.practitioner, week.week, week.offered, week.booked, week.blocked, week.free, week.utilisation]
+            for row in insights_data.diary(period)
+            for week in row.weeks
+        ]
+        return [
+            "Practitioner",
+            "Week starting",
+            "Offered hours",
+            "Booked hours",
+            "Blocked hours",
+            "Free hours",
+            "Utilisation",
+        ], rows
+    if table == "attendance":
+        header = ["Week starting", "Appointments"]
+        for _key, label in insights_data.ATTENDANCE_COLUMNS:
+            header += [label, f"{label} (rate)"]
+        rows = [
+            [week.week, week.shown_total, *(value for cell in week.cells for value in cell)]
+            for week in insights_data.attendance(period)
+        ]
+        return header, rows
+    return ["Week starting", "Sent to urgent care"], [
+        [week, count] for week, count in insights_data.urgent_care(period)
+    ]
+
+
+@manager_required
+@require_GET
+def insights_csv(request, table: str):
+    """One of the page's tables as CSV, for the same period."""
+    if table not in INSIGHTS_TABLES:
+        raise Http404
+    form, period = _insights_period(request)
+    if period is None:
+        return render(request, "staff/insights.html", {"form": form}, status=400)
+    header, rows = _insights_csv_rows(table, period)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="insights-{table}-{period.first_day}-to-{period.last_day}.csv"'
+    )
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        # "-" (nothing to divide by) is an empty cell in a spreadsheet, not text.
+        writer.writerow([csv_safe("" if value == "-" else value) for value in row])
     return response

@@ -1,0 +1,110 @@
+"""Bar charts as plain SVG geometry, drawn by templates/staff/_bar_chart.html inside the page.
+
+Why not pygal or matplotlib: the site's CSP allows styles from its own files only (style-src 'self'),
+and both libraries write inline styles (matplotlib a style="" attribute on every shape and a <style>
+element; pygal a <style> element, inline styles and a <script> for its tooltips), which the browser
+would refuse. Here every shape is a <rect>, <line> or <text> with presentation attributes and a class,
+coloured by static/css/site.css, so the chart needs no script and no inline style and is valid HTML.
+The numbers themselves are in the table under each chart; the SVG is a picture of them (role="img").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+WIDTH = 720
+HEIGHT = 260
+LEFT = 48  # room for the y-axis labels
+RIGHT = 8
+TOP = 12
+BOTTOM = 40  # room for the x-axis labels
+MAX_X_LABELS = 13
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    series: int
+    label: str  # the bar's tooltip (<title>): category, series and value
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+def _nice_top(value: float) -> float:
+    """A round axis maximum at or above `value`: 1, 2, 2.5 or 5 times a power of ten."""
+    if value <= 0:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power  # pragma: no cover (the loop always returns)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if value != int(value) else str(int(value))
+
+
+def bar_chart(
+    *, categories: list[str], series: list[tuple[str, list[float | None]]], unit: str = "", top: float | None = None
+) -> dict:
+    """Stacked vertical bars, one per category; a value of None (a hidden small number) draws nothing.
+
+    Returns the template's context: the view box, the bars, the axis ticks and the legend's names.
+    """
+    totals = [sum(values[i] or 0 for _name, values in series) for i in range(len(categories))]
+    top = top or _nice_top(max(totals, default=0))
+    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = plot_width / max(len(categories), 1)
+    bar_width = max(slot * 0.7, 1)
+    bars = []
+    for index, category in enumerate(categories):
+        base = 0.0
+        x = LEFT + index * slot + (slot - bar_width) / 2
+        for number, (name, values) in enumerate(series):
+            value = values[index]
+            if not value:
+                continue
+            height = plot_height * value / top
+            y = TOP + plot_height - plot_height * (base + value) / top
+            bars.append(
+                Bar(
+                    round(x, 1),
+                    round(y, 1),
+                    round(bar_width, 1),
+                    round(height, 1),
+                    number,
+                    f"{category}: {name} {_number(round(value, 1))}{unit}",
+                )
+            )
+            base += value
+    y_ticks = [
+        Tick(round(TOP + plot_height - plot_height * fraction, 1), f"{_number(top * fraction)}{unit}")
+        for fraction in (0, 0.25, 0.5, 0.75, 1)
+    ]
+    every = max(1, math.ceil(len(categories) / MAX_X_LABELS))
+    x_ticks = [
+        Tick(round(LEFT + index * slot + slot / 2, 1), category)
+        for index, category in enumerate(categories)
+        if index % every == 0
+    ]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "baseline": TOP + plot_height,
+        "label_y": TOP + plot_height + 18,
+        "bars": bars,
+        "y_ticks": y_ticks,
+        "x_ticks": x_ticks,
+        "legend": [name for name, _values in series] if len(series) > 1 else [],
+    }
