@@ -483,11 +483,15 @@ def booking_start_count(*, article_slug: str, now: datetime) -> None:
         return
     table = BookingStartCount._meta.db_table
     article_sql, article_params = (
-        Article.objects.published(now=now).filter(slug=article_slug[:200]).values("pk").query.sql_with_params()
+        Article.objects.published(now=now)
+        .filter(slug=article_slug[:200])
+        .order_by()
+        .values("pk")
+        .query.sql_with_params()
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (article_id, day, count) SELECT found.id, %s, 1 FROM ({article_sql}) AS found "
+            f"INSERT INTO {table} (article_id, day, count) SELECT found.pk, %s, 1 FROM ({article_sql}) AS found "
             f"ON CONFLICT (article_id, day) DO UPDATE SET count = {table}.count + 1",
             [now.astimezone(clinic_zone()).date(), *article_params],
         )
