@@ -429,3 +429,12 @@ def test_the_page_makes_the_same_number_of_queries_for_any_period_and_any_amount
     # attendance, urgent care; then the session's save (savepoint, update, release).
     with django_assert_max_num_queries(14):
         manager_client.get(reverse("insights"), year)
+
+
+def test_margaret_finds_insights_on_the_staff_home_page_and_rita_does_not(client, margaret, rita):
+    verified_login(client, margaret)
+    assert reverse("insights") in client.get(reverse("staff_home")).content.decode()
+
+    verified_login(client, rita)
+    assert client.get(reverse("staff_home"))["Location"] == reverse("reception_day")
+    assert reverse("insights") not in client.get(reverse("reception_day")).content.decode()
