@@ -24,6 +24,11 @@ from bookings.models import (
     Appointment,
     AppointmentEvent,
     BookingStartCount,
+    InsightsAttendanceDay,
+    InsightsBookingDay,
+    InsightsDiaryDay,
+    InsightsLeadDays,
+    InsightsRefresh,
     Practitioner,
     Slot,
     UrgentCareCount,
@@ -506,3 +511,63 @@ def urgent_care_count(*, now: datetime) -> None:
             f"ON CONFLICT (day) DO UPDATE SET count = {table}.count + 1",
             [now.astimezone(clinic_zone()).date()],
         )
+
+
+def insights_refresh(*, now: datetime) -> None:
+    """Rebuild the Insights page's daily summaries (bookings.models Insights*) from the appointments and slots.
+
+    One transaction: the page reads either the old summaries or the new ones, never half of each. Days are
+    clinic days (date in the clinic's zone). A cancellation is the patient's when its event has no staff actor.
+    """
+    zone = clinic_zone().key
+    appointment, slot, event = Appointment._meta.db_table, Slot._meta.db_table, AppointmentEvent._meta.db_table
+    local_day = "({} AT TIME ZONE %(zone)s)::date"
+    seconds = "extract(epoch FROM s.ends_at - s.starts_at)"
+    params = {
+        "zone": zone,
+        "open": Slot.State.OPEN,
+        "blocked": Slot.State.BLOCKED,
+        "retired": Slot.State.RETIRED,
+        "cancelled": Appointment.Status.CANCELLED,
+        "completed": Appointment.Status.COMPLETED,
+        "no_show": Appointment.Status.NO_SHOW,
+        "cancel_action": AppointmentEvent.Action.CANCELLED,
+    }
+    statements = [
+        f"""INSERT INTO {InsightsBookingDay._meta.db_table} (day, source, article_id, count)
+            SELECT {local_day.format("created_at")}, source, source_article_id, count(*) FROM {appointment}
+            GROUP BY 1, 2, 3""",
+        f"""INSERT INTO {InsightsDiaryDay._meta.db_table}
+                (practitioner_id, day, offered_seconds, booked_seconds, blocked_seconds)
+            SELECT s.practitioner_id, {local_day.format("s.starts_at")},
+                   coalesce(sum({seconds}) FILTER (WHERE s.state = %(open)s), 0),
+                   coalesce(sum({seconds}) FILTER (WHERE s.state = %(open)s AND live.id IS NOT NULL), 0),
+                   coalesce(sum({seconds}) FILTER (WHERE s.state = %(blocked)s), 0)
+            FROM {slot} s LEFT JOIN {appointment} live ON live.slot_id = s.id AND live.status <> %(cancelled)s
+            WHERE s.state <> %(retired)s
+            GROUP BY 1, 2""",
+        f"""INSERT INTO {InsightsAttendanceDay._meta.db_table} (day, outcome, count)
+            SELECT {local_day.format("s.starts_at")},
+                   CASE WHEN a.status = %(completed)s THEN 'completed'
+                        WHEN a.status = %(no_show)s THEN 'no_show'
+                        WHEN a.status = %(cancelled)s AND EXISTS (
+                            SELECT 1 FROM {event} e WHERE e.appointment_id = a.id AND e.action = %(cancel_action)s
+                            AND e.actor_id IS NULL AND e.actor_label = 'patient') THEN 'cancelled_by_patient'
+                        WHEN a.status = %(cancelled)s THEN 'cancelled_by_clinic'
+                        ELSE 'not_recorded' END,
+                   count(*)
+            FROM {appointment} a JOIN {slot} s ON s.id = a.slot_id
+            GROUP BY 1, 2""",
+        f"""INSERT INTO {InsightsLeadDays._meta.db_table} (practitioner_id, day, lead_days, count)
+            SELECT s.practitioner_id, {local_day.format("a.created_at")},
+                   {local_day.format("s.starts_at")} - {local_day.format("a.created_at")}, count(*)
+            FROM {appointment} a JOIN {slot} s ON s.id = a.slot_id
+            WHERE a.status <> %(cancelled)s
+            GROUP BY 1, 2, 3""",
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in (InsightsBookingDay, InsightsDiaryDay, InsightsAttendanceDay, InsightsLeadDays):
+            cursor.execute(f"DELETE FROM {model._meta.db_table}")
+        for statement in statements:
+            cursor.execute(statement, params)
+        InsightsRefresh.objects.update_or_create(pk=1, defaults={"refreshed_at": now})

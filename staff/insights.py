@@ -1,8 +1,11 @@
-"""The Insights page's numbers: seven SQL aggregates, whatever the period or the size of the diary.
+"""The Insights page's numbers: eight small SQL aggregates, whatever the period or the size of the diary.
 
-Each function below is one query (date_trunc in the clinic's zone, GROUP BY, FILTER); nothing here
-loops over rows in Python beyond arranging what the database summed. Weeks start on Monday, as
-PostgreSQL's date_trunc('week') does.
+The appointments and slots are first summed per clinic day into the Insights* tables
+(bookings.services.insights_refresh: the page's "Refresh" button, `manage.py refresh_insights`), because a
+year at 50 practitioners is ~270,000 slots, too many to sum within the page's 100 ms. Each function below is
+then one query over those days (date_trunc to the week, GROUP BY, FILTER), plus the two counters written as
+they happen (booking starts, urgent care), which are daily already. Weeks start on Monday, as PostgreSQL's
+date_trunc('week') does.
 
 The small-number rule (`Small`): a count from 1 to 4 that is about patients is shown as "fewer than
 5", in the page, its charts (the bar is left out) and the CSV, so that nobody can be singled out.
@@ -25,10 +28,13 @@ from django.db import connection
 from articles.models import Article
 from bookings.models import (
     Appointment,
-    AppointmentEvent,
     BookingStartCount,
+    InsightsAttendanceDay,
+    InsightsBookingDay,
+    InsightsDiaryDay,
+    InsightsLeadDays,
+    InsightsRefresh,
     Practitioner,
-    Slot,
     UrgentCareCount,
 )
 from bookings.schedule import clinic_zone, local_midnight
@@ -97,15 +103,21 @@ def _params(period: Period) -> dict:
     }
 
 
-APPOINTMENT = Appointment._meta.db_table
-SLOT = Slot._meta.db_table
-EVENT = AppointmentEvent._meta.db_table
 ARTICLE = Article._meta.db_table
-PRACTITIONER = Practitioner._meta.db_table
 STARTS = BookingStartCount._meta.db_table
 URGENT = UrgentCareCount._meta.db_table
-WEEK_OF = "date_trunc('week', {} AT TIME ZONE %(zone)s)::date"
-HOURS_OF_SLOT = "extract(epoch FROM s.ends_at - s.starts_at) / 3600"
+BOOKING_DAYS = InsightsBookingDay._meta.db_table
+DIARY_DAYS = InsightsDiaryDay._meta.db_table
+ATTENDANCE_DAYS = InsightsAttendanceDay._meta.db_table
+LEAD_DAYS = InsightsLeadDays._meta.db_table
+# The summaries hold clinic days, so a week is the date_trunc of the day itself.
+WEEK = "date_trunc('week', day)::date"
+IN_PERIOD = "day BETWEEN %(first_day)s AND %(last_day)s"
+
+
+def refreshed_at():
+    """When the daily summaries were last rebuilt (services.insights_refresh), or None if never."""
+    return InsightsRefresh.objects.values_list("refreshed_at", flat=True).first()
 
 
 # -- Bookings per week, by how they came -----------------------------------------------------
@@ -124,13 +136,12 @@ class SourceWeek:
 def bookings_by_source(period: Period) -> list[SourceWeek]:
     """Bookings made in each week (by when they were made, cancelled ones too), per Appointment.Source."""
     sources = list(Appointment.Source.values)
-    filters = ", ".join(f"count(*) FILTER (WHERE source = %(source_{i})s)" for i in range(len(sources)))
+    filters = ", ".join(f"coalesce(sum(count) FILTER (WHERE source = %(source_{i})s), 0)" for i in range(len(sources)))
     rows = _rows(
-        f"SELECT {WEEK_OF.format('created_at')} AS week, {filters} FROM {APPOINTMENT} "
-        "WHERE created_at >= %(start)s AND created_at < %(end)s GROUP BY week",
+        f"SELECT {WEEK} AS week, {filters} FROM {BOOKING_DAYS} WHERE {IN_PERIOD} GROUP BY week",
         _params(period) | {f"source_{i}": source for i, source in enumerate(sources)},
     )
-    by_week = {row[0]: list(row[1:]) for row in rows}
+    by_week = {row[0]: [int(count) for count in row[1:]] for row in rows}
     return [SourceWeek(week, by_week.get(week, [0] * len(sources))) for week in period.weeks]
 
 
@@ -161,11 +172,9 @@ def articles(period: Period) -> list[ArticleRow]:
     rows = _rows(
         f"""
         WITH starts AS (
-            SELECT article_id, sum(count) AS n FROM {STARTS}
-            WHERE day BETWEEN %(first_day)s AND %(last_day)s GROUP BY article_id
+            SELECT article_id, sum(count) AS n FROM {STARTS} WHERE {IN_PERIOD} GROUP BY article_id
         ), booked AS (
-            SELECT source_article_id AS article_id, count(*) AS n FROM {APPOINTMENT}
-            WHERE created_at >= %(start)s AND created_at < %(end)s GROUP BY source_article_id
+            SELECT article_id, sum(count) AS n FROM {BOOKING_DAYS} WHERE {IN_PERIOD} GROUP BY article_id
         )
         SELECT coalesce(starts.article_id, booked.article_id) AS article_id, article.title,
                coalesce(starts.n, 0), coalesce(booked.n, 0)
@@ -175,10 +184,12 @@ def articles(period: Period) -> list[ArticleRow]:
         _params(period),
     )
     by_article = [
-        ArticleRow(title, Small(int(starts)), Small(booked)) for article_id, title, starts, booked in rows if article_id
+        ArticleRow(title, Small(int(starts)), Small(int(booked)))
+        for article_id, title, starts, booked in rows
+        if article_id
     ]
     by_article.sort(key=lambda row: (-row.booked.value, -row.starts.value, row.title))
-    without = sum(booked for article_id, _title, _starts, booked in rows if article_id is None)
+    without = int(sum(booked for article_id, _title, _starts, booked in rows if article_id is None))
     return [*by_article, ArticleRow("No article", None, Small(without))]
 
 
@@ -231,22 +242,11 @@ def diary(period: Period) -> list[DiaryRow]:
     blocked by reception, and free (offered but not booked). Retired slots are no longer offered."""
     rows = _rows(
         f"""
-        SELECT s.practitioner_id, {WEEK_OF.format("s.starts_at")} AS week,
-               coalesce(sum({HOURS_OF_SLOT}) FILTER (WHERE s.state = %(open)s), 0),
-               coalesce(sum({HOURS_OF_SLOT}) FILTER (WHERE s.state = %(open)s AND live.id IS NOT NULL), 0),
-               coalesce(sum({HOURS_OF_SLOT}) FILTER (WHERE s.state = %(blocked)s), 0)
-        FROM {SLOT} s
-        LEFT JOIN {APPOINTMENT} live ON live.slot_id = s.id AND live.status <> %(cancelled)s
-        WHERE s.starts_at >= %(start)s AND s.starts_at < %(end)s AND s.state <> %(retired)s
-        GROUP BY s.practitioner_id, week
+        SELECT practitioner_id, {WEEK} AS week, sum(offered_seconds) / 3600.0, sum(booked_seconds) / 3600.0,
+               sum(blocked_seconds) / 3600.0
+        FROM {DIARY_DAYS} WHERE {IN_PERIOD} GROUP BY practitioner_id, week
         """,
-        _params(period)
-        | {
-            "open": Slot.State.OPEN,
-            "blocked": Slot.State.BLOCKED,
-            "retired": Slot.State.RETIRED,
-            "cancelled": Appointment.Status.CANCELLED,
-        },
+        _params(period),
     )
     hours = {(practitioner, week): (float(o), float(b), float(x)) for practitioner, week, o, b, x in rows}
     medians = _median_days_to_appointment(period)
@@ -258,19 +258,33 @@ def diary(period: Period) -> list[DiaryRow]:
 
 
 def _median_days_to_appointment(period: Period) -> dict[int, tuple[int, float]]:
-    """Per practitioner, for bookings made in the period and not cancelled: how many, and the median
-    days from booking to the appointment's start."""
+    """Per practitioner, for bookings made in the period and not cancelled: how many, and the median of the
+    days (calendar days, in the clinic's zone) from booking to the appointment, from the histogram."""
     rows = _rows(
-        f"""
-        SELECT s.practitioner_id, count(*),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.starts_at - a.created_at) / 86400)
-        FROM {APPOINTMENT} a JOIN {SLOT} s ON s.id = a.slot_id
-        WHERE a.created_at >= %(start)s AND a.created_at < %(end)s AND a.status <> %(cancelled)s
-        GROUP BY s.practitioner_id
-        """,
-        _params(period) | {"cancelled": Appointment.Status.CANCELLED},
+        f"SELECT practitioner_id, lead_days, sum(count) FROM {LEAD_DAYS} WHERE {IN_PERIOD} "
+        "GROUP BY practitioner_id, lead_days ORDER BY practitioner_id, lead_days",
+        _params(period),
     )
-    return {practitioner: (count, float(median)) for practitioner, count, median in rows}
+    histograms: dict[int, list[tuple[int, int]]] = {}
+    for practitioner, lead, count in rows:
+        histograms.setdefault(practitioner, []).append((lead, int(count)))
+    return {practitioner: _median(histogram) for practitioner, histogram in histograms.items()}
+
+
+def _median(histogram: list[tuple[int, int]]) -> tuple[int, float]:
+    """(how many, median) of values given as (value, count) in increasing order: the middle value, or the
+    mean of the two middle ones."""
+    total = sum(count for _value, count in histogram)
+    middle = []
+    seen = 0
+    for value, count in histogram:
+        for position in {(total - 1) // 2, total // 2}:
+            if seen <= position < seen + count:
+                middle.append(value)
+        seen += count
+    if len(middle) == 1:
+        middle *= 2
+    return total, sum(middle) / 2
 
 
 def _practitioners_with(ids: set[int]) -> list[Practitioner]:
@@ -329,33 +343,15 @@ class AttendanceWeek:
 def attendance(period: Period) -> list[AttendanceWeek]:
     """Appointments whose time fell in each week, by what became of them. Cancelled by the patient: the
     cancellation event has no staff actor (bookings.services records actor_label "patient")."""
-    by_patient = (
-        f"EXISTS (SELECT 1 FROM {EVENT} e WHERE e.appointment_id = a.id AND e.action = %(cancel_action)s "
-        "AND e.actor_id IS NULL AND e.actor_label = 'patient')"
+    outcomes = [key for key, _label in ATTENDANCE_COLUMNS]
+    columns = ", ".join(
+        f"coalesce(sum(count) FILTER (WHERE outcome = %(outcome_{i})s), 0)" for i in range(len(outcomes))
     )
     rows = _rows(
-        f"""
-        SELECT {WEEK_OF.format("s.starts_at")} AS week, count(*),
-               count(*) FILTER (WHERE a.status = %(completed)s),
-               count(*) FILTER (WHERE a.status = %(no_show)s),
-               count(*) FILTER (WHERE a.status = %(cancelled)s AND {by_patient}),
-               count(*) FILTER (WHERE a.status = %(cancelled)s AND NOT {by_patient}),
-               count(*) FILTER (WHERE a.status IN (%(booked)s, %(arrived)s))
-        FROM {APPOINTMENT} a JOIN {SLOT} s ON s.id = a.slot_id
-        WHERE s.starts_at >= %(start)s AND s.starts_at < %(end)s
-        GROUP BY week
-        """,
-        _params(period)
-        | {
-            "cancel_action": AppointmentEvent.Action.CANCELLED,
-            "completed": Appointment.Status.COMPLETED,
-            "no_show": Appointment.Status.NO_SHOW,
-            "cancelled": Appointment.Status.CANCELLED,
-            "booked": Appointment.Status.BOOKED,
-            "arrived": Appointment.Status.ARRIVED,
-        },
+        f"SELECT {WEEK} AS week, sum(count), {columns} FROM {ATTENDANCE_DAYS} WHERE {IN_PERIOD} GROUP BY week",
+        _params(period) | {f"outcome_{i}": outcome for i, outcome in enumerate(outcomes)},
     )
-    by_week = {row[0]: row[1:] for row in rows}
+    by_week = {row[0]: [int(count) for count in row[1:]] for row in rows}
     empty = (0,) * (1 + len(ATTENDANCE_COLUMNS))
     return [
         AttendanceWeek(week, by_week.get(week, empty)[0], list(by_week.get(week, empty)[1:])) for week in period.weeks
@@ -368,8 +364,7 @@ def attendance(period: Period) -> list[AttendanceWeek]:
 def urgent_care(period: Period) -> list[tuple[date, Small]]:
     """People the red-flag check sent to urgent care, per week (online and reception's phone bookings)."""
     rows = _rows(
-        f"SELECT date_trunc('week', day)::date AS week, sum(count) FROM {URGENT} "
-        "WHERE day BETWEEN %(first_day)s AND %(last_day)s GROUP BY week",
+        f"SELECT {WEEK} AS week, sum(count) FROM {URGENT} WHERE {IN_PERIOD} GROUP BY week",
         _params(period),
     )
     by_week = {week: int(count) for week, count in rows}

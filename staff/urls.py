@@ -42,6 +42,7 @@ urlpatterns = [
     path("reception/callbacks/<int:pk>/done/", views.reception_callback_done, name="reception_callback_done"),
     path("reception/callbacks/<int:pk>/reopen/", views.reception_callback_reopen, name="reception_callback_reopen"),
     path("insights/", views.insights, name="insights"),
+    path("insights/refresh/", views.insights_refresh_now, name="insights_refresh"),
     path("insights/<slug:table>.csv", views.insights_csv, name="insights_csv"),
     path("me/", views.practitioner_day, name="practitioner_day"),
     path("me/upcoming/", views.practitioner_upcoming, name="practitioner_upcoming"),

@@ -49,6 +49,7 @@ from bookings.services import (
     appointment_cancel,
     appointment_move,
     appointment_set_status,
+    insights_refresh,
     practitioner_calendar_token_reset,
     slot_block,
     slot_unblock,
@@ -1081,7 +1082,17 @@ def insights(request):
         "urgent_weeks": urgent_weeks,
         "small_number_text": insights_data.SMALL_NUMBER_TEXT,
     }
-    return render(request, "staff/insights.html", context)
+    return render(request, "staff/insights.html", context | {"refreshed_at": insights_data.refreshed_at()})
+
+
+@manager_required
+@require_POST
+def insights_refresh_now(request):
+    """Rebuild the daily summaries now (a few seconds for a year of a large clinic), then back to the page."""
+    insights_refresh(now=timezone.now())
+    messages.success(request, "The figures are up to date.")
+    query = request.POST.get("query", "")
+    return redirect(f"{reverse('insights')}?{query}" if re.fullmatch(r"[\w=&%.-]*", query) else reverse("insights"))
 
 
 def _insights_csv_rows(table: str, period) -> tuple[list[str], list[list]]:

@@ -135,6 +135,7 @@ def staff_urls(world, dr_patel):
         ),
         ("insights", reverse("insights"), *get_only(MANAGER_ONLY)),
         ("insights csv", reverse("insights_csv", args=["articles"]), *get_only(MANAGER_ONLY)),
+        ("insights refresh", reverse("insights_refresh"), *post_only(MANAGER_ONLY)),
         ("my day", reverse("practitioner_day"), *both(PRACTITIONER_OWN)),
         ("upcoming", reverse("practitioner_upcoming"), *both(PRACTITIONER_OWN)),
         ("my appointment", reverse("practitioner_appointment", args=[appointment.pk]), *both(PRACTITIONER_A_ONLY)),
@@ -187,7 +188,7 @@ def run_matrix(role, world, dr_patel, request) -> list[tuple]:
     return results
 
 
-def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_434_requests(world, dr_patel, request):
+def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_448_requests(world, dr_patel, request):
     """Signed in with a password and a code (verified_login): the state in which staff work."""
     results = [(role, *result) for role in ROLES for result in run_matrix(role, world, dr_patel, request)]
 
@@ -195,9 +196,9 @@ def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_434_re
     assert wrong == []
     tally = Counter(result[3] for result in results)
     print(f"\nAuthorisation matrix: {len(results)} requests: {dict(sorted(tally.items()))}")
-    # 31 staff URLs x GET and POST x 7 roles.
-    assert len(results) == 434
-    assert len({result[:3] for result in results}) == 434
+    # 32 staff URLs x GET and POST x 7 roles.
+    assert len(results) == 448
+    assert len({result[:3] for result in results}) == 448
 
 
 ADMIN_URLS = ["/admin/", "/admin/auth/user/", "/admin/bookings/appointment/", "/admin/clinic/twofactorevent/"]
@@ -236,7 +237,7 @@ def test_a_password_alone_opens_no_staff_url_and_no_admin_page_for_any_role(
                 if response.status_code != 302 or not response["Location"].startswith(reverse(sent_to)):
                     wrong.append((role, name, method, response.status_code))
     assert wrong == []
-    assert len(urls) == 32
+    assert len(urls) == 33
 
 
 def test_a_password_and_a_code_open_the_admin_to_the_superuser(world):

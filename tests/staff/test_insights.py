@@ -38,6 +38,7 @@ from bookings.models import (
     UrgentCareCount,
 )
 from bookings.schedule import clinic_zone
+from bookings.services import insights_refresh
 from tests.helpers import make_appointment
 from tests.staff_signin import verified_login
 
@@ -118,6 +119,7 @@ def fortnight(dr_patel, dr_okafor, rita):
         BookingStartCount.objects.create(article=a, day=day, count=count)
     for day, count in [(3, 2), (4, 1), (10, 5), (14, 2), (16, 9)]:
         UrgentCareCount.objects.create(day=date(2026, 3, day), count=count)
+    insights_refresh(now=timezone.now())
 
 
 @pytest.fixture
@@ -324,6 +326,7 @@ def test_the_small_number_rule_hides_one_to_four_and_shows_zero_and_five(manager
 def test_a_median_of_fewer_than_five_bookings_is_not_shown(manager_client, dr_patel):
     for hour in (9, 10, 11, 12):
         booking(hour_slot(dr_patel, at(5, hour)), lead=3)
+    insights_refresh(now=timezone.now())
 
     response = manager_client.get(reverse("insights"), FORTNIGHT)
 
@@ -384,6 +387,7 @@ def test_a_week_is_the_clinics_week_not_utcs(manager_client, dr_patel):
     # 23:30 UTC on Sunday 7 June is 00:30 on Monday 8 June in London (summer time): the week of 8 June.
     slot = hour_slot(dr_patel, at(10, 9, month=6))
     booking(slot, made=datetime(2026, 6, 7, 23, 30, tzinfo=UTC))
+    insights_refresh(now=timezone.now())
 
     response = manager_client.get(reverse("insights"), {"start": "2026-06-01", "end": "2026-06-14"})
 
@@ -420,14 +424,15 @@ def test_the_page_makes_the_same_number_of_queries_for_any_period_and_any_amount
     year = {"start": "2025-03-10", "end": "2026-03-15"}
     small_year = page_queries(manager_client, year)
     more_of_everything(dr_patel, dr_okafor, rita, weeks=20)
+    insights_refresh(now=timezone.now())
     big_year = page_queries(manager_client, year)
     big_fortnight = page_queries(manager_client, FORTNIGHT)
 
     assert fortnight_queries == small_year == big_year == big_fortnight
-    # The session, the user, the second factor's device, the group check; then the seven aggregates:
-    # bookings by source, articles, the diary's hours, the median days, the practitioners' names,
-    # attendance, urgent care; then the session's save (savepoint, update, release).
-    with django_assert_max_num_queries(14):
+    # The session, the user, the second factor's device, the group check; then the eight aggregates:
+    # bookings by source, articles, the diary's hours, the median days' histogram, the practitioners' names,
+    # attendance, urgent care, the time of the last refresh; then the session's save (savepoint, update, release).
+    with django_assert_max_num_queries(15):
         manager_client.get(reverse("insights"), year)
 
 
@@ -438,3 +443,28 @@ def test_margaret_finds_insights_on_the_staff_home_page_and_rita_does_not(client
     verified_login(client, rita)
     assert client.get(reverse("staff_home"))["Location"] == reverse("reception_day")
     assert reverse("insights") not in client.get(reverse("reception_day")).content.decode()
+
+
+def test_the_figures_are_those_of_the_last_refresh_until_margaret_refreshes_them(manager_client, fortnight, dr_patel):
+    booking(hour_slot(dr_patel, at(13, 15)), lead=1, source="phone")
+    before = manager_client.get(reverse("insights"), FORTNIGHT)
+    assert table(before, "Bookings per week")[2] == ["9 Mar 2026", "5", "0", "5"]
+
+    response = manager_client.post(reverse("insights_refresh"), {"query": "start=2026-03-02&end=2026-03-15"})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('insights')}?start=2026-03-02&end=2026-03-15"
+    after = manager_client.get(response["Location"])
+    assert table(after, "Bookings per week")[2] == ["9 Mar 2026", "5", "1", "6"]
+    assert "The figures are up to date." in after.content.decode()
+
+
+def test_the_refresh_command_rebuilds_the_figures(manager_client, dr_patel):
+    from django.core.management import call_command
+
+    booking(hour_slot(dr_patel, at(5, 9)), lead=1)
+    assert table(manager_client.get(reverse("insights"), FORTNIGHT), "Bookings per week")[1][1] == "0"
+
+    call_command("refresh_insights", stdout=io.StringIO())
+
+    assert table(manager_client.get(reverse("insights"), FORTNIGHT), "Bookings per week")[1][1] == "1"
