@@ -22,6 +22,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -56,7 +57,7 @@ from bookings.services import (
     urgent_care_count,
 )
 from staff import insights as insights_data
-from staff.charts import bar_chart
+from staff.charts import bar_chart, chart_svg, html_table
 from staff.forms import (
     BlockForm,
     DayForm,
@@ -1066,20 +1067,110 @@ def insights(request):
             series=[("Sent to urgent care", [None if count.hidden else count.value for _week, count in urgent_weeks])],
         ),
     }
+    query = request.GET.urlencode() if request.GET else f"weeks={InsightsPeriodForm.DEFAULT_WEEKS}"
+
+    def caption(table: str, text: str):
+        csv_url = f"{reverse('insights_csv', args=[table])}?{query}"
+        return format_html('{} <a href="{}">Download CSV</a>', text, csv_url)
+
+    def day(week: date) -> str:
+        return f"{week.day} {week:%b %Y}"
+
+    def hours(value: float) -> str:
+        return f"{round(value, 1):g}"
+
+    attendance_labels = [label for _key, label in insights_data.ATTENDANCE_COLUMNS]
+    tables = {
+        "bookings": html_table(
+            caption=caption("bookings", f"{INSIGHTS_TABLES['bookings']}: bookings made each week, cancelled ones too."),
+            header=["Week starting", *source_names, "Total"],
+            rows=[[day(week.week), *week.counts, week.total] for week in sources],
+            wide=False,
+        ),
+        "articles": html_table(
+            caption=caption("articles", f"{INSIGHTS_TABLES['articles']}."),
+            header=["#", "Article", "Booking starts", "Booked", "Booked per start"],
+            rows=[
+                [number, row.title, "-" if row.starts is None else row.starts, row.booked, row.rate]
+                for number, row in enumerate(article_rows, start=1)
+            ],
+        ),
+        "diary": html_table(
+            caption=caption("diary", "Hours per practitioner over the period; the CSV has every week."),
+            header=[
+                "Practitioner",
+                "Offered hours",
+                "Booked hours",
+                "Blocked hours",
+                "Free hours",
+                "Utilisation",
+                "Median days to appointment",
+            ],
+            rows=[
+                [
+                    row.practitioner,
+                    hours(row.total.offered),
+                    hours(row.total.booked),
+                    hours(row.total.blocked),
+                    hours(row.total.free),
+                    row.total.utilisation,
+                    row.median,
+                ]
+                for row in diary_rows
+            ],
+        ),
+        "clinic": html_table(
+            caption="The whole clinic per week, as in the chart.",
+            header=["Week starting", "Offered hours", "Booked hours", "Blocked hours", "Free hours", "Utilisation"],
+            rows=[
+                [
+                    day(week.week),
+                    hours(week.offered),
+                    hours(week.booked),
+                    hours(week.blocked),
+                    hours(week.free),
+                    week.utilisation,
+                ]
+                for week in clinic_weeks
+            ],
+            wide=False,
+        ),
+        "attendance": html_table(
+            caption=caption("attendance", f"{INSIGHTS_TABLES['attendance']}: count (share)."),
+            header=["Week starting", "Appointments", *attendance_labels],
+            rows=[
+                [
+                    day(week.week),
+                    week.shown_total,
+                    *(f"{count} ({rate})" if rate else f"{count}" for count, rate in week.cells),
+                ]
+                for week in attendance_weeks
+            ],
+        ),
+        "urgent": html_table(
+            caption=caption("urgent", f"{INSIGHTS_TABLES['urgent']}."),
+            header=["Week starting", "Sent to urgent care"],
+            rows=[[day(week), count] for week, count in urgent_weeks],
+            wide=False,
+        ),
+    }
+    titles = {
+        "bookings": INSIGHTS_TABLES["bookings"],
+        "articles": "Bookings per article",
+        "diary": "Utilisation of the whole clinic per week (booked hours as a share of offered hours)",
+        "attendance": INSIGHTS_TABLES["attendance"],
+        "urgent": INSIGHTS_TABLES["urgent"],
+    }
     context = {
         "form": form,
         "period": period,
-        "query": request.GET.urlencode() if request.GET else f"weeks={InsightsPeriodForm.DEFAULT_WEEKS}",
+        "query": query,
         "tables": INSIGHTS_TABLES,
-        "charts": charts,
-        "source_names": source_names,
-        "sources": sources,
-        "article_rows": article_rows,
-        "diary_rows": diary_rows,
-        "clinic_weeks": clinic_weeks,
-        "attendance_columns": [label for _key, label in insights_data.ATTENDANCE_COLUMNS],
-        "attendance_weeks": attendance_weeks,
-        "urgent_weeks": urgent_weeks,
+        "charts": {
+            name: chart_svg(chart, chart_id=f"{name}-chart", title=titles[name]) for name, chart in charts.items()
+        },
+        "html_tables": tables,
+        "diary_empty": not diary_rows,
         "small_number_text": insights_data.SMALL_NUMBER_TEXT,
     }
     return render(request, "staff/insights.html", context | {"refreshed_at": insights_data.refreshed_at()})
