@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from html import escape
 
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 720
 HEIGHT = 260
@@ -175,10 +176,12 @@ def html_table(*, caption: SafeString | str, header: list[str], rows: list[list]
         '<th scope="col" class="{}">{}</th>',
         (("" if i == 0 else "text-end", name) for i, name in enumerate(header)),
     )
-    body = format_html_join(
-        "",
-        '<tr><th scope="row">{}</th>{}</tr>',
-        ((row[0], format_html_join("", '<td class="text-end">{}</td>', ((cell,) for cell in row[1:]))) for row in rows),
+    # The standard library's escape on each cell: format_html per cell was most of a year-long table's time.
+    body = "".join(
+        f'<tr><th scope="row">{escape(str(row[0]))}</th>'
+        + "".join(f'<td class="text-end">{escape(str(cell))}</td>' for cell in row[1:])
+        + "</tr>"
+        for row in rows
     )
     return format_html(
         '<div class="table-responsive"><table class="table table-sm{}"><caption>{}</caption><thead><tr>{}</tr></thead>'
@@ -186,5 +189,5 @@ def html_table(*, caption: SafeString | str, header: list[str], rows: list[list]
         "" if wide else " w-auto",
         caption,
         head,
-        body,
+        mark_safe(body),  # noqa: S308 - every cell was escaped above
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 
 from django.db import connection
 
@@ -70,7 +71,7 @@ class Period:
     def ends_at(self):
         return local_midnight(self.last_day + timedelta(days=1))
 
-    @property
+    @cached_property
     def weeks(self) -> list[date]:
         """The Mondays of every week the period touches, in order."""
         monday = self.first_day - timedelta(days=self.first_day.weekday())
@@ -115,9 +116,16 @@ WEEK = "date_trunc('week', day)::date"
 IN_PERIOD = "day BETWEEN %(first_day)s AND %(last_day)s"
 
 
-def refreshed_at():
-    """When the daily summaries were last rebuilt (services.insights_refresh), or None if never."""
-    return InsightsRefresh.objects.values_list("refreshed_at", flat=True).first()
+def figures_version(period: Period) -> tuple:
+    """What the period's figures depend on, in one query: when the summaries were rebuilt (None if never),
+    and the totals of the two live counters in the period (they only ever grow)."""
+    rows = _rows(
+        f"""SELECT (SELECT refreshed_at FROM {InsightsRefresh._meta.db_table} ORDER BY id LIMIT 1),
+                   (SELECT coalesce(sum(count), 0) FROM {STARTS} WHERE {IN_PERIOD}),
+                   (SELECT coalesce(sum(count), 0) FROM {URGENT} WHERE {IN_PERIOD})""",
+        _params(period),
+    )
+    return rows[0]
 
 
 # -- Bookings per week, by how they came -----------------------------------------------------
@@ -242,8 +250,8 @@ def diary(period: Period) -> list[DiaryRow]:
     blocked by reception, and free (offered but not booked). Retired slots are no longer offered."""
     rows = _rows(
         f"""
-        SELECT practitioner_id, {WEEK} AS week, sum(offered_seconds) / 3600.0, sum(booked_seconds) / 3600.0,
-               sum(blocked_seconds) / 3600.0
+        SELECT practitioner_id, {WEEK} AS week, sum(offered_seconds) / 3600.0::float8,
+               sum(booked_seconds) / 3600.0::float8, sum(blocked_seconds) / 3600.0::float8
         FROM {DIARY_DAYS} WHERE {IN_PERIOD} GROUP BY practitioner_id, week
         """,
         _params(period),

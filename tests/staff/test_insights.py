@@ -429,10 +429,13 @@ def test_the_page_makes_the_same_number_of_queries_for_any_period_and_any_amount
     big_fortnight = page_queries(manager_client, FORTNIGHT)
 
     assert fortnight_queries == small_year == big_year == big_fortnight
-    # The session, the user, the second factor's device, the group check; then the eight aggregates:
-    # bookings by source, articles, the diary's hours, the median days' histogram, the practitioners' names,
-    # attendance, urgent care, the time of the last refresh; then the session's save (savepoint, update, release).
-    with django_assert_max_num_queries(15):
+    # Drawn on the spot: the session, the user, the second factor's device, the group check; the figures'
+    # version (last refresh, live counters); the cache lookup; the seven aggregates (bookings by source,
+    # articles, the diary's hours, the median days' histogram, the practitioners' names, attendance, urgent
+    # care); the cache's write (five statements); the session's save (savepoint, update, release).
+    assert fortnight_queries == 21
+    # Drawn before: the same without the aggregates and the cache's write.
+    with django_assert_max_num_queries(9):
         manager_client.get(reverse("insights"), year)
 
 
@@ -468,3 +471,25 @@ def test_the_refresh_command_rebuilds_the_figures(manager_client, dr_patel):
     call_command("refresh_insights", stdout=io.StringIO())
 
     assert table(manager_client.get(reverse("insights"), FORTNIGHT), "Bookings per week")[1][1] == "1"
+
+
+def test_a_new_urgent_care_referral_shows_at_once_without_a_refresh(manager_client, fortnight):
+    assert table(manager_client.get(reverse("insights"), FORTNIGHT), "Sent to urgent care")[2] == ["9 Mar 2026", "7"]
+
+    UrgentCareCount.objects.filter(day=date(2026, 3, 10)).update(count=6)
+
+    assert table(manager_client.get(reverse("insights"), FORTNIGHT), "Sent to urgent care")[2] == ["9 Mar 2026", "8"]
+
+
+def test_the_refresh_command_draws_the_usual_periods_so_opening_them_sums_nothing(manager_client, fortnight):
+    from django.core.management import call_command
+
+    call_command("refresh_insights", stdout=io.StringIO())
+
+    for weeks in ("4", "12", "52"):
+        with CaptureQueriesContext(connection) as queries:
+            assert manager_client.get(reverse("insights"), {"weeks": weeks}).status_code == 200
+        assert not [q for q in queries.captured_queries if "insightsdiaryday" in q["sql"]]
+    with CaptureQueriesContext(connection) as queries:
+        manager_client.get(reverse("insights"), FORTNIGHT)
+    assert [q for q in queries.captured_queries if "insightsdiaryday" in q["sql"]]

@@ -26,7 +26,6 @@ from bookings.models import (
 )
 from bookings.phones import phone_key
 from bookings.schedule import clinic_zone, local_midnight
-from bookings.services import insights_refresh
 from clinic.models import TwoFactorExemption
 
 # Demo credentials exist only here, and the command refuses to run with debug off.
@@ -100,7 +99,7 @@ class Command(BaseCommand):
                 made = load_history(practitioners=list(Practitioner.objects.listed()), now=timezone.now())
             self.stdout.write(f"A year of history: {made} past appointments added.")
         # The Insights page reads daily summaries: rebuilt here so the demo shows today's figures.
-        insights_refresh(now=timezone.now())
+        call_command("refresh_insights", stdout=self.stdout)
         if not quiet_logins:
             self.stdout.write(self.style.SUCCESS(f"Demo staff logins (password for all: {DEMO_PASSWORD}):"))
             self.stdout.write("  admin      superuser (Django admin)")
