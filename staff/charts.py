@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 720
 HEIGHT = 260
-LEFT = 48  # room for the y-axis labels
+LEFT = 56  # room for the y-axis labels (larger on a phone)
 RIGHT = 8
 TOP = 12
 BOTTOM = 40  # room for the x-axis labels
@@ -44,6 +44,7 @@ class Bar:
 class Tick:
     position: float
     label: str
+    minor: bool = False  # left out on a phone, where the labels are drawn larger (static/css/site.css)
 
 
 def _nice_top(value: float) -> float:
@@ -100,9 +101,8 @@ def bar_chart(
     ]
     every = max(1, math.ceil(len(categories) / MAX_X_LABELS))
     x_ticks = [
-        Tick(round(LEFT + index * slot + slot / 2, 1), category)
-        for index, category in enumerate(categories)
-        if index % every == 0
+        Tick(round(LEFT + index * slot + slot / 2, 1), category, minor=bool(number % 2))
+        for number, (index, category) in enumerate((i, c) for i, c in enumerate(categories) if i % every == 0)
     ]
     return {
         "width": WIDTH,
@@ -136,8 +136,8 @@ def chart_svg(chart: dict, *, chart_id: str, title: str) -> SafeString:
     )
     x_labels = format_html_join(
         "",
-        '<text class="chart-axis" x="{}" y="{}" text-anchor="middle">{}</text>',
-        ((t.position, chart["label_y"], t.label) for t in chart["x_ticks"]),
+        '<text class="chart-axis{}" x="{}" y="{}" text-anchor="middle">{}</text>',
+        ((" chart-minor" if t.minor else "", t.position, chart["label_y"], t.label) for t in chart["x_ticks"]),
     )
     legend = ""
     if chart["legend"]:

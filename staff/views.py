@@ -20,7 +20,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -1220,10 +1220,14 @@ def _insights_figures(period, query: str) -> dict:
 @require_POST
 def insights_refresh_now(request):
     """Rebuild the daily summaries now (a few seconds for a year of a large clinic), then back to the page."""
+    # The page's own period comes back with the button; anything else is refused before refreshing.
+    query = request.POST.get("query", "")
+    form = InsightsPeriodForm(QueryDict(query))
+    if len(query) > 100 or not form.is_valid():
+        return render(request, "staff/insights.html", {"form": form}, status=400)
     insights_refresh_and_draw(now=timezone.now())
     messages.success(request, "The figures are up to date.")
-    query = request.POST.get("query", "")
-    return redirect(f"{reverse('insights')}?{query}" if re.fullmatch(r"[\w=&%.-]*", query) else reverse("insights"))
+    return redirect(f"{reverse('insights')}?{form.data.urlencode()}")
 
 
 def _insights_csv_rows(table: str, period) -> tuple[list[str], list[list]]:

@@ -92,7 +92,7 @@ def snapshot() -> dict[str, list]:
 
 
 @pytest.fixture
-def clinic(rita, dr_patel, dr_okafor):
+def clinic(rita, dr_patel, dr_okafor, margaret):
     slots = [make_slot(dr_patel, local(2, hour)) for hour in (9, 10, 11)] + [make_slot(dr_okafor, local(2, 9))]
     booking = appointment_book(
         slot_id=slots[0].pk,
@@ -136,6 +136,7 @@ PAGES = {
     "hours and time off": ("rita", lambda c: f"/staff/reception/hours/{c['patel']}/"),
     "search": ("rita", lambda c: "/staff/reception/search/"),
     "export": ("rita", lambda c: "/staff/reception/export/"),
+    "insights": ("margaret", lambda c: "/staff/insights/"),
     "code step": ("rita, password only", lambda c: "/staff/login/code/"),
     "set up an app": ("rita, no app yet", lambda c: "/staff/two-factor/setup/"),
     "reset my app": ("rita", lambda c: "/staff/two-factor/reset/"),

@@ -493,3 +493,14 @@ def test_the_refresh_command_draws_the_usual_periods_so_opening_them_sums_nothin
     with CaptureQueriesContext(connection) as queries:
         manager_client.get(reverse("insights"), FORTNIGHT)
     assert [q for q in queries.captured_queries if "insightsdiaryday" in q["sql"]]
+
+
+def test_a_refresh_with_a_wrong_period_is_refused_and_rebuilds_nothing(manager_client, fortnight, dr_patel):
+    booking(hour_slot(dr_patel, at(13, 15)), lead=1, source="phone")
+
+    response = manager_client.post(reverse("insights_refresh"), {"query": "start=2026-03-15&end=2026-03-02"})
+
+    assert response.status_code == 400
+    assert "The end date is before the start date." in response.content.decode()
+    page = manager_client.get(reverse("insights"), FORTNIGHT)
+    assert table(page, "Bookings per week")[2] == ["9 Mar 2026", "5", "0", "5"]
