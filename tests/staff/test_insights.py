@@ -504,3 +504,12 @@ def test_a_refresh_with_a_wrong_period_is_refused_and_rebuilds_nothing(manager_c
     assert "The end date is before the start date." in response.content.decode()
     page = manager_client.get(reverse("insights"), FORTNIGHT)
     assert table(page, "Bookings per week")[2] == ["9 Mar 2026", "5", "0", "5"]
+
+
+def test_the_charts_are_inline_svg_with_no_script_and_no_inline_style_for_the_csp(manager_client, fortnight):
+    html = manager_client.get(reverse("insights"), FORTNIGHT).content.decode()
+
+    assert html.count('<svg viewBox="0 0 720 260" role="img"') == 5
+    assert "<script" not in html.split("<main", 1)[1].split("</main>", 1)[0]
+    assert "<style" not in html
+    assert " style=" not in html
