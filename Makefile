@@ -26,8 +26,9 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 
+# `make run DEMO_HISTORY=1`: a year of past bookings for the Insights page (slower; off by default).
 demo: migrate
-	$(PY) manage.py load_demo_data
+	$(PY) manage.py load_demo_data $(if $(DEMO_HISTORY),--history)
 
 run: demo
 	@echo ""

@@ -1247,3 +1247,112 @@ class WaitingListOffer(models.Model):
 
     def __str__(self):
         return f"Offer {self.pk} of slot {self.slot_id} ({self.get_status_display()})"
+
+
+MANAGER_GROUP = "Clinic manager"
+
+
+class BookingStartCount(models.Model):
+    """How many times the safety-check page was opened from an article's link, per clinic day.
+
+    A count and nothing else: no cookie, no address, no time of day, so nobody can be followed from the
+    article to their booking. Written by one INSERT ... ON CONFLICT DO UPDATE (services.booking_start_count).
+    """
+
+    article = models.ForeignKey("articles.Article", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["article", "day"], name="booking_start_count_one_per_day")]
+
+    def __str__(self):
+        return f"{self.article_id} {self.day}: {self.count}"
+
+
+class UrgentCareCount(models.Model):
+    """How many times the red-flag check sent someone to urgent care, per clinic day: a count, nothing about who."""
+
+    day = models.DateField(unique=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.day}: {self.count}"
+
+
+# -- The Insights page's daily summaries ---------------------------------------------------------
+# Rebuilt together from the appointments and slots by services.insights_refresh (the page's button,
+# `manage.py refresh_insights`): a year at 50 practitioners is ~270,000 slots, which no query can sum
+# within the page's 100 ms, while a year of days per practitioner is ~13,000 rows. One row per clinic
+# day, so that any period (whole weeks or two dates) adds them up. Nothing in them names a patient.
+
+
+class InsightsBookingDay(models.Model):
+    """Bookings made on a clinic day, by how they came and the article they came from."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=12)
+    article = models.ForeignKey("articles.Article", null=True, on_delete=models.CASCADE, related_name="+")
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="insights_booking_day_idx")]
+
+    def __str__(self):
+        return f"{self.day} {self.source} {self.article_id}: {self.count}"
+
+
+class InsightsDiaryDay(models.Model):
+    """A practitioner's diary on a clinic day, in seconds: offered (open), booked (open with a live appointment)
+    and blocked."""
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    offered_seconds = models.PositiveIntegerField()
+    booked_seconds = models.PositiveIntegerField()
+    blocked_seconds = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="insights_diary_day_idx")]
+
+    def __str__(self):
+        return f"{self.practitioner_id} {self.day}"
+
+
+class InsightsAttendanceDay(models.Model):
+    """Appointments on a clinic day by what became of them (staff.insights.ATTENDANCE_COLUMNS)."""
+
+    day = models.DateField()
+    outcome = models.CharField(max_length=24)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="insights_attendance_day_idx")]
+
+    def __str__(self):
+        return f"{self.day} {self.outcome}: {self.count}"
+
+
+class InsightsLeadDays(models.Model):
+    """Bookings made on a clinic day (not cancelled), per practitioner and number of days ahead they were for:
+    the median days from booking to appointment over any period, from a histogram."""
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    lead_days = models.IntegerField()
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="insights_lead_days_day_idx")]
+
+    def __str__(self):
+        return f"{self.practitioner_id} {self.day} +{self.lead_days}: {self.count}"
+
+
+class InsightsRefresh(models.Model):
+    """When the summaries above were last rebuilt (one row)."""
+
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.refreshed_at}"

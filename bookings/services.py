@@ -20,13 +20,21 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
+from articles.models import Article
 from bookings.models import (
     AFTERNOON_FROM_HOUR,
     EVENING_FROM_HOUR,
     Appointment,
     AppointmentEvent,
+    BookingStartCount,
+    InsightsAttendanceDay,
+    InsightsBookingDay,
+    InsightsDiaryDay,
+    InsightsLeadDays,
+    InsightsRefresh,
     Practitioner,
     Slot,
+    UrgentCareCount,
     UsedSafetyCheckPass,
     WaitingListEntry,
     WaitingListOffer,
@@ -990,3 +998,125 @@ def offer_refusal(offer: WaitingListOffer, *, now: datetime) -> str:
     if offer.status == WaitingListOffer.Status.EXPIRED or offer.held_until <= now:
         return "expired"
     return ""
+
+
+# -- Counts for the Insights page -------------------------------------------------------------
+# One statement each, no lock and no read before it: the safety-check page stays as cheap as it was.
+# Two patients opening the page at once both add one (ON CONFLICT DO UPDATE takes the row lock).
+
+
+def booking_start_count(*, article_slug: str, now: datetime) -> None:
+    """Add one to today's count of booking starts from this article, if it is a published article.
+
+    The slug comes from the URL: anything that is not a published article's slug adds nothing, so a
+    stranger cannot fill the table with made-up names.
+    """
+    if not article_slug:
+        return
+    table = BookingStartCount._meta.db_table
+    article_sql, article_params = (
+        Article.objects.published(now=now)
+        .filter(slug=article_slug[:200])
+        .order_by()
+        .values("pk")
+        .query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (article_id, day, count) SELECT found.pk, %s, 1 FROM ({article_sql}) AS found "
+            f"ON CONFLICT (article_id, day) DO UPDATE SET count = {table}.count + 1",
+            [now.astimezone(clinic_zone()).date(), *article_params],
+        )
+
+
+def urgent_care_count(*, now: datetime) -> None:
+    """Add one to today's count of people the red-flag check sent to urgent care (nothing about who)."""
+    table = UrgentCareCount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (day, count) VALUES (%s, 1) "
+            f"ON CONFLICT (day) DO UPDATE SET count = {table}.count + 1",
+            [now.astimezone(clinic_zone()).date()],
+        )
+
+
+INSIGHTS_REFRESH_LOCK_KEY = 1_605_016_021
+
+
+def insights_refresh_if_due(*, now: datetime) -> bool:
+    """The e-mail worker's hourly rebuild (settings.INSIGHTS_REFRESH_EVERY), so that the figures follow the
+    diary without anyone pressing the button; skipped while another worker or the button is rebuilding."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [INSIGHTS_REFRESH_LOCK_KEY])
+            (locked,) = cursor.fetchone()
+        if (
+            not locked
+            or InsightsRefresh.objects.filter(refreshed_at__gt=now - settings.INSIGHTS_REFRESH_EVERY).exists()
+        ):
+            return False
+        insights_refresh(now=now)
+    return True
+
+
+def insights_refresh(*, now: datetime) -> None:
+    """Rebuild the Insights page's daily summaries (bookings.models Insights*) from the appointments and slots.
+
+    One transaction: the page reads either the old summaries or the new ones, never half of each. Days are
+    clinic days (date in the clinic's zone). A cancellation is the patient's when its event has no staff actor.
+    """
+    zone = clinic_zone().key
+    appointment, slot, event = Appointment._meta.db_table, Slot._meta.db_table, AppointmentEvent._meta.db_table
+    local_day = "({} AT TIME ZONE %(zone)s)::date"
+    seconds = "extract(epoch FROM s.ends_at - s.starts_at)"
+    params = {
+        "zone": zone,
+        "open": Slot.State.OPEN,
+        "blocked": Slot.State.BLOCKED,
+        "retired": Slot.State.RETIRED,
+        "cancelled": Appointment.Status.CANCELLED,
+        "completed": Appointment.Status.COMPLETED,
+        "no_show": Appointment.Status.NO_SHOW,
+        "cancel_action": AppointmentEvent.Action.CANCELLED,
+    }
+    statements = [
+        f"""INSERT INTO {InsightsBookingDay._meta.db_table} (day, source, article_id, count)
+            SELECT {local_day.format("created_at")}, source, source_article_id, count(*) FROM {appointment}
+            GROUP BY 1, 2, 3""",
+        f"""INSERT INTO {InsightsDiaryDay._meta.db_table}
+                (practitioner_id, day, offered_seconds, booked_seconds, blocked_seconds)
+            SELECT s.practitioner_id, {local_day.format("s.starts_at")},
+                   coalesce(sum({seconds}) FILTER (WHERE s.state = %(open)s), 0),
+                   coalesce(sum({seconds}) FILTER (WHERE s.state = %(open)s AND live.id IS NOT NULL), 0),
+                   coalesce(sum({seconds}) FILTER (WHERE s.state = %(blocked)s), 0)
+            FROM {slot} s LEFT JOIN {appointment} live ON live.slot_id = s.id AND live.status <> %(cancelled)s
+            WHERE s.state <> %(retired)s
+            GROUP BY 1, 2""",
+        f"""INSERT INTO {InsightsAttendanceDay._meta.db_table} (day, outcome, count)
+            SELECT {local_day.format("s.starts_at")},
+                   CASE WHEN a.status = %(completed)s THEN 'completed'
+                        WHEN a.status = %(no_show)s THEN 'no_show'
+                        WHEN a.status = %(cancelled)s AND EXISTS (
+                            SELECT 1 FROM {event} e WHERE e.appointment_id = a.id AND e.action = %(cancel_action)s
+                            AND e.actor_id IS NULL AND e.actor_label = 'patient') THEN 'cancelled_by_patient'
+                        WHEN a.status = %(cancelled)s THEN 'cancelled_by_clinic'
+                        ELSE 'not_recorded' END,
+                   count(*)
+            FROM {appointment} a JOIN {slot} s ON s.id = a.slot_id
+            GROUP BY 1, 2""",
+        f"""INSERT INTO {InsightsLeadDays._meta.db_table} (practitioner_id, day, lead_days, count)
+            SELECT s.practitioner_id, {local_day.format("a.created_at")},
+                   {local_day.format("s.starts_at")} - {local_day.format("a.created_at")}, count(*)
+            FROM {appointment} a JOIN {slot} s ON s.id = a.slot_id
+            WHERE a.status <> %(cancelled)s
+            GROUP BY 1, 2, 3""",
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One rebuild at a time (the button, the command, a worker): a second DELETE would not see the
+        # first one's new rows and would add its own beside them.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INSIGHTS_REFRESH_LOCK_KEY])
+        for model in (InsightsBookingDay, InsightsDiaryDay, InsightsAttendanceDay, InsightsLeadDays):
+            cursor.execute(f"DELETE FROM {model._meta.db_table}")
+        for statement in statements:
+            cursor.execute(statement, params)
+        InsightsRefresh.objects.update_or_create(pk=1, defaults={"refreshed_at": now})

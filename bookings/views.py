@@ -45,7 +45,9 @@ from bookings.services import (
     appointment_book,
     appointment_cancel,
     appointment_move,
+    booking_start_count,
     offer_refusal,
+    urgent_care_count,
     waiting_list_join,
     waiting_list_leave,
     waiting_list_offer_accept,
@@ -241,6 +243,7 @@ def booking_start(request):
         if not form.is_valid():
             return render(request, "bookings/safety_check.html", {"form": form}, status=400)
         if form.any_red_flag():
+            urgent_care_count(now=timezone.now())
             response = render(request, "bookings/urgent_care.html")
             response.delete_cookie(flow.BOOKING_COOKIE, path=flow.FLOW_COOKIE_PATH)
             return response
@@ -255,6 +258,7 @@ def booking_start(request):
             response, flow.BOOKING_COOKIE, flow.booking_flow_cookie_value(article=form.cleaned_data["article"])
         )
         return response
+    booking_start_count(article_slug=initial["article"], now=timezone.now())
     return render(request, "bookings/safety_check.html", {"form": form})
 
 

@@ -365,6 +365,8 @@ API_KEY_REQUESTS_PER_WINDOW = env_int("API_KEY_REQUESTS_PER_WINDOW", 600, minimu
 # offered to this many matching people at once, in the order they joined, and held for them this long.
 WAITING_LIST_BATCH = env_int("WAITING_LIST_BATCH", 3, minimum=1)
 WAITING_LIST_HOLD = timedelta(minutes=env_int("WAITING_LIST_HOLD_MINUTES", 15, minimum=1))
+# The Insights page's daily summaries are rebuilt by the e-mail worker this often (and by the page's button).
+INSIGHTS_REFRESH_EVERY = timedelta(minutes=env_int("INSIGHTS_REFRESH_MINUTES", 60, minimum=1))
 
 # -- Forms ------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

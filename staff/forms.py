@@ -14,6 +14,7 @@ from bookings.forms import (
 )
 from bookings.models import Appointment, TimeOff, WorkingHours
 from clinic.privacy_notices import current_privacy_notice_version
+from staff.insights import Period
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 # Dates from user input stay inside years that date arithmetic survives.
@@ -205,6 +206,8 @@ class ErasureForm(forms.Form):
         initial=True,
         label="Tell the patient their upcoming appointments are cancelled (e-mail, when we have their address)",
     )
+
+
 class WaitingListCallerForm(SafetyQuestionsMixin, WaitingListForm):
     """A caller put on the waiting list by reception: the same red-flag questions as a phone booking (any
     "yes": not added, urgent advice to read out), and the privacy notice told."""
@@ -234,3 +237,46 @@ class OfferByHandForm(forms.Form):
     def __init__(self, *args, slot_choices, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["slot"].choices = [("", "Choose a time")] + slot_choices
+
+
+class InsightsPeriodForm(forms.Form):
+    """The Insights page's period: the last 4, 12 or 52 weeks, or two dates (both, or neither)."""
+
+    WEEKS = [(4, "Last 4 weeks"), (12, "Last 12 weeks"), (52, "Last 52 weeks")]
+    DEFAULT_WEEKS = 12
+    # Two dates at most a year and a week apart: 53 weekly bars, as many as "last 52 weeks" can touch.
+    MAX_DAYS = 371
+
+    weeks = forms.TypedChoiceField(label="Period", choices=WEEKS, coerce=int, required=False)
+    start = forms.DateField(
+        label="Or from", required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(
+        label="To (inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def clean_start(self):
+        return _check_year(self.cleaned_data["start"])
+
+    def clean_end(self):
+        return _check_year(self.cleaned_data["end"])
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if self.errors:
+            return cleaned
+        if bool(start) != bool(end):
+            raise forms.ValidationError("Please give both dates, or choose one of the periods.")
+        if start and end:
+            if end < start:
+                raise forms.ValidationError("The end date is before the start date.")
+            if (end - start).days >= self.MAX_DAYS:
+                raise forms.ValidationError("Please choose at most a year (371 days) at a time.")
+        return cleaned
+
+    def period(self, *, today):
+        """The chosen period (a valid form): the two dates if given, else the last N weeks to today."""
+        if self.cleaned_data.get("start"):
+            return Period(self.cleaned_data["start"], self.cleaned_data["end"])
+        return Period.last_weeks(self.cleaned_data.get("weeks") or self.DEFAULT_WEEKS, today=today)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -19,12 +20,14 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -32,6 +35,7 @@ from django.views.decorators.http import require_GET, require_POST
 from bookings.calendar import practitioner_feed_ics
 from bookings.forms import MoveForm, parse_database_id
 from bookings.models import (
+    MANAGER_GROUP,
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
     Appointment,
@@ -61,19 +65,24 @@ from bookings.services import (
     appointment_cancel,
     appointment_move,
     appointment_set_status,
+    insights_refresh,
     practitioner_calendar_token_reset,
     slot_block,
     slot_unblock,
+    urgent_care_count,
     waiting_list_join,
     waiting_list_leave,
     waiting_list_offer_by_hand,
 )
 from clinic.privacy_notices import NOTICES, current_privacy_notice_version, privacy_notice, retention_periods
+from staff import insights as insights_data
+from staff.charts import bar_chart, chart_svg, html_table
 from staff.forms import (
     BlockForm,
     DayForm,
     ErasureForm,
     ExportForm,
+    InsightsPeriodForm,
     OfferByHandForm,
     PhoneBookingForm,
     SearchForm,
@@ -92,9 +101,11 @@ def staff_home(request):
     groups = set(request.user.groups.values_list("name", flat=True))
     is_reception = RECEPTION_GROUP in groups or request.user.is_superuser
     is_practitioner = PRACTITIONER_GROUP in groups and Practitioner.objects.filter(user=request.user).exists()
-    if is_reception and not is_practitioner and not request.user.is_superuser:
+    is_manager = MANAGER_GROUP in groups or request.user.is_superuser
+    # Someone with one role lands on its page; a clinic manager sees the list (Insights is on it).
+    if is_reception and not is_practitioner and not is_manager:
         return redirect("reception_day")
-    if is_practitioner and not is_reception:
+    if is_practitioner and not is_reception and not is_manager:
         return redirect("practitioner_day")
     return render(
         request,
@@ -103,6 +114,7 @@ def staff_home(request):
             "is_reception": is_reception,
             "is_practitioner": is_practitioner,
             "practitioner_without_record": PRACTITIONER_GROUP in groups and not is_practitioner,
+            "is_manager": is_manager,
         },
     )
 
@@ -401,6 +413,7 @@ def reception_book(request):
         valid = form.is_valid()
         if form.any_red_flag():
             # Nothing is booked and nothing kept: reception reads the urgent advice to the caller.
+            urgent_care_count(now=now)
             context |= {"urgent": True}
             return render(request, "staff/book.html", context)
         if valid:
@@ -1170,7 +1183,8 @@ def reception_waiting_list_add(request):
     if request.method == "POST":
         valid = form.is_valid()
         if form.any_red_flag():
-            # Nothing is kept: reception reads the urgent advice to the caller.
+            # Nothing is kept but the day's count: reception reads the urgent advice to the caller.
+            urgent_care_count(now=now)
             return render(request, "staff/waiting_list_add.html", context | {"urgent": True})
         if valid:
             try:
@@ -1218,3 +1232,306 @@ def reception_waiting_list_offer(request, pk):
             return redirect("reception_waiting_list")
     context = _waiting_list_context(now=now, offer_form=form, offer_entry_id=entry.pk)
     return render(request, "staff/waiting_list.html", context, status=400)
+
+
+# -- Insights (the clinic manager) ------------------------------------------------------------
+
+manager_required = _group_required(MANAGER_GROUP)
+
+# The tables of the Insights page, each also a CSV download (staff/insights.py says which cells hide small numbers).
+INSIGHTS_TABLES = {
+    "bookings": "Bookings per week by how they came",
+    "articles": "Articles: booking starts and bookings",
+    "diary": "The diary per practitioner and week",
+    "attendance": "Attendance per week",
+    "urgent": "Sent to urgent care per week",
+}
+
+
+def _week_label(week: date) -> str:
+    return f"{week:%d %b}"
+
+
+def _insights_period(request):
+    """The period form, and the period it asks for (None when the form is wrong)."""
+    form = InsightsPeriodForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return form, None
+    if not request.GET:
+        form = InsightsPeriodForm({"weeks": InsightsPeriodForm.DEFAULT_WEEKS})
+        form.is_valid()
+    return form, form.period(today=timezone.localdate(timezone=clinic_zone()))
+
+
+@manager_required
+@require_GET
+def insights(request):
+    """What the articles bring, how full the diary is, who does not come.
+
+    1. The period (a wrong one: the form again, 400).
+    2. One query for what the figures depend on: when the summaries were rebuilt, and the live counters'
+       totals in the period (they only grow, so a new start or referral changes the key).
+    3. The charts and tables for that key from the cache, else drawn from eight aggregates and kept.
+    """
+    form, period = _insights_period(request)
+    if period is None:
+        return render(request, "staff/insights.html", {"form": form}, status=400)
+    query = request.GET.urlencode() if request.GET else f"weeks={InsightsPeriodForm.DEFAULT_WEEKS}"
+    version, key = _insights_cache_key(period, query)
+    figures = cache.get(key)
+    if figures is None:
+        figures = _insights_figures(period, query)
+        cache.set(key, figures, timeout=INSIGHTS_CACHE_SECONDS)
+    context = {
+        "form": form,
+        "period": period,
+        "query": query,
+        "tables": INSIGHTS_TABLES,
+        "refreshed_at": version[0],
+        "small_number_text": insights_data.SMALL_NUMBER_TEXT,
+    }
+    return render(request, "staff/insights.html", context | figures)
+
+
+# Drawn figures are kept a day at most: a new refresh or count changes their key long before.
+INSIGHTS_CACHE_SECONDS = 24 * 60 * 60
+
+
+def _insights_cache_key(period, query: str) -> tuple[tuple, str]:
+    version = insights_data.figures_version(period)
+    return version, "insights:" + hashlib.sha256(repr((version, period, query)).encode()).hexdigest()
+
+
+def insights_refresh_and_draw(*, now) -> None:
+    """Rebuild the summaries, then draw the three standard periods (4, 12, 52 weeks) into the cache, so that
+    the manager's usual pages are ready (a year at 50 practitioners takes ~150 ms to draw, ~25 ms to serve)."""
+    insights_refresh(now=now)
+    today = now.astimezone(clinic_zone()).date()
+    for weeks, _label in InsightsPeriodForm.WEEKS:
+        period = insights_data.Period.last_weeks(weeks, today=today)
+        query = f"weeks={weeks}"
+        cache.set(_insights_cache_key(period, query)[1], _insights_figures(period, query), INSIGHTS_CACHE_SECONDS)
+
+
+def _insights_figures(period, query: str) -> dict:
+    """The page's charts (SVG) and tables (HTML) for the period, from the aggregates of staff/insights.py."""
+    weeks = [_week_label(week) for week in period.weeks]
+    sources = insights_data.bookings_by_source(period)
+    source_names = list(Appointment.Source.labels)
+    article_rows = insights_data.articles(period)
+    diary_rows = insights_data.diary(period)
+    clinic_weeks = [
+        insights_data.DiaryWeek(
+            week, *(sum(getattr(row.weeks[i], part) for row in diary_rows) for part in ("offered", "booked", "blocked"))
+        )
+        for i, week in enumerate(period.weeks)
+    ]
+    attendance_weeks = insights_data.attendance(period)
+    urgent_weeks = insights_data.urgent_care(period)
+    charts = {
+        "bookings": bar_chart(
+            categories=weeks,
+            series=[(name, [week.counts[i] for week in sources]) for i, name in enumerate(source_names)],
+        ),
+        "articles": bar_chart(
+            categories=[str(number) for number in range(1, len(article_rows) + 1)],
+            series=[("Booked", [None if row.booked.hidden else row.booked.value for row in article_rows])],
+        ),
+        "diary": bar_chart(
+            categories=weeks,
+            series=[("Booked", [100 * week.booked / week.offered if week.offered else None for week in clinic_weeks])],
+            unit="%",
+            top=100,
+        ),
+        "attendance": bar_chart(
+            categories=weeks,
+            series=[
+                (label, [week.rate_or_none(i) for week in attendance_weeks])
+                for i, (_key, label) in enumerate(insights_data.ATTENDANCE_COLUMNS[:4])
+            ],
+            unit="%",
+            top=100,
+        ),
+        "urgent": bar_chart(
+            categories=weeks,
+            series=[("Sent to urgent care", [None if count.hidden else count.value for _week, count in urgent_weeks])],
+        ),
+    }
+
+    def caption(table: str, text: str):
+        csv_url = f"{reverse('insights_csv', args=[table])}?{query}"
+        return format_html('{} <a href="{}">Download CSV</a>', text, csv_url)
+
+    def day(week: date) -> str:
+        return f"{week.day} {week:%b %Y}"
+
+    def hours(value: float) -> str:
+        return f"{round(value, 1):g}"
+
+    attendance_labels = [label for _key, label in insights_data.ATTENDANCE_COLUMNS]
+    tables = {
+        "bookings": html_table(
+            caption=caption("bookings", f"{INSIGHTS_TABLES['bookings']}: bookings made each week, cancelled ones too."),
+            header=["Week starting", *source_names, "Total"],
+            rows=[[day(week.week), *week.counts, week.total] for week in sources],
+            wide=False,
+        ),
+        "articles": html_table(
+            caption=caption("articles", f"{INSIGHTS_TABLES['articles']}."),
+            header=["#", "Article", "Booking starts", "Booked", "Booked per start"],
+            rows=[
+                [number, row.title, "-" if row.starts is None else row.starts, row.booked, row.rate]
+                for number, row in enumerate(article_rows, start=1)
+            ],
+        ),
+        "diary": html_table(
+            caption=caption("diary", "Hours per practitioner over the period; the CSV has every week."),
+            header=[
+                "Practitioner",
+                "Offered hours",
+                "Booked hours",
+                "Blocked hours",
+                "Free hours",
+                "Utilisation",
+                "Median days to appointment",
+            ],
+            rows=[
+                [
+                    row.practitioner,
+                    hours(row.total.offered),
+                    hours(row.total.booked),
+                    hours(row.total.blocked),
+                    hours(row.total.free),
+                    row.total.utilisation,
+                    row.median,
+                ]
+                for row in diary_rows
+            ],
+        ),
+        "clinic": html_table(
+            caption="The whole clinic per week, as in the chart.",
+            header=["Week starting", "Offered hours", "Booked hours", "Blocked hours", "Free hours", "Utilisation"],
+            rows=[
+                [
+                    day(week.week),
+                    hours(week.offered),
+                    hours(week.booked),
+                    hours(week.blocked),
+                    hours(week.free),
+                    week.utilisation,
+                ]
+                for week in clinic_weeks
+            ],
+            wide=False,
+        ),
+        "attendance": html_table(
+            caption=caption("attendance", f"{INSIGHTS_TABLES['attendance']}: count (share)."),
+            header=["Week starting", "Appointments", *attendance_labels],
+            rows=[
+                [
+                    day(week.week),
+                    week.shown_total,
+                    *(f"{count} ({rate})" if rate else f"{count}" for count, rate in week.cells),
+                ]
+                for week in attendance_weeks
+            ],
+        ),
+        "urgent": html_table(
+            caption=caption("urgent", f"{INSIGHTS_TABLES['urgent']}."),
+            header=["Week starting", "Sent to urgent care"],
+            rows=[[day(week), count] for week, count in urgent_weeks],
+            wide=False,
+        ),
+    }
+    titles = {
+        "bookings": INSIGHTS_TABLES["bookings"],
+        "articles": "Bookings per article",
+        "diary": "Utilisation of the whole clinic per week (booked hours as a share of offered hours)",
+        "attendance": INSIGHTS_TABLES["attendance"],
+        "urgent": INSIGHTS_TABLES["urgent"],
+    }
+    return {
+        "charts": {
+            name: chart_svg(chart, chart_id=f"{name}-chart", title=titles[name]) for name, chart in charts.items()
+        },
+        "html_tables": tables,
+        "diary_empty": not diary_rows,
+    }
+
+
+@manager_required
+@require_POST
+def insights_refresh_now(request):
+    """Rebuild the daily summaries now (a few seconds for a year of a large clinic), then back to the page."""
+    # The page's own period comes back with the button; anything else is refused before refreshing.
+    query = request.POST.get("query", "")
+    form = InsightsPeriodForm(QueryDict(query))
+    if len(query) > 100 or not form.is_valid():
+        return render(request, "staff/insights.html", {"form": form}, status=400)
+    insights_refresh_and_draw(now=timezone.now())
+    messages.success(request, "The figures are up to date.")
+    return redirect(f"{reverse('insights')}?{form.data.urlencode()}")
+
+
+def _insights_csv_rows(table: str, period) -> tuple[list[str], list[list]]:
+    """One table of the page as a header and rows, with the page's small-number rule."""
+    if table == "bookings":
+        names = list(Appointment.Source.labels)
+        rows = [[week.week, *week.counts, week.total] for week in insights_data.bookings_by_source(period)]
+        return ["Week starting", *names, "Total"], rows
+    if table == "articles":
+        rows = [
+            [row.title, "" if row.starts is None else row.starts, row.booked, row.rate]
+            for row in insights_data.articles(period)
+        ]
+        return ["Article", "Booking starts", "Booked", "Rate"], rows
+    if table == "diary":
+        rows = [
+            [row.practitioner, week.week, week.offered, week.booked, week.blocked, week.free, week.utilisation]
+            for row in insights_data.diary(period)
+            for week in row.weeks
+        ]
+        return [
+            "Practitioner",
+            "Week starting",
+            "Offered hours",
+            "Booked hours",
+            "Blocked hours",
+            "Free hours",
+            "Utilisation",
+        ], rows
+    if table == "attendance":
+        header = ["Week starting", "Appointments"]
+        for _key, label in insights_data.ATTENDANCE_COLUMNS:
+            header += [label, f"{label} (rate)"]
+        rows = [
+            [week.week, week.shown_total, *(value for cell in week.cells for value in cell)]
+            for week in insights_data.attendance(period)
+        ]
+        return header, rows
+    return ["Week starting", "Sent to urgent care"], [
+        [week, count] for week, count in insights_data.urgent_care(period)
+    ]
+
+
+@manager_required
+@require_GET
+def insights_csv(request, table: str):
+    """One of the page's tables as CSV, for the same period."""
+    if table not in INSIGHTS_TABLES:
+        raise Http404
+    form, period = _insights_period(request)
+    if period is None:
+        return render(request, "staff/insights.html", {"form": form}, status=400)
+    header, rows = _insights_csv_rows(table, period)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="insights-{table}-{period.first_day}-to-{period.last_day}.csv"'
+    )
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        # "-" (nothing to divide by) is an empty cell in a spreadsheet, not text.
+        writer.writerow([csv_safe("" if value == "-" else value) for value in row])
+    return response

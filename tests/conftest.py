@@ -94,6 +94,12 @@ def rita(db, django_user_model):
 
 
 @pytest.fixture
+def margaret(db, django_user_model):
+    """Margaret, the clinic manager: sees Insights, nothing of reception's or the practitioners'."""
+    return _make_user(django_user_model, "margaret", "Clinic manager", first_name="Margaret")
+
+
+@pytest.fixture
 def mallory(db, django_user_model):
     return _make_user(django_user_model, "mallory", first_name="Mallory")
 

@@ -49,7 +49,7 @@ def _patient() -> Client:
 
 
 @pytest.fixture
-def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
+def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
     call_command("import_articles", "--launch-content", stdout=StringIO())
     articles = list(Article.objects.order_by("slug").values_list("slug", flat=True))
     assert len(articles) == 2
@@ -188,6 +188,11 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
     ]:
         pages[name] = _page(patel_browser.get(url))
 
+    # Margaret's Insights page, over a year (the charts and tables), and with dates the wrong way round.
+    manager_browser = _signed_in("margaret")
+    pages["insights"] = _page(manager_browser.get("/staff/insights/?weeks=52"))
+    pages["insights with errors"] = _page(manager_browser.get("/staff/insights/?start=2026-03-15&end=2026-03-02"))
+
     # The second factor's pages: the code step after a password, enrolment, the backup codes, the reset.
     half_signed_in = Client()
     half_signed_in.force_login(get_user_model().objects.get(username="rita"))
@@ -216,7 +221,14 @@ def every_page(rita, mallory, dr_patel, dr_okafor) -> dict[str, Page]:
     expected = {"404": 404, "400": 400, "403": 403, "403 csrf": 403, "429": 429, "500": 500, "503": 503}
     expected |= {"urgent care": 200, "already booked": 409, "just taken": 409}
     expected |= dict.fromkeys(
-        ("contact with errors", "details with errors", "phone booking with errors", "safety check with an error"), 400
+        (
+            "contact with errors",
+            "details with errors",
+            "phone booking with errors",
+            "safety check with an error",
+            "insights with errors",
+        ),
+        400,
     )
     expected |= {"erasure with errors": 400}
     expected |= {"waiting list offer gone": 409, "waiting list offer unknown": 404, "waiting list offer used": 409}

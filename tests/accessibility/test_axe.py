@@ -237,3 +237,18 @@ def test_the_two_factor_pages_have_no_serious_or_critical_axe_violations(page, l
             f"{sum(len(v) for v in checked.values())}"
         )
     assert {url: v for url, v in checked.items() if v} == {}
+
+
+def test_the_insights_page_has_no_serious_or_critical_axe_violations(page, live_server, clinic_day, margaret):
+    """Margaret's page with its five charts (inline SVG) and tables, and with a wrong period."""
+    _sign_in(page, "margaret")
+    checked = {}
+    for url in [
+        "/staff/insights/?weeks=52",
+        "/staff/insights/?weeks=4",
+        "/staff/insights/?start=2026-03-15&end=2026-03-02",
+    ]:
+        page.goto(url)
+        checked[url] = axe_violations(page)
+
+    assert {url: v for url, v in checked.items() if v} == {}

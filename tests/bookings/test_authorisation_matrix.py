@@ -1,8 +1,8 @@
 """Who may open which staff URL: every role against every staff URL, with GET and with POST.
 
 Roles: a stranger (anonymous), a patient holding a manage link, Dr Patel (practitioner A,
-whose appointment the URLs point at), Dr Okafor (practitioner B), Rita at reception, and a
-superuser without a practitioner record. Each request runs in a savepoint that is rolled
+whose appointment the URLs point at), Dr Okafor (practitioner B), Rita at reception, Margaret the
+clinic manager, and a superuser without a practitioner record. Each request runs in a savepoint that is rolled
 back, so a POST that changes something cannot change the next role's answer.
 """
 
@@ -21,7 +21,7 @@ from tests.staff_signin import authenticator, verified_login
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["anonymous", "patient", "dr_patel", "dr_okafor", "rita", "superuser"]
+ROLES = ["anonymous", "patient", "dr_patel", "dr_okafor", "rita", "margaret", "superuser"]
 
 # What each role gets: "login" (sent to sign in), "forbidden" (403), "not_found" (404),
 # "wrong_method" (405: past the gate, but this URL only takes the other method) or "allowed".
@@ -31,6 +31,17 @@ RECEPTION_ONLY = {
     "dr_patel": "forbidden",
     "dr_okafor": "forbidden",
     "rita": "allowed",
+    "margaret": "forbidden",
+    "superuser": "allowed",
+}
+# The Insights page: the clinic manager and superusers only.
+MANAGER_ONLY = {
+    "anonymous": "login",
+    "patient": "login",
+    "dr_patel": "forbidden",
+    "dr_okafor": "forbidden",
+    "rita": "forbidden",
+    "margaret": "allowed",
     "superuser": "allowed",
 }
 # A practitioner's own pages; a superuser has no practitioner record, so nothing of "their own".
@@ -40,6 +51,7 @@ PRACTITIONER_OWN = {
     "dr_patel": "allowed",
     "dr_okafor": "allowed",
     "rita": "forbidden",
+    "margaret": "forbidden",
     "superuser": "not_found",
 }
 # Dr Patel's appointment: Dr Okafor may not know it exists.
@@ -138,6 +150,9 @@ def staff_urls(world, dr_patel):
             reverse("reception_waiting_list_offer", args=[world["waiting_entry"].pk]),
             *post_only(RECEPTION_ONLY),
         ),
+        ("insights", reverse("insights"), *get_only(MANAGER_ONLY)),
+        ("insights csv", reverse("insights_csv", args=["articles"]), *get_only(MANAGER_ONLY)),
+        ("insights refresh", reverse("insights_refresh"), *post_only(MANAGER_ONLY)),
         ("my day", reverse("practitioner_day"), *both(PRACTITIONER_OWN)),
         ("upcoming", reverse("practitioner_upcoming"), *both(PRACTITIONER_OWN)),
         ("my appointment", reverse("practitioner_appointment", args=[appointment.pk]), *both(PRACTITIONER_A_ONLY)),
@@ -190,7 +205,7 @@ def run_matrix(role, world, dr_patel, request) -> list[tuple]:
     return results
 
 
-def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_444_requests(world, dr_patel, request):
+def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_560_requests(world, dr_patel, request):
     """Signed in with a password and a code (verified_login): the state in which staff work."""
     results = [(role, *result) for role in ROLES for result in run_matrix(role, world, dr_patel, request)]
 
@@ -198,9 +213,9 @@ def test_every_role_gets_exactly_the_expected_answer_from_every_staff_url_444_re
     assert wrong == []
     tally = Counter(result[3] for result in results)
     print(f"\nAuthorisation matrix: {len(results)} requests: {dict(sorted(tally.items()))}")
-    # 33 staff URLs x GET and POST x 6 roles.
-    assert len(results) == 444
-    assert len({result[:3] for result in results}) == 444
+    # 40 staff URLs x GET and POST x 7 roles.
+    assert len(results) == 560
+    assert len({result[:3] for result in results}) == 560
 
 
 ADMIN_URLS = [
@@ -212,7 +227,7 @@ ADMIN_URLS = [
 ]
 # Pages a password alone may open: the steps that finish signing in, and the feed whose token is its key.
 OPEN_BEFORE_CODE = {"calendar feed", "code step", "set up an app"}
-STAFF_ROLES = ["dr_patel", "dr_okafor", "rita", "superuser"]
+STAFF_ROLES = ["dr_patel", "dr_okafor", "rita", "margaret", "superuser"]
 
 
 def password_only_client(role, world, request, *, with_app: bool) -> Client:
@@ -245,7 +260,7 @@ def test_a_password_alone_opens_no_staff_url_and_no_admin_page_for_any_role(
                 if response.status_code != 302 or not response["Location"].startswith(reverse(sent_to)):
                     wrong.append((role, name, method, response.status_code))
     assert wrong == []
-    assert len(urls) == 39
+    assert len(urls) == 42
 
 
 def test_a_password_and_a_code_open_the_admin_to_the_superuser(world):

@@ -63,14 +63,15 @@ def _assert_headers(url, response):
 
 
 @pytest.mark.django_db
-def test_every_url_sends_the_security_headers_to_anonymous_visitors_and_staff(rita, capsys):
+def test_every_url_sends_the_security_headers_to_anonymous_visitors_and_staff(rita, margaret, capsys):
     urls = every_url()
     assert len(urls) > 20 and "/book/" in urls and "/healthz" in urls
     checked = 0
     with override_settings(**PRODUCTION_SECURITY):
-        anonymous, staff = Client(), Client()
+        anonymous, staff, manager = Client(), Client(), Client()
         verified_login(staff, rita)
-        for client in (anonymous, staff):
+        verified_login(manager, margaret)
+        for client in (anonymous, staff, manager):
             for url in urls:
                 response = client.get(url, secure=True)
                 assert response.status_code < 500, (url, response.status_code)

@@ -98,7 +98,7 @@ def snapshot() -> dict[str, list]:
 
 
 @pytest.fixture
-def clinic(rita, dr_patel, dr_okafor):
+def clinic(rita, dr_patel, dr_okafor, margaret):
     slots = [make_slot(dr_patel, local(2, hour)) for hour in (9, 10, 11)] + [make_slot(dr_okafor, local(2, 9))]
     booking = appointment_book(
         slot_id=slots[0].pk,
@@ -148,6 +148,7 @@ PAGES = {
     "erasure on request": ("rita", lambda c: f"/staff/reception/patients/{c['appointment']}/erase/"),
     "waiting list": ("rita", lambda c: "/staff/reception/waiting-list/"),
     "waiting list add": ("rita", lambda c: "/staff/reception/waiting-list/add/"),
+    "insights": ("margaret", lambda c: "/staff/insights/"),
     "code step": ("rita, password only", lambda c: "/staff/login/code/"),
     "set up an app": ("rita, no app yet", lambda c: "/staff/two-factor/setup/"),
     "reset my app": ("rita", lambda c: "/staff/two-factor/reset/"),

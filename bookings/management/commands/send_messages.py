@@ -26,7 +26,7 @@ from django.utils.crypto import get_random_string
 
 from bookings.notifications import send_due_messages
 from bookings.privacy import purge_if_due
-from bookings.services import waiting_list_scan
+from bookings.services import insights_refresh_if_due, waiting_list_scan
 from bookings.webhooks import send_due_deliveries
 
 logger = logging.getLogger("bookings.notifications")
@@ -88,10 +88,16 @@ class Command(BaseCommand):
             try:
                 # Once a day across every worker (an advisory lock and the last run's time decide which).
                 purge_if_due(now=timezone.now())
+                # Hourly, the Insights page's figures (bookings.services.insights_refresh_if_due).
+                insights_refresh_if_due(now=timezone.now())
             except DatabaseError as exc:
                 if once:
                     raise
-                logger.warning("E-mail worker %s: the daily purge failed (%s)", worker_id, type(exc).__name__)
+                logger.warning(
+                    "E-mail worker %s: the daily purge or the Insights rebuild failed (%s)",
+                    worker_id,
+                    type(exc).__name__,
+                )
             if report and report.claimed:
                 self.stdout.write(
                     f"Sent {report.sent}, retrying {report.retrying}, failed {report.failed}, "
