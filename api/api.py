@@ -17,8 +17,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Path, Query, Schema, Status
@@ -32,7 +34,8 @@ from bookings.forms import SAFETY_QUESTIONS, SAFETY_QUESTIONS_VERSION, clean_per
 from bookings.models import Appointment, Practitioner, Slot
 from bookings.privacy import patient_data_access_record
 from bookings.schedule import clinic_zone, local_midnight
-from bookings.views import nearest_alternatives, slot_picker_context
+from bookings.views import bookable_weeks, nearest_alternatives, slot_picker_context
+from clinic.middleware import is_database_unavailable
 from clinic.page_cache import PageCache, Rendering
 from clinic.privacy_notices import current_privacy_notice_version
 from clinic.ratelimit import count_post
@@ -157,7 +160,7 @@ api = ProblemAPI(
     urls_namespace="api-v1",
     docs_url=None,
 )
-ERRORS = dict.fromkeys((400, 401, 403, 404, 409, 422, 429), ProblemOut)
+ERRORS = dict.fromkeys((400, 401, 403, 404, 409, 413, 422, 429, 503), ProblemOut)
 
 
 @api.exception_handler(Problem)
@@ -187,6 +190,25 @@ def _http_error(request, exc: HttpError):
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     return generic_problem(404)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request, exc):
+    return problem_response(
+        413,
+        "too-large",
+        "The request body is too large.",
+        f"Send at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+    )
+
+
+@api.exception_handler(DatabaseError)
+def _database_error(request, exc):
+    """The database out of reach is a 503 to retry, as on the site's pages, in debug as in production
+    (django-ninja would answer a debug 500 itself); any other database error is a bug: Django's 500."""
+    if is_database_unavailable(exc):
+        return generic_problem(503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
+    raise exc
 
 
 # -- Shapes ----------------------------------------------------------------------------------------
@@ -333,6 +355,17 @@ def availability(
     if practitioner is not None and not Practitioner.objects.offering_consultations().filter(pk=practitioner).exists():
         raise Problem(404, "unknown-practitioner", "No practitioner with that id is offered online.")
     now = timezone.now()
+    if week is not None:
+        first, last = bookable_weeks(now)
+        if not first <= week - timedelta(days=week.weekday()) <= last:
+            # The time page shows the nearest bookable week instead; a system asking for another week
+            # would take those times for the week it asked for.
+            raise Problem(
+                422,
+                "week-not-bookable",
+                "That week cannot be booked online.",
+                f"Ask for a week from {first.isoformat()} to {last.isoformat()} (Mondays, clinic time).",
+            )
 
     def render() -> Rendering:
         context = slot_picker_context(request, now=now)

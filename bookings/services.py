@@ -161,12 +161,14 @@ def _lock_bookable_slot(
     staff: bool,
     submission_key: uuid.UUID | None = None,
     held_for: WaitingListOffer | None = None,
+    may_take_held: bool = True,
 ) -> Slot:
     """Lock the slot row, then check it may still be booked. Raises SlotUnavailable, or Replayed.
 
     Patients may only take slots the availability rule offers (a slot held by a waiting-list offer
     only through that offer, `held_for`); reception may also book a caller inside the minimum notice
-    or into a held slot, but never into the past, a blocked slot or the slot of a practitioner who has left.
+    or into a held slot (another system with an API key may not: `may_take_held`), but never into the past,
+    a blocked slot or the slot of a practitioner who has left.
 
     Every normal refusal is decided here, under the lock, by reading: PostgreSQL logs a
     failing statement with its values (a patient's name, e-mail and phone), so a slot just
@@ -180,6 +182,8 @@ def _lock_bookable_slot(
     if staff:
         # Reception may book inside the minimum notice.
         allowed = slot.state == Slot.State.OPEN and slot.starts_at > now and slot.practitioner.is_active
+        if allowed and not may_take_held:
+            allowed = not WaitingListOffer.objects.holding(now=now).filter(slot=slot).exists()
     else:
         allowed = slot.offered_to_patients(now=now, held_for=held_for)
     # One read, after the lock was granted, so that it sees the latest commit: this slot's
@@ -501,7 +505,8 @@ def appointment_move(
     held_for: WaitingListOffer | None = None,
 ) -> Appointment:
     """Move an appointment to another slot: the new one is taken and the old one freed together.
-    An API key (`api_key_name`) has reception's rules.
+    An API key (`api_key_name`) has reception's rules, except that it may not take a time held for a
+    waiting-list offer (reception may, for a caller on the phone).
 
     `held_for`: the waiting-list offer being accepted, which may take the slot it holds.
     """
@@ -520,7 +525,9 @@ def appointment_move(
                 _lock_slots(old_slot.pk, int(new_slot_id))
             except (ValueError, TypeError):
                 raise SlotUnavailable("unknown") from None
-            new_slot = _lock_bookable_slot(new_slot_id, now=now, staff=staff, held_for=held_for)
+            new_slot = _lock_bookable_slot(
+                new_slot_id, now=now, staff=staff, held_for=held_for, may_take_held=actor is not None
+            )
             old_description = _describe_slot(old_slot)
             locked.slot = new_slot
             locked.sequence += 1

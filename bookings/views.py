@@ -98,16 +98,16 @@ def _parse_week(value) -> date | None:
     return day - timedelta(days=day.weekday())
 
 
-def _bookable_weeks(now: datetime) -> tuple[date, date]:
+def bookable_weeks(now: datetime) -> tuple[date, date]:
     """The Mondays of the first and the last week a patient may book in at NOW (clinic time)."""
     zone = clinic_zone()
     latest = now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
     return _parse_week(now.astimezone(zone).date()), _parse_week(latest.astimezone(zone).date())
 
 
-def _within_bookable_weeks(week: date, now: datetime) -> date:
+def _withinbookable_weeks(week: date, now: datetime) -> date:
     """WEEK, or the nearest week a patient may book in: what the time page shows when asked for it."""
-    this_week, last_week = _bookable_weeks(now)
+    this_week, last_week = bookable_weeks(now)
     return min(max(week, this_week), last_week)
 
 
@@ -144,7 +144,7 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     practitioners = list(Practitioner.objects.offering_consultations())
     practitioner_id = parse_database_id(request.GET.get("practitioner"))
     chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
-    this_week, last_week = _bookable_weeks(now)
+    this_week, last_week = bookable_weeks(now)
 
     week = asked_week = _parse_week(request.GET.get("week"))
     # From here to `depends_until`: the slots this answer reads (see "availability" below).
@@ -152,7 +152,7 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     if week is None:
         first = Slot.objects.bookable(now=now, practitioner=chosen).only("starts_at").first()
         week = _parse_week(first.starts_at.astimezone(zone).date().isoformat()) if first else this_week
-    week = _within_bookable_weeks(week, now)
+    week = _withinbookable_weeks(week, now)
 
     week_start, week_end = local_midnight(week), local_midnight(week + timedelta(days=7))
     if asked_week is not None:
@@ -275,7 +275,7 @@ def booking_time(request):
     # The key is what the page will show: a week outside the bookable ones shows the nearest one.
     week = _parse_week(request.GET.get("week"))
     if week is not None:
-        week = _within_bookable_weeks(week, now)
+        week = _withinbookable_weeks(week, now)
     practitioner = parse_database_id(request.GET.get("practitioner"))
 
     def render_page() -> Rendering:

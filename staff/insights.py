@@ -9,13 +9,14 @@ date_trunc('week') does.
 
 The small-number rule (`Small`): a count from 1 to 4 that is about patients is shown as "fewer than
 5", in the page, its charts (the bar is left out) and the CSV, so that nobody can be singled out.
-It applies to: bookings and starts per article, attendance per week (every column, rates too),
-urgent-care referrals per week, and the median days to appointment (not shown for fewer than 5
-bookings: a median of one is that patient's own wait). It does not apply to bookings per week by
-how they came (a count of bookings made, which reception sees one by one anyway) nor to the diary's
-hours (about the practitioners' time, not about who came). A hidden cell must not be recoverable
-by subtraction: a rate is shown only where both its counts are, and an attendance week with a hidden
-cell shows neither its total nor any rate (its bars are left out of the chart).
+It applies to: bookings per week by how they came (one booking through the waiting list in a week
+points at the one person who got an offer), bookings and starts per article, attendance per week
+(every column, rates too), urgent-care referrals per week, and the median days to appointment (not
+shown for fewer than 5 bookings: a median of one is that patient's own wait). It does not apply to the
+diary's hours (about the practitioners' time, not about who came; shown to one decimal). A hidden cell
+must not be recoverable by subtraction: a rate is shown only where both its counts are, and a week of
+bookings or attendance with a hidden cell shows neither its total nor any rate (its bars are left out
+of the chart).
 """
 
 from __future__ import annotations
@@ -139,6 +140,24 @@ class SourceWeek:
     @property
     def total(self) -> int:
         return sum(self.counts)
+
+    @property
+    def any_hidden(self) -> bool:
+        return any(Small(count).hidden for count in self.counts)
+
+    @property
+    def cells(self) -> list[Small]:
+        return [Small(count) for count in self.counts]
+
+    @property
+    def shown_total(self) -> str:
+        # Beside a hidden cell, the total would let it be worked out from the others.
+        return HIDDEN_TOTAL_TEXT if self.any_hidden else str(self.total)
+
+    def shown_or_none(self, index: int) -> int | None:
+        """For the chart: the count, or None (no bar) when it is hidden."""
+        count = self.counts[index]
+        return None if Small(count).hidden else count
 
 
 def bookings_by_source(period: Period) -> list[SourceWeek]:

@@ -1331,7 +1331,7 @@ def _insights_figures(period, query: str) -> dict:
     charts = {
         "bookings": bar_chart(
             categories=weeks,
-            series=[(name, [week.counts[i] for week in sources]) for i, name in enumerate(source_names)],
+            series=[(name, [week.shown_or_none(i) for week in sources]) for i, name in enumerate(source_names)],
         ),
         "articles": bar_chart(
             categories=[str(number) for number in range(1, len(article_rows) + 1)],
@@ -1373,7 +1373,7 @@ def _insights_figures(period, query: str) -> dict:
         "bookings": html_table(
             caption=caption("bookings", f"{INSIGHTS_TABLES['bookings']}: bookings made each week, cancelled ones too."),
             header=["Week starting", *source_names, "Total"],
-            rows=[[day(week.week), *week.counts, week.total] for week in sources],
+            rows=[[day(week.week), *week.cells, week.shown_total] for week in sources],
             wide=False,
         ),
         "articles": html_table(
@@ -1477,7 +1477,7 @@ def _insights_csv_rows(table: str, period) -> tuple[list[str], list[list]]:
     """One table of the page as a header and rows, with the page's small-number rule."""
     if table == "bookings":
         names = list(Appointment.Source.labels)
-        rows = [[week.week, *week.counts, week.total] for week in insights_data.bookings_by_source(period)]
+        rows = [[week.week, *week.cells, week.shown_total] for week in insights_data.bookings_by_source(period)]
         return ["Week starting", *names, "Total"], rows
     if table == "articles":
         rows = [
@@ -1487,7 +1487,12 @@ def _insights_csv_rows(table: str, period) -> tuple[list[str], list[list]]:
         return ["Article", "Booking starts", "Booked", "Rate"], rows
     if table == "diary":
         rows = [
-            [row.practitioner, week.week, week.offered, week.booked, week.blocked, week.free, week.utilisation]
+            [
+                row.practitioner,
+                week.week,
+                *(round(hours, 1) for hours in (week.offered, week.booked, week.blocked, week.free)),
+                week.utilisation,
+            ]
             for row in insights_data.diary(period)
             for week in row.weeks
         ]

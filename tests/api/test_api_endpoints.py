@@ -363,3 +363,63 @@ def test_every_api_call_that_returns_patients_is_in_the_access_log_under_the_key
         ("API key: Practice system", "api_appointments", [booked.pk]),
         ("API key: Practice system", "api_appointment", [booked.pk]),
     ]
+
+
+def test_another_system_cannot_move_a_booking_into_a_time_held_for_the_waiting_list(client, make_key, dr_patel):
+    from bookings.models import WaitingListOffer
+    from bookings.services import waiting_list_scan
+    from tests.helpers import waiting
+
+    booked = patient_books(make_slot(dr_patel, local(3, 10)))
+    held = make_slot(dr_patel, local(4, 10))
+    waiting("wanda@example.org")
+    waiting_list_scan(now=timezone.now())
+    offer = WaitingListOffer.objects.get(slot=held)
+    _, raw = make_key(WRITE)
+
+    response = post_json(client, f"/api/v1/appointments/{booked.pk}/move", {"slot_id": held.pk}, raw)
+
+    assert_problem(response, 409)
+    booked.refresh_from_db()
+    offer.refresh_from_db()
+    assert booked.slot_id != held.pk and offer.status == WaitingListOffer.Status.OFFERED
+
+
+def test_a_body_beyond_the_upload_limit_is_a_413_problem_not_a_500(client, make_key, free_slot, settings):
+    _, raw = make_key(WRITE)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = booking_body(free_slot.pk)
+    body["patient"]["note"] = "x" * 20_000
+
+    response = post_json(client, "/api/v1/appointments", body, raw)
+
+    assert_problem(response, 413, "too-large")
+    assert not Appointment.objects.exists()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_with_the_database_out_of_reach_the_api_answers_503_with_retry_after_in_debug_too(
+    client, monkeypatch, settings, debug
+):
+    from django.db import OperationalError
+
+    from bookings.models import PractitionerQuerySet
+
+    settings.DEBUG = debug
+
+    def unreachable(self):
+        raise OperationalError('connection to server on socket "/tmp/x" failed: FATAL: too many clients already')
+
+    monkeypatch.setattr(PractitionerQuerySet, "offering_consultations", unreachable)
+
+    response = client.get("/api/v1/practitioners")
+
+    assert_problem(response, 503, "unavailable")
+    assert response["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize("week", ["2020-01-06", "9999-01-04"])
+def test_a_week_outside_the_bookable_weeks_is_a_422_not_another_week(client, week):
+    response = client.get(f"/api/v1/availability?week={week}")
+
+    assert "Ask for a week from" in assert_problem(response, 422, "week-not-bookable")["detail"]

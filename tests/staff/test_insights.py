@@ -178,7 +178,7 @@ def test_margaret_sees_every_number_of_the_fortnight_as_worked_out_by_hand(manag
     # Bookings made per week, cancelled ones included; D1 was made before the period.
     assert table(response, "Bookings per week") == [
         ["Week starting", "Online", "Phone", "API", "Waiting list", "Total"],
-        ["2 Mar 2026", "7", "3", "0", "0", "10"],
+        ["2 Mar 2026", "7", "fewer than 5", "0", "0", "not shown"],
         ["9 Mar 2026", "5", "0", "0", "0", "5"],
     ]
     # Hip: A1 A2 A3 A6 A9 B1 = 6 booked of 6 + 4 starts = 60%. Back: A4 A8 C1 = 3. No article: A5 A7 B2 B3 E1 E2.
@@ -236,6 +236,8 @@ def test_the_charts_draw_the_shown_numbers_and_leave_hidden_ones_out(manager_cli
     html = manager_client.get(reverse("insights"), FORTNIGHT).content.decode()
 
     assert "<title>02 Mar: Online 7</title>" in html
+    # Three by phone that week: fewer than 5, so no bar (and the week's total is not shown).
+    assert "02 Mar: Phone" not in html
     assert "<title>09 Mar: Online 5</title>" in html
     assert "<title>1: Booked 6</title>" in html
     # Back (3 bookings) is hidden: no bar for article 2, nor for urgent care in week 1.
@@ -257,7 +259,7 @@ def test_each_csv_holds_the_tables_numbers_with_the_small_number_rule(manager_cl
 
     assert download("bookings") == [
         ["Week starting", "Online", "Phone", "API", "Waiting list", "Total"],
-        ["2026-03-02", "7", "3", "0", "0", "10"],
+        ["2026-03-02", "7", "fewer than 5", "0", "0", "not shown"],
         ["2026-03-09", "5", "0", "0", "0", "5"],
     ]
     assert download("articles") == [
@@ -393,7 +395,7 @@ def test_a_week_is_the_clinics_week_not_utcs(manager_client, dr_patel):
 
     assert table(response, "Bookings per week")[1:] == [
         ["1 Jun 2026", "0", "0", "0", "0", "0"],
-        ["8 Jun 2026", "1", "0", "0", "0", "1"],
+        ["8 Jun 2026", "fewer than 5", "0", "0", "0", "not shown"],
     ]
 
 
@@ -461,7 +463,7 @@ def test_the_figures_are_those_of_the_last_refresh_until_margaret_refreshes_them
     assert response.status_code == 302
     assert response["Location"] == f"{reverse('insights')}?start=2026-03-02&end=2026-03-15"
     after = manager_client.get(response["Location"])
-    assert table(after, "Bookings per week")[2] == ["9 Mar 2026", "5", "1", "0", "0", "6"]
+    assert table(after, "Bookings per week")[2] == ["9 Mar 2026", "5", "fewer than 5", "0", "0", "not shown"]
     assert "The figures are up to date." in after.content.decode()
 
 
