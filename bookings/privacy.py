@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, Q, Value
+from django.db.models import CharField, Prefetch, Q, Value
 from django.db.models.functions import Cast, Concat, Lower
 
 from bookings.models import (
@@ -30,6 +30,8 @@ from bookings.models import (
     PatientDataAccess,
     PatientDataErasure,
     PurgeRun,
+    WaitingListEntry,
+    WaitingListOffer,
     WebhookDelivery,
 )
 from clinic.ratelimit import client_address
@@ -52,11 +54,12 @@ def _ids(records) -> list[int]:
 
 
 def patient_data_access_record(
-    request, *, page: str, appointments=(), callbacks=(), api_key_name: str = ""
+    request, *, page: str, appointments=(), callbacks=(), waiting_list_entries=(), api_key_name: str = ""
 ) -> PatientDataAccess:
-    """Record one staff page view that showed patients' details (appointments and call-back requests, as
-    rows or ids). Every staff page showing patient data calls this once per view, even when the list is empty:
-    the record says the page was opened. An API call that returns patient data is recorded under its key's name."""
+    """Record one staff page view that showed patients' details (appointments, call-back requests and
+    waiting-list entries, as rows or ids). Every staff page showing patient data calls this once per view, even
+    when the list is empty: the record says the page was opened. An API call that returns patient data is recorded under
+    its key's name."""
     user = request.user
     signed_in = user.is_authenticated and not api_key_name
     address = client_address(request)
@@ -67,6 +70,7 @@ def patient_data_access_record(
         page=page[:80],
         appointment_ids=_ids(appointments),
         callback_ids=_ids(callbacks),
+        waiting_list_entry_ids=_ids(waiting_list_entries),
         client_address=address if address != "unknown" else None,
     )
 
@@ -84,6 +88,7 @@ def _now() -> datetime:
 class PatientRecords:
     appointments: list[Appointment]
     callbacks: list[CallbackRequest]
+    waiting_list_entries: list[WaitingListEntry] = field(default_factory=list)
     accesses: list[PatientDataAccess] = field(default_factory=list)
 
     @property
@@ -94,11 +99,17 @@ class PatientRecords:
     def callback_ids(self) -> list[int]:
         return [callback.pk for callback in self.callbacks]
 
+    @property
+    def waiting_list_entry_ids(self) -> list[int]:
+        return [entry.pk for entry in self.waiting_list_entries]
+
 
 def patient_records_for(appointment: Appointment) -> PatientRecords:
     """Everything held about the patient of APPOINTMENT, by reception's rule of the same patient.
 
     Call-back requests carry no e-mail: one is theirs when it has one of their phone numbers and their full name.
+    A waiting-list entry is theirs by the same rule as an appointment (one of their e-mails in any case, or one
+    of their phone numbers with their full name), or when it waits to move one of their appointments.
     """
     appointments = list(
         Appointment.objects.same_patient_as(appointment)
@@ -115,12 +126,37 @@ def patient_records_for(appointment: Appointment) -> PatientRecords:
         CallbackRequest.objects.annotate(name_key=Lower("name")).filter(callback_match).order_by("created_at")
     )
     ids, callback_ids = [a.pk for a in appointments], [c.pk for c in callbacks]
+    emails = {a.email.strip().lower() for a in appointments if a.email.strip()}
+    entry_match = Q(email_key__in=sorted(emails)) | Q(appointment_id__in=ids)
+    for phone, name in phones_and_names:
+        if phone:
+            entry_match |= Q(phone_normalised=phone, name_key=name)
+    offers = Prefetch(
+        "offers",
+        queryset=WaitingListOffer.objects.select_related("slot__practitioner")
+        .prefetch_related(Prefetch("messages", queryset=OutboundMessage.objects.order_by("created_at", "pk")))
+        .order_by("offered_at", "pk"),
+    )
+    entries = list(
+        WaitingListEntry.objects.annotate(
+            email_key=Lower("email"), name_key=Lower(Concat("first_name", Value(" "), "last_name"))
+        )
+        .filter(entry_match)
+        .select_related("practitioner")
+        .prefetch_related(offers)
+        .order_by("created_at", "pk")
+    )
+    entry_ids = [e.pk for e in entries]
     accesses = list(
         PatientDataAccess.objects.filter(
-            Q(appointment_ids__overlap=ids) | Q(callback_ids__overlap=callback_ids)
+            Q(appointment_ids__overlap=ids)
+            | Q(callback_ids__overlap=callback_ids)
+            | Q(waiting_list_entry_ids__overlap=entry_ids)
         ).order_by("at", "pk")
     )
-    return PatientRecords(appointments=appointments, callbacks=callbacks, accesses=accesses)
+    return PatientRecords(
+        appointments=appointments, callbacks=callbacks, waiting_list_entries=entries, accesses=accesses
+    )
 
 
 def _when(value):
@@ -184,6 +220,48 @@ def patient_data_export(records: PatientRecords) -> dict:
                 "done_at": _when(c.done_at),
             }
             for c in records.callbacks
+        ],
+        "waiting_list_entries": [
+            {
+                "id": e.pk,
+                "status": e.get_status_display(),
+                "first_name": e.first_name,
+                "last_name": e.last_name,
+                "email": e.email,
+                "phone": e.phone,
+                "practitioner": e.practitioner.full_name if e.practitioner else "Any",
+                "weekdays": e.weekday_labels(),
+                "parts_of_day": e.part_of_day_labels(),
+                "wait_until": _when(e.wait_until),
+                "to_move_appointment": e.appointment_id,
+                "safety_answers": e.safety_answers,
+                "privacy_notice_version": e.privacy_notice_version,
+                "joined_at": _when(e.created_at),
+                "ended_at": _when(e.ended_at),
+                "anonymised_at": _when(e.anonymised_at),
+                "offers": [
+                    {
+                        "starts_at": _when(o.slot.starts_at),
+                        "practitioner": o.slot.practitioner.full_name,
+                        "status": o.get_status_display(),
+                        "offered_at": _when(o.offered_at),
+                        "held_until": _when(o.held_until),
+                        "ended_at": _when(o.ended_at),
+                        "emails": [
+                            {
+                                "kind": m.get_kind_display(),
+                                "to": m.recipient,
+                                "status": m.get_status_display(),
+                                "created_at": _when(m.created_at),
+                                "sent_at": _when(m.sent_at),
+                            }
+                            for m in o.messages.all()
+                        ],
+                    }
+                    for o in e.offers.all()
+                ],
+            }
+            for e in records.waiting_list_entries
         ],
         "staff_views_of_these_records": [
             {"at": _when(v.at), "staff": v.username, "page": v.page} for v in records.accesses

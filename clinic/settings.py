@@ -346,6 +346,9 @@ RETENTION = {
     "messages": timedelta(days=env_int("RETENTION_MESSAGES_DAYS", 30, minimum=1)),
     # Call-back requests: 6 months after reception marked them done.
     "callbacks": timedelta(days=env_int("RETENTION_CALLBACKS_DAYS", 183, minimum=1)),
+    # Waiting-list entries: 30 days after they ended (booked, left, removed, waited until their last day),
+    # long enough to answer "why wasn't I offered that time?"; their offer e-mails follow "messages".
+    "waiting_list": timedelta(days=env_int("RETENTION_WAITING_LIST_DAYS", 30, minimum=1)),
     # Staff sign-in attempts (usernames, addresses): 90 days, enough to look into an attack.
     "signin_attempts": timedelta(days=env_int("RETENTION_SIGNIN_ATTEMPTS_DAYS", 90, minimum=1)),
     # The record of who looked at patients' details: 2 years, like the longest record it can be about.
