@@ -272,9 +272,12 @@ def patient_data_export(records: PatientRecords) -> dict:
 # -- Anonymising ---------------------------------------------------------------------------------
 
 
-def patient_data_anonymise(*, appointment_ids=(), callback_ids=(), now: datetime) -> dict[str, int]:
-    """Erase the personal details of these appointments (and their history's free text and e-mails) and
-    call-back requests, keeping every row. Returns how many of each were anonymised by this call.
+def patient_data_anonymise(
+    *, appointment_ids=(), callback_ids=(), waiting_list_entry_ids=(), now: datetime
+) -> dict[str, int]:
+    """Erase the personal details of these appointments (and their history's free text and e-mails),
+    call-back requests and waiting-list entries (and their offers' e-mails), keeping every row. Returns how
+    many of each were anonymised by this call.
 
     An appointment with a message to the patient still waiting (the cancellation an erasure just sent)
     is only marked `erasure_requested_at`: the purge finishes it once the message has left.
@@ -325,7 +328,43 @@ def patient_data_anonymise(*, appointment_ids=(), callback_ids=(), now: datetime
         messages = _anonymise_messages(OutboundMessage.objects.filter(appointment_id__in=ready), now=now)
         callbacks = _anonymise_callbacks(CallbackRequest.objects.filter(pk__in=list(callback_ids)), now=now)
         _strip_webhook_contact_details(appointment_ids=ready, callback_ids=list(callback_ids))
-    return {"appointments": appointments, "deferred": deferred, "messages": messages, "callbacks": callbacks}
+        entries, entry_messages = _anonymise_waiting_list_entries(list(waiting_list_entry_ids), now=now)
+    return {
+        "appointments": appointments,
+        "deferred": deferred,
+        "messages": messages + entry_messages,
+        "callbacks": callbacks,
+        "waiting_list_entries": entries,
+    }
+
+
+def _anonymise_waiting_list_entries(entry_ids: list[int], *, now: datetime) -> tuple[int, int]:
+    """Blank the details of waiting-list entries that are off the list, and their offers' e-mails.
+
+    An entry still waiting is left alone: its e-mail address is what its offers go to, and the one-per-address
+    rule reads it. Callers take it off the list first (waiting_list_leave). An offer e-mail not yet sent is
+    not needed any more (the entry has ended, so its offers have); one a worker is sending keeps its address
+    until it is done, and the purge finishes it (`expired_data_purge`).
+    """
+    if not entry_ids:
+        return 0, 0
+    ended = list(
+        WaitingListEntry.objects.filter(pk__in=entry_ids, anonymised_at__isnull=True)
+        .exclude(status=WaitingListEntry.Status.WAITING)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    offer_messages = OutboundMessage.objects.filter(waiting_list_offer__entry_id__in=ended)
+    offer_messages.filter(status=OutboundMessage.Status.PENDING).update(
+        status=OutboundMessage.Status.SKIPPED,
+        last_error="Not needed: the patient's details were erased.",
+        lease_expires_at=None,
+    )
+    entries = WaitingListEntry.objects.filter(pk__in=ended, anonymised_at__isnull=True).update(
+        first_name="", last_name="", email="", phone="", phone_normalised="", safety_answers={}, anonymised_at=now
+    )
+    return entries, _anonymise_messages(offer_messages, now=now)
 
 
 def _anonymise_messages(messages, *, now: datetime) -> int:
@@ -371,12 +410,13 @@ def patient_data_erase(
     """Erasure on request of the patient of APPOINTMENT.
 
     1. Their live appointments still ahead are cancelled through the booking service (the slot is freed,
-       the history records it, the patient is e-mailed unless NOTIFY_PATIENT is off).
+       the history records it, the patient is e-mailed unless NOTIFY_PATIENT is off), and their entries still
+       on the waiting list are taken off it by the waiting list's own service (their held offers end).
     2. Everything found by `patient_records_for` is anonymised (an appointment whose cancellation e-mail
        is still to go is finished by the purge once it has).
     3. The erasure is recorded: who, when, the reference and the counts, never the data.
     """
-    from bookings.services import ChangeNotAllowed, appointment_cancel
+    from bookings.services import ChangeNotAllowed, appointment_cancel, waiting_list_leave
 
     records = patient_records_for(appointment)
     cancelled = 0
@@ -388,7 +428,16 @@ def patient_data_erase(
             except ChangeNotAllowed:
                 # Cancelled or marked since it was read: there is nothing ahead to free.
                 pass
-    counts = patient_data_anonymise(appointment_ids=records.appointment_ids, callback_ids=records.callback_ids, now=now)
+    for entry in records.waiting_list_entries:
+        if entry.status == WaitingListEntry.Status.WAITING:
+            # Removed by reception (actor): the outcome the list shows for an entry taken off on the patient's behalf.
+            waiting_list_leave(entry=entry, now=now, actor=actor)
+    counts = patient_data_anonymise(
+        appointment_ids=records.appointment_ids,
+        callback_ids=records.callback_ids,
+        waiting_list_entry_ids=records.waiting_list_entry_ids,
+        now=now,
+    )
     return PatientDataErasure.objects.create(
         at=now,
         by=actor,
@@ -413,7 +462,17 @@ def expired_data_purge(*, now: datetime) -> dict[str, int]:
         | Q(~attended, slot__starts_at__lt=now - retention["not_attended"])
         | Q(erasure_requested_at__isnull=False)
     )
-    counts = patient_data_anonymise(appointment_ids=list(expired.values_list("pk", flat=True)), now=now)
+    # Waiting-list entries that ended (booked, left, removed, waited until their last day).
+    expired_entries = (
+        WaitingListEntry.objects.filter(anonymised_at__isnull=True, ended_at__lt=now - retention["waiting_list"])
+        .exclude(status=WaitingListEntry.Status.WAITING)
+        .values_list("pk", flat=True)
+    )
+    counts = patient_data_anonymise(
+        appointment_ids=list(expired.values_list("pk", flat=True)),
+        waiting_list_entry_ids=list(expired_entries),
+        now=now,
+    )
     counts.pop("callbacks")
     message_cutoff = now - retention["messages"]
     counts["messages"] += _anonymise_messages(
@@ -423,6 +482,8 @@ def expired_data_purge(*, now: datetime) -> dict[str, int]:
                 status__in=[OutboundMessage.Status.FAILED, OutboundMessage.Status.SKIPPED],
                 created_at__lt=message_cutoff,
             )
+            # An offer e-mail a worker was sending when its entry was erased: finished once it is done.
+            | Q(waiting_list_offer__entry__anonymised_at__isnull=False)
         ),
         now=now,
     )

@@ -895,10 +895,18 @@ def reception_patient_data(request, pk):
     data = patient_data_export(_patient_records(request, pk))
     # The answers as stored, shown whole: what the patient gets is every field the database holds.
     answers = [json.dumps(each["safety_answers"], indent=2, ensure_ascii=False) for each in data["appointments"]]
+    entry_answers = [
+        json.dumps(each["safety_answers"], indent=2, ensure_ascii=False) for each in data["waiting_list_entries"]
+    ]
     return render(
         request,
         "staff/patient_data.html",
-        {"appointment_pk": pk, "data": data, "appointments": zip(data["appointments"], answers, strict=True)},
+        {
+            "appointment_pk": pk,
+            "data": data,
+            "appointments": zip(data["appointments"], answers, strict=True),
+            "waiting_list_entries": zip(data["waiting_list_entries"], entry_answers, strict=True),
+        },
     )
 
 
@@ -929,7 +937,8 @@ def reception_patient_erase(request, pk):
         messages.success(
             request,
             f"Erased (reference {erasure.reference}): {counts['appointments'] + counts['deferred']} appointment(s), "
-            f"{counts['callbacks']} call-back request(s); {counts['cancelled']} upcoming appointment(s) cancelled."
+            f"{counts['callbacks']} call-back request(s), {counts['waiting_list_entries']} waiting-list entr(y/ies); "
+            f"{counts['cancelled']} upcoming appointment(s) cancelled."
             + (" The rest is erased once the cancellation e-mail has gone." if counts["deferred"] else ""),
         )
         return redirect("reception_search")
