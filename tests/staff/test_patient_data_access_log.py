@@ -242,3 +242,15 @@ def test_the_day_page_names_the_waiting_list_entry_of_an_offer_e_mail_that_faile
     record = PatientDataAccess.objects.get()
     assert record.waiting_list_entry_ids == [world["entry"].pk]
     assert None not in record.appointment_ids
+
+
+def test_the_admin_finds_every_view_of_a_patients_waiting_list_entry_by_name_e_mail_or_phone(
+    admin_client, world, client, rita
+):
+    verified_login(client, rita)
+    client.get(reverse("reception_waiting_list"))
+
+    for query in ("Wanda Waits", "WANDA@example.org", "07700 900456"):
+        found = admin_client.get("/admin/bookings/patientdataaccess/", {"q": query})
+        assert list(found.context["cl"].result_list.values_list("page", flat=True)) == ["reception_waiting_list"], query
+    assert "waiting_list_entry_ids" in admin_client.get("/admin/bookings/patientdataaccess/").context["cl"].list_display

@@ -20,7 +20,7 @@ from bookings.models import (
     WaitingListOffer,
 )
 from bookings.notifications import send_due_messages
-from bookings.privacy import expired_data_purge
+from bookings.privacy import expired_data_purge, patient_data_erase
 from bookings.services import PatientDetails, appointment_book, waiting_list_offer_by_hand
 from tests.helpers import (
     QUILLON,
@@ -323,3 +323,30 @@ def test_after_erasure_a_dump_of_the_database_holds_nothing_of_the_patient(clien
     assert HANA["email"] in dump and HANA["note"] in dump
     other["attended"].refresh_from_db()
     assert other["attended"].first_name == "Hana"
+
+
+def test_an_offer_e_mail_a_worker_is_sending_during_the_erasure_loses_its_address_at_the_next_purge(
+    rita, dr_patel, three_patients
+):
+    entry, _ = waiting(QUILLON["email"], first_name="Quillon")
+    works_at(dr_patel, local(days_ahead(5), 9))
+    offer = waiting_list_offer_by_hand(
+        entry=entry, slot_id=make_slot(dr_patel, local(days_ahead(5), 9)).pk, now=timezone.now(), actor=rita
+    )
+    OutboundMessage.objects.filter(waiting_list_offer=offer).update(
+        status=OutboundMessage.Status.SENDING,
+        claimed_by="worker-1",
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
+
+    patient_data_erase(appointment=three_patients["attended"], reference="REQ-10", actor=rita, now=timezone.now())
+
+    message = OutboundMessage.objects.get(waiting_list_offer=offer)
+    # The worker still holds it: its address stays until it is done.
+    assert message.recipient == QUILLON["email"]
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=OutboundMessage.Status.SENT, sent_at=timezone.now(), lease_expires_at=None
+    )
+    expired_data_purge(now=timezone.now())
+    message.refresh_from_db()
+    assert (message.recipient, message.manage_token) == ("", "")
