@@ -284,7 +284,7 @@ def test_erasure_takes_them_off_the_waiting_list_frees_the_time_held_for_them_an
     rita_signed_in, rita, dr_patel, three_patients, mailoutbox
 ):
     """Quillon rejoined the list and Rita offered him a time: its e-mail is still waiting to go when he asks."""
-    entry, _ = waiting(QUILLON["email"], first_name="Quillon")
+    entry, token = waiting(QUILLON["email"], first_name="Quillon")
     works_at(dr_patel, local(days_ahead(5), 9))
     slot = make_slot(dr_patel, local(days_ahead(5), 9))
     offer = waiting_list_offer_by_hand(entry=entry, slot_id=slot.pk, now=timezone.now(), actor=rita)
@@ -305,6 +305,9 @@ def test_erasure_takes_them_off_the_waiting_list_frees_the_time_held_for_them_an
     mailoutbox.clear()
     send_due_messages(now=timezone.now(), worker_id="test")
     assert mailoutbox == []
+    # His link to his place shows nothing any more; reception's list shows the entry without him.
+    assert rita_signed_in.get(reverse("waiting_list_entry", args=[token])).status_code == 404
+    assert "(details erased)" in rita_signed_in.get(reverse("reception_waiting_list")).content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
