@@ -127,3 +127,12 @@ def test_the_waiting_list_costs_six_queries_at_any_size(client, rita, dr_patel, 
         response = client.get(reverse("reception_waiting_list"))
 
     assert len(response.context["waiting"]) == size
+
+
+def test_rita_reads_the_caller_how_long_the_waiting_list_keeps_their_details(client, rita):
+    verified_login(client, rita)
+
+    page = client.get(reverse("reception_waiting_list_add")).content.decode()
+
+    assert "Read out: We keep these details and your safety-check answers while you wait" in page
+    assert "erase them 30 days after you leave the list" in page
