@@ -330,7 +330,7 @@ BOOKING_MIN_NOTICE = timedelta(minutes=env_int("BOOKING_MIN_NOTICE_MINUTES", 120
 BOOKING_HORIZON_DAYS = env_int("BOOKING_HORIZON_DAYS", 56, minimum=1)
 MANAGE_CUTOFF = timedelta(minutes=env_int("MANAGE_CUTOFF_MINUTES", 120))
 # The privacy notice shown and agreed to: one of clinic/privacy_notices.py's versions (checked: clinic.E001).
-PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-12")
+PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-12b")
 
 # -- Retention of personal data (UK GDPR; bookings/privacy.py, `manage.py purge_expired`) --------------
 # How long each kind of record keeps a person's details before the daily purge anonymises (or deletes)
