@@ -362,7 +362,15 @@ def _anonymise_waiting_list_entries(entry_ids: list[int], *, now: datetime) -> t
         lease_expires_at=None,
     )
     entries = WaitingListEntry.objects.filter(pk__in=ended, anonymised_at__isnull=True).update(
-        first_name="", last_name="", email="", phone="", phone_normalised="", safety_answers={}, anonymised_at=now
+        first_name="",
+        last_name="",
+        email="",
+        phone="",
+        phone_normalised="",
+        safety_answers={},
+        # Unique, and never a SHA-256 of any token: the entry's own link stops working, as a manage link does.
+        token_hash=Concat(Value("anonymised:"), Cast("pk", output_field=CharField())),
+        anonymised_at=now,
     )
     return entries, _anonymise_messages(offer_messages, now=now)
 
