@@ -2,12 +2,14 @@
 
 - `patient_data_access_record`: the one way a staff page records that it showed patients' details.
 - `patient_records_for` / `patient_data_export`: everything held about the patient of one appointment,
-  found by reception's own rule of "the same patient" (AppointmentQuerySet.same_patient_as).
+  found by reception's own rule of "the same patient" (AppointmentQuerySet.same_patient_as), their call-back
+  requests and waiting-list entries (with the offers made and their e-mails) included.
 - `patient_data_anonymise`: erase the details of given records, keeping the rows (appointments and their
   history are PROTECT-ed: the diary, counts and the slot's history stay). Idempotent and safe to run twice
   at once: each UPDATE is guarded by `anonymised_at IS NULL` on rows locked in primary-key order, so a
   second run waits, then finds nothing left to do.
-- `patient_data_erase`: erasure on request (cancel what is ahead through the booking service, then anonymise).
+- `patient_data_erase`: erasure on request (cancel what is ahead through the booking service, take them off the
+  waiting list through its service, then anonymise).
 - `expired_data_purge` / `purge_if_due`: the daily purge by settings.RETENTION.
 """
 
