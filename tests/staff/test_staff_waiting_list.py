@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings.forms import SAFETY_QUESTIONS
 from bookings.models import OutboundMessage, Slot, WaitingListEntry, WaitingListOffer
 from bookings.services import waiting_list_scan
 from tests.helpers import SAFE_ANSWERS, days_ahead, local, make_slot, waiting
@@ -55,12 +56,14 @@ def test_rita_adds_a_caller_after_the_safety_questions(client, rita):
         ["evening"],
         rita,
     )
-    assert entry.safety_answers["version"] and len(entry.safety_answers["answers"]) == len(SAFE_ANSWERS)
+    # Every question, each answered "no" (the one-box check of #18 records them all).
+    assert entry.safety_answers["version"] and len(entry.safety_answers["answers"]) == len(SAFETY_QUESTIONS)
+    assert {answer["answer"] for answer in entry.safety_answers["answers"]} == {"no"}
 
 
 def test_a_yes_to_a_safety_question_adds_nobody_and_shows_the_urgent_advice(client, rita):
     verified_login(client, rita)
-    form = {**CALLER, "wait_until": days_ahead(10).isoformat(), "leg_weakness": "yes"}
+    form = {**CALLER, "wait_until": days_ahead(10).isoformat(), "red_flags": ["saddle_numbness"]}
 
     response = client.post(reverse("reception_waiting_list_add"), form)
 
