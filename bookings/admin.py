@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Concat
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
@@ -17,12 +18,14 @@ from bookings.models import (
     PurgeRun,
     Slot,
     TimeOff,
+    WaitingListEntry,
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
     WorkingHours,
     working_periods_overlap,
 )
+from bookings.phones import normalise_phone
 from bookings.privacy import patient_data_access_record
 from bookings.schedule import schedule_change_apply
 
@@ -358,10 +361,19 @@ class PatientDataAccessAdmin(ReadOnlyAdmin):
     """Who opened which patients' details (bookings.privacy.patient_data_access_record), read-only.
 
     Filter by staff member on the right; by patient with the search box, which finds the patient's
-    appointments by reception's own rule and lists every view that showed any of them.
+    appointments by reception's own rule (and call-backs and waiting-list entries with that name, e-mail
+    or phone) and lists every view that showed any of them.
     """
 
-    list_display = ["at", "username", "page", "appointment_ids", "callback_ids", "client_address"]
+    list_display = [
+        "at",
+        "username",
+        "page",
+        "appointment_ids",
+        "callback_ids",
+        "waiting_list_entry_ids",
+        "client_address",
+    ]
     list_filter = ["username", "page"]
     date_hierarchy = "at"
     search_fields = ["username"]
@@ -374,8 +386,19 @@ class PatientDataAccessAdmin(ReadOnlyAdmin):
         callback_ids = list(
             CallbackRequest.objects.filter(name__icontains=search_term.strip()).values_list("pk", flat=True)[:1000]
         )
+        term = search_term.strip()
+        entry_match = models.Q(email__iexact=term) | models.Q(name_key__icontains=term)
+        if phone := normalise_phone(term):
+            entry_match |= models.Q(phone_normalised=phone)
+        entry_ids = list(
+            WaitingListEntry.objects.annotate(name_key=Concat("first_name", models.Value(" "), "last_name"))
+            .filter(entry_match)
+            .values_list("pk", flat=True)[:1000]
+        )
         return queryset.filter(
-            models.Q(appointment_ids__overlap=appointment_ids) | models.Q(callback_ids__overlap=callback_ids)
+            models.Q(appointment_ids__overlap=appointment_ids)
+            | models.Q(callback_ids__overlap=callback_ids)
+            | models.Q(waiting_list_entry_ids__overlap=entry_ids)
         ), False
 
 

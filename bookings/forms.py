@@ -9,7 +9,7 @@ from django.conf import settings
 from bookings.models import CallbackRequest, PartOfDay, Practitioner, WorkingHours, first_overlapping_periods
 from bookings.phones import display_phone, normalise_phone
 from bookings.services import PatientDetails, WaitingListRequest
-from clinic.privacy_notices import current_privacy_notice_version
+from clinic.privacy_notices import current_privacy_notice_version, describe_period
 
 # Red flags for back and hip pain, asked as one question ("Do any of these apply to you?") with a box
 # each: any flag ticked means urgent medical help, not a booking.
@@ -403,11 +403,25 @@ class WaitingListForm(forms.Form):
         )
 
 
+def waiting_list_keeping() -> str:
+    """How long the waiting list keeps a patient's details, as settings.RETENTION (the purge) says: shown where
+    they join, and read to a caller by reception."""
+    return (
+        "We keep these details and your safety-check answers while you wait, and erase them "
+        f"{describe_period(settings.RETENTION['waiting_list'])} after you leave the list, accept a time or your "
+        "last day passes. You can ask us to erase them sooner."
+    )
+
+
 class WaitingListJoinForm(WaitingListForm):
     consent = forms.BooleanField(
         label="I have read the privacy notice and agree that the clinic keeps these details to offer me a time.",
         error_messages={"required": "Please tick to agree to the privacy notice, or call us."},
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["consent"].help_text = waiting_list_keeping()
 
     @property
     def privacy_notice_version(self) -> str:

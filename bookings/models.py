@@ -1004,13 +1004,18 @@ class PatientDataAccess(models.Model):
     page = models.CharField(max_length=80, help_text="The staff page (its URL name).")
     appointment_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     callback_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    waiting_list_entry_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name = "patient data access"
         verbose_name_plural = "patient data accesses"
-        indexes = [GinIndex(fields=["appointment_ids"], name="patient_access_appts_gin")]
+        indexes = [
+            GinIndex(fields=["appointment_ids"], name="patient_access_appts_gin"),
+            # An access request lists every view of the patient's waiting-list entries too.
+            GinIndex(fields=["waiting_list_entry_ids"], name="patient_access_waitlist_gin"),
+        ]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.page}"
@@ -1126,6 +1131,8 @@ class WaitingListEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Set when the patient's details were erased (on request, or RETENTION["waiting_list"] after it ended).
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     objects = WaitingListEntryQuerySet.as_manager()
 
@@ -1163,6 +1170,11 @@ class WaitingListEntry(models.Model):
                 condition=Q(status=WaitingListEntryStatus.WAITING, ended_at__isnull=True)
                 | (~Q(status=WaitingListEntryStatus.WAITING) & Q(ended_at__isnull=False)),
                 name="waitlist_ended_has_time",
+            ),
+            # An entry whose details are erased can be offered nothing: it is off the list first.
+            models.CheckConstraint(
+                condition=Q(anonymised_at__isnull=True) | ~Q(status=WaitingListEntryStatus.WAITING),
+                name="waitlist_anonymised_not_waiting",
             ),
         ]
 

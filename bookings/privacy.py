@@ -2,12 +2,14 @@
 
 - `patient_data_access_record`: the one way a staff page records that it showed patients' details.
 - `patient_records_for` / `patient_data_export`: everything held about the patient of one appointment,
-  found by reception's own rule of "the same patient" (AppointmentQuerySet.same_patient_as).
+  found by reception's own rule of "the same patient" (AppointmentQuerySet.same_patient_as), their call-back
+  requests and waiting-list entries (with the offers made and their e-mails) included.
 - `patient_data_anonymise`: erase the details of given records, keeping the rows (appointments and their
   history are PROTECT-ed: the diary, counts and the slot's history stay). Idempotent and safe to run twice
   at once: each UPDATE is guarded by `anonymised_at IS NULL` on rows locked in primary-key order, so a
   second run waits, then finds nothing left to do.
-- `patient_data_erase`: erasure on request (cancel what is ahead through the booking service, then anonymise).
+- `patient_data_erase`: erasure on request (cancel what is ahead through the booking service, take them off the
+  waiting list through its service, then anonymise).
 - `expired_data_purge` / `purge_if_due`: the daily purge by settings.RETENTION.
 """
 
@@ -18,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, Q, Value
+from django.db.models import CharField, Prefetch, Q, Value
 from django.db.models.functions import Cast, Concat, Lower
 
 from bookings.models import (
@@ -30,6 +32,8 @@ from bookings.models import (
     PatientDataAccess,
     PatientDataErasure,
     PurgeRun,
+    WaitingListEntry,
+    WaitingListOffer,
     WebhookDelivery,
 )
 from clinic.ratelimit import client_address
@@ -52,11 +56,12 @@ def _ids(records) -> list[int]:
 
 
 def patient_data_access_record(
-    request, *, page: str, appointments=(), callbacks=(), api_key_name: str = ""
+    request, *, page: str, appointments=(), callbacks=(), waiting_list_entries=(), api_key_name: str = ""
 ) -> PatientDataAccess:
-    """Record one staff page view that showed patients' details (appointments and call-back requests, as
-    rows or ids). Every staff page showing patient data calls this once per view, even when the list is empty:
-    the record says the page was opened. An API call that returns patient data is recorded under its key's name."""
+    """Record one staff page view that showed patients' details (appointments, call-back requests and
+    waiting-list entries, as rows or ids). Every staff page showing patient data calls this once per view, even
+    when the list is empty: the record says the page was opened. An API call that returns patient data is recorded under
+    its key's name."""
     user = request.user
     signed_in = user.is_authenticated and not api_key_name
     address = client_address(request)
@@ -67,6 +72,7 @@ def patient_data_access_record(
         page=page[:80],
         appointment_ids=_ids(appointments),
         callback_ids=_ids(callbacks),
+        waiting_list_entry_ids=_ids(waiting_list_entries),
         client_address=address if address != "unknown" else None,
     )
 
@@ -84,6 +90,7 @@ def _now() -> datetime:
 class PatientRecords:
     appointments: list[Appointment]
     callbacks: list[CallbackRequest]
+    waiting_list_entries: list[WaitingListEntry] = field(default_factory=list)
     accesses: list[PatientDataAccess] = field(default_factory=list)
 
     @property
@@ -94,11 +101,17 @@ class PatientRecords:
     def callback_ids(self) -> list[int]:
         return [callback.pk for callback in self.callbacks]
 
+    @property
+    def waiting_list_entry_ids(self) -> list[int]:
+        return [entry.pk for entry in self.waiting_list_entries]
+
 
 def patient_records_for(appointment: Appointment) -> PatientRecords:
     """Everything held about the patient of APPOINTMENT, by reception's rule of the same patient.
 
     Call-back requests carry no e-mail: one is theirs when it has one of their phone numbers and their full name.
+    A waiting-list entry is theirs by the same rule as an appointment (one of their e-mails in any case, or one
+    of their phone numbers with their full name), or when it waits to move one of their appointments.
     """
     appointments = list(
         Appointment.objects.same_patient_as(appointment)
@@ -115,12 +128,37 @@ def patient_records_for(appointment: Appointment) -> PatientRecords:
         CallbackRequest.objects.annotate(name_key=Lower("name")).filter(callback_match).order_by("created_at")
     )
     ids, callback_ids = [a.pk for a in appointments], [c.pk for c in callbacks]
+    emails = {a.email.strip().lower() for a in appointments if a.email.strip()}
+    entry_match = Q(email_key__in=sorted(emails)) | Q(appointment_id__in=ids)
+    for phone, name in phones_and_names:
+        if phone:
+            entry_match |= Q(phone_normalised=phone, name_key=name)
+    offers = Prefetch(
+        "offers",
+        queryset=WaitingListOffer.objects.select_related("slot__practitioner")
+        .prefetch_related(Prefetch("messages", queryset=OutboundMessage.objects.order_by("created_at", "pk")))
+        .order_by("offered_at", "pk"),
+    )
+    entries = list(
+        WaitingListEntry.objects.annotate(
+            email_key=Lower("email"), name_key=Lower(Concat("first_name", Value(" "), "last_name"))
+        )
+        .filter(entry_match)
+        .select_related("practitioner")
+        .prefetch_related(offers)
+        .order_by("created_at", "pk")
+    )
+    entry_ids = [e.pk for e in entries]
     accesses = list(
         PatientDataAccess.objects.filter(
-            Q(appointment_ids__overlap=ids) | Q(callback_ids__overlap=callback_ids)
+            Q(appointment_ids__overlap=ids)
+            | Q(callback_ids__overlap=callback_ids)
+            | Q(waiting_list_entry_ids__overlap=entry_ids)
         ).order_by("at", "pk")
     )
-    return PatientRecords(appointments=appointments, callbacks=callbacks, accesses=accesses)
+    return PatientRecords(
+        appointments=appointments, callbacks=callbacks, waiting_list_entries=entries, accesses=accesses
+    )
 
 
 def _when(value):
@@ -185,6 +223,48 @@ def patient_data_export(records: PatientRecords) -> dict:
             }
             for c in records.callbacks
         ],
+        "waiting_list_entries": [
+            {
+                "id": e.pk,
+                "status": e.get_status_display(),
+                "first_name": e.first_name,
+                "last_name": e.last_name,
+                "email": e.email,
+                "phone": e.phone,
+                "practitioner": e.practitioner.full_name if e.practitioner else "Any",
+                "weekdays": e.weekday_labels(),
+                "parts_of_day": e.part_of_day_labels(),
+                "wait_until": _when(e.wait_until),
+                "to_move_appointment": e.appointment_id,
+                "safety_answers": e.safety_answers,
+                "privacy_notice_version": e.privacy_notice_version,
+                "joined_at": _when(e.created_at),
+                "ended_at": _when(e.ended_at),
+                "anonymised_at": _when(e.anonymised_at),
+                "offers": [
+                    {
+                        "starts_at": _when(o.slot.starts_at),
+                        "practitioner": o.slot.practitioner.full_name,
+                        "status": o.get_status_display(),
+                        "offered_at": _when(o.offered_at),
+                        "held_until": _when(o.held_until),
+                        "ended_at": _when(o.ended_at),
+                        "emails": [
+                            {
+                                "kind": m.get_kind_display(),
+                                "to": m.recipient,
+                                "status": m.get_status_display(),
+                                "created_at": _when(m.created_at),
+                                "sent_at": _when(m.sent_at),
+                            }
+                            for m in o.messages.all()
+                        ],
+                    }
+                    for o in e.offers.all()
+                ],
+            }
+            for e in records.waiting_list_entries
+        ],
         "staff_views_of_these_records": [
             {"at": _when(v.at), "staff": v.username, "page": v.page} for v in records.accesses
         ],
@@ -194,9 +274,12 @@ def patient_data_export(records: PatientRecords) -> dict:
 # -- Anonymising ---------------------------------------------------------------------------------
 
 
-def patient_data_anonymise(*, appointment_ids=(), callback_ids=(), now: datetime) -> dict[str, int]:
-    """Erase the personal details of these appointments (and their history's free text and e-mails) and
-    call-back requests, keeping every row. Returns how many of each were anonymised by this call.
+def patient_data_anonymise(
+    *, appointment_ids=(), callback_ids=(), waiting_list_entry_ids=(), now: datetime
+) -> dict[str, int]:
+    """Erase the personal details of these appointments (and their history's free text and e-mails),
+    call-back requests and waiting-list entries (and their offers' e-mails), keeping every row. Returns how
+    many of each were anonymised by this call.
 
     An appointment with a message to the patient still waiting (the cancellation an erasure just sent)
     is only marked `erasure_requested_at`: the purge finishes it once the message has left.
@@ -247,7 +330,51 @@ def patient_data_anonymise(*, appointment_ids=(), callback_ids=(), now: datetime
         messages = _anonymise_messages(OutboundMessage.objects.filter(appointment_id__in=ready), now=now)
         callbacks = _anonymise_callbacks(CallbackRequest.objects.filter(pk__in=list(callback_ids)), now=now)
         _strip_webhook_contact_details(appointment_ids=ready, callback_ids=list(callback_ids))
-    return {"appointments": appointments, "deferred": deferred, "messages": messages, "callbacks": callbacks}
+        entries, entry_messages = _anonymise_waiting_list_entries(list(waiting_list_entry_ids), now=now)
+    return {
+        "appointments": appointments,
+        "deferred": deferred,
+        "messages": messages + entry_messages,
+        "callbacks": callbacks,
+        "waiting_list_entries": entries,
+    }
+
+
+def _anonymise_waiting_list_entries(entry_ids: list[int], *, now: datetime) -> tuple[int, int]:
+    """Blank the details of waiting-list entries that are off the list, and their offers' e-mails.
+
+    An entry still waiting is left alone: its e-mail address is what its offers go to, and the one-per-address
+    rule reads it. Callers take it off the list first (waiting_list_leave). An offer e-mail not yet sent is
+    not needed any more (the entry has ended, so its offers have); one a worker is sending keeps its address
+    until it is done, and the purge finishes it (`expired_data_purge`).
+    """
+    if not entry_ids:
+        return 0, 0
+    ended = list(
+        WaitingListEntry.objects.filter(pk__in=entry_ids, anonymised_at__isnull=True)
+        .exclude(status=WaitingListEntry.Status.WAITING)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    offer_messages = OutboundMessage.objects.filter(waiting_list_offer__entry_id__in=ended)
+    offer_messages.filter(status=OutboundMessage.Status.PENDING).update(
+        status=OutboundMessage.Status.SKIPPED,
+        last_error="Not needed: the patient's details were erased.",
+        lease_expires_at=None,
+    )
+    entries = WaitingListEntry.objects.filter(pk__in=ended, anonymised_at__isnull=True).update(
+        first_name="",
+        last_name="",
+        email="",
+        phone="",
+        phone_normalised="",
+        safety_answers={},
+        # Unique, and never a SHA-256 of any token: the entry's own link stops working, as a manage link does.
+        token_hash=Concat(Value("anonymised:"), Cast("pk", output_field=CharField())),
+        anonymised_at=now,
+    )
+    return entries, _anonymise_messages(offer_messages, now=now)
 
 
 def _anonymise_messages(messages, *, now: datetime) -> int:
@@ -293,12 +420,13 @@ def patient_data_erase(
     """Erasure on request of the patient of APPOINTMENT.
 
     1. Their live appointments still ahead are cancelled through the booking service (the slot is freed,
-       the history records it, the patient is e-mailed unless NOTIFY_PATIENT is off).
+       the history records it, the patient is e-mailed unless NOTIFY_PATIENT is off), and their entries still
+       on the waiting list are taken off it by the waiting list's own service (their held offers end).
     2. Everything found by `patient_records_for` is anonymised (an appointment whose cancellation e-mail
        is still to go is finished by the purge once it has).
     3. The erasure is recorded: who, when, the reference and the counts, never the data.
     """
-    from bookings.services import ChangeNotAllowed, appointment_cancel
+    from bookings.services import ChangeNotAllowed, appointment_cancel, waiting_list_leave
 
     records = patient_records_for(appointment)
     cancelled = 0
@@ -310,7 +438,16 @@ def patient_data_erase(
             except ChangeNotAllowed:
                 # Cancelled or marked since it was read: there is nothing ahead to free.
                 pass
-    counts = patient_data_anonymise(appointment_ids=records.appointment_ids, callback_ids=records.callback_ids, now=now)
+    for entry in records.waiting_list_entries:
+        if entry.status == WaitingListEntry.Status.WAITING:
+            # Removed by reception (actor): the outcome the list shows for an entry taken off on the patient's behalf.
+            waiting_list_leave(entry=entry, now=now, actor=actor)
+    counts = patient_data_anonymise(
+        appointment_ids=records.appointment_ids,
+        callback_ids=records.callback_ids,
+        waiting_list_entry_ids=records.waiting_list_entry_ids,
+        now=now,
+    )
     return PatientDataErasure.objects.create(
         at=now,
         by=actor,
@@ -335,7 +472,17 @@ def expired_data_purge(*, now: datetime) -> dict[str, int]:
         | Q(~attended, slot__starts_at__lt=now - retention["not_attended"])
         | Q(erasure_requested_at__isnull=False)
     )
-    counts = patient_data_anonymise(appointment_ids=list(expired.values_list("pk", flat=True)), now=now)
+    # Waiting-list entries that ended (booked, left, removed, waited until their last day).
+    expired_entries = (
+        WaitingListEntry.objects.filter(anonymised_at__isnull=True, ended_at__lt=now - retention["waiting_list"])
+        .exclude(status=WaitingListEntry.Status.WAITING)
+        .values_list("pk", flat=True)
+    )
+    counts = patient_data_anonymise(
+        appointment_ids=list(expired.values_list("pk", flat=True)),
+        waiting_list_entry_ids=list(expired_entries),
+        now=now,
+    )
     counts.pop("callbacks")
     message_cutoff = now - retention["messages"]
     counts["messages"] += _anonymise_messages(
@@ -345,6 +492,8 @@ def expired_data_purge(*, now: datetime) -> dict[str, int]:
                 status__in=[OutboundMessage.Status.FAILED, OutboundMessage.Status.SKIPPED],
                 created_at__lt=message_cutoff,
             )
+            # An offer e-mail a worker was sending when its entry was erased: finished once it is done.
+            | Q(waiting_list_offer__entry__anonymised_at__isnull=False)
         ),
         now=now,
     )

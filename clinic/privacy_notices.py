@@ -29,6 +29,8 @@ class PrivacyNotice:
 NOTICES = [
     PrivacyNotice("2026-11", date(2026, 11, 1)),
     PrivacyNotice("2026-12", date(2026, 12, 1)),
+    # The waiting list (merged the same day) keeps details 2026-12 does not mention: a new version, not an edit.
+    PrivacyNotice("2026-12b", date(2026, 12, 1)),
 ]
 
 

@@ -330,7 +330,7 @@ BOOKING_MIN_NOTICE = timedelta(minutes=env_int("BOOKING_MIN_NOTICE_MINUTES", 120
 BOOKING_HORIZON_DAYS = env_int("BOOKING_HORIZON_DAYS", 56, minimum=1)
 MANAGE_CUTOFF = timedelta(minutes=env_int("MANAGE_CUTOFF_MINUTES", 120))
 # The privacy notice shown and agreed to: one of clinic/privacy_notices.py's versions (checked: clinic.E001).
-PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-12")
+PRIVACY_NOTICE_VERSION = env_str("PRIVACY_NOTICE_VERSION", "2026-12b")
 
 # -- Retention of personal data (UK GDPR; bookings/privacy.py, `manage.py purge_expired`) --------------
 # How long each kind of record keeps a person's details before the daily purge anonymises (or deletes)
@@ -346,6 +346,9 @@ RETENTION = {
     "messages": timedelta(days=env_int("RETENTION_MESSAGES_DAYS", 30, minimum=1)),
     # Call-back requests: 6 months after reception marked them done.
     "callbacks": timedelta(days=env_int("RETENTION_CALLBACKS_DAYS", 183, minimum=1)),
+    # Waiting-list entries: 30 days after they ended (booked, left, removed, waited until their last day),
+    # long enough to answer "why wasn't I offered that time?"; their offer e-mails follow "messages".
+    "waiting_list": timedelta(days=env_int("RETENTION_WAITING_LIST_DAYS", 30, minimum=1)),
     # Staff sign-in attempts (usernames, addresses): 90 days, enough to look into an attack.
     "signin_attempts": timedelta(days=env_int("RETENTION_SIGNIN_ATTEMPTS_DAYS", 90, minimum=1)),
     # The record of who looked at patients' details: 2 years, like the longest record it can be about.

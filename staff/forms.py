@@ -11,6 +11,7 @@ from bookings.forms import (
     SafetyQuestionsMixin,
     WaitingListForm,
     overlapping_periods_in,
+    waiting_list_keeping,
 )
 from bookings.models import Appointment, TimeOff, WorkingHours
 from clinic.privacy_notices import current_privacy_notice_version
@@ -223,6 +224,7 @@ class WaitingListCallerForm(SafetyQuestionsMixin, WaitingListForm):
             "I have told the caller how the clinic uses their details "
             f"(privacy notice, version {self.privacy_notice_version})."
         )
+        self.fields["privacy_notice_told"].help_text = f"Read out: {waiting_list_keeping()}"
 
     @property
     def privacy_notice_version(self) -> str:

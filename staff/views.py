@@ -155,11 +155,15 @@ reception_required = _group_required(RECEPTION_GROUP)
 practitioner_required = _group_required(PRACTITIONER_GROUP)
 
 
-def _record_access(request, *, appointments=(), callbacks=()) -> None:
+def _record_access(request, *, appointments=(), callbacks=(), waiting_list_entries=()) -> None:
     """Every page here that shows patients' details says so once per view (bookings.privacy): who, when,
     which page, which records, from where. tests/staff/test_patient_data_access_log.py walks every page."""
     patient_data_access_record(
-        request, page=request.resolver_match.url_name, appointments=appointments, callbacks=callbacks
+        request,
+        page=request.resolver_match.url_name,
+        appointments=appointments,
+        callbacks=callbacks,
+        waiting_list_entries=waiting_list_entries,
     )
 
 
@@ -317,10 +321,14 @@ def reception_day(request):
             practitioners.append(slot.practitioner)
     rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
     failed_messages = list(OutboundMessage.objects.needs_attention(now=now))
+    # A failed e-mail is about an appointment, or (an offer) about a waiting-list entry: the list names either.
     _record_access(
         request,
         appointments=[slot.live_appointment for slot in slots if slot.live_appointment is not None]
-        + [message.appointment_id for message in failed_messages],
+        + [message.appointment_id for message in failed_messages if message.appointment_id is not None],
+        waiting_list_entries=[
+            message.waiting_list_offer.entry_id for message in failed_messages if message.waiting_list_offer_id
+        ],
     )
     return render(
         request,
@@ -885,7 +893,12 @@ def reception_export(request):
 def _patient_records(request, pk):
     """The records of the patient of appointment PK (reception's rule of the same patient), recorded as viewed."""
     records = patient_records_for(_appointment_for_reception(pk))
-    _record_access(request, appointments=records.appointments, callbacks=records.callbacks)
+    _record_access(
+        request,
+        appointments=records.appointments,
+        callbacks=records.callbacks,
+        waiting_list_entries=records.waiting_list_entries,
+    )
     return records
 
 
@@ -895,10 +908,18 @@ def reception_patient_data(request, pk):
     data = patient_data_export(_patient_records(request, pk))
     # The answers as stored, shown whole: what the patient gets is every field the database holds.
     answers = [json.dumps(each["safety_answers"], indent=2, ensure_ascii=False) for each in data["appointments"]]
+    entry_answers = [
+        json.dumps(each["safety_answers"], indent=2, ensure_ascii=False) for each in data["waiting_list_entries"]
+    ]
     return render(
         request,
         "staff/patient_data.html",
-        {"appointment_pk": pk, "data": data, "appointments": zip(data["appointments"], answers, strict=True)},
+        {
+            "appointment_pk": pk,
+            "data": data,
+            "appointments": zip(data["appointments"], answers, strict=True),
+            "waiting_list_entries": zip(data["waiting_list_entries"], entry_answers, strict=True),
+        },
     )
 
 
@@ -929,7 +950,8 @@ def reception_patient_erase(request, pk):
         messages.success(
             request,
             f"Erased (reference {erasure.reference}): {counts['appointments'] + counts['deferred']} appointment(s), "
-            f"{counts['callbacks']} call-back request(s); {counts['cancelled']} upcoming appointment(s) cancelled."
+            f"{counts['callbacks']} call-back request(s), {counts['waiting_list_entries']} waiting-list entr(y/ies); "
+            f"{counts['cancelled']} upcoming appointment(s) cancelled."
             + (" The rest is erased once the cancellation e-mail has gone." if counts["deferred"] else ""),
         )
         return redirect("reception_search")
@@ -1139,9 +1161,10 @@ def _hand_offer_choices(now: datetime) -> list[tuple[int, str]]:
     ]
 
 
-def _waiting_list_context(*, now: datetime, offer_form=None, offer_entry_id=None) -> dict:
+def _waiting_list_context(request, *, now: datetime, offer_form=None, offer_entry_id=None) -> dict:
     """Queries: the waiting entries (with practitioner); their offers (with slot and practitioner); the
-    recently ended entries; their offers; the next bookable times for a hand offer. The same five at any size."""
+    recently ended entries; their offers; the next bookable times for a hand offer; the access record (who looked).
+    The same six at any size."""
     offers = Prefetch(
         "offers", queryset=WaitingListOffer.objects.select_related("slot__practitioner").order_by("-offered_at", "pk")
     )
@@ -1156,6 +1179,7 @@ def _waiting_list_context(*, now: datetime, offer_form=None, offer_entry_id=None
     for entry in [*waiting, *ended]:
         for offer in entry.offers.all():
             offer.local_start = offer.slot.starts_at.astimezone(zone)
+    _record_access(request, waiting_list_entries=[*waiting, *ended])
     return {
         "waiting": waiting,
         "ended": ended,
@@ -1171,7 +1195,7 @@ def _waiting_list_context(*, now: datetime, offer_form=None, offer_entry_id=None
 @reception_required
 def reception_waiting_list(request):
     """Who waits, for what, since when, the times offered to them and what came of each."""
-    return render(request, "staff/waiting_list.html", _waiting_list_context(now=timezone.now()))
+    return render(request, "staff/waiting_list.html", _waiting_list_context(request, now=timezone.now()))
 
 
 @reception_required
@@ -1230,7 +1254,7 @@ def reception_waiting_list_offer(request, pk):
         else:
             messages.success(request, f"The time was offered to {entry.patient_name}; the e-mail is on its way.")
             return redirect("reception_waiting_list")
-    context = _waiting_list_context(now=now, offer_form=form, offer_entry_id=entry.pk)
+    context = _waiting_list_context(request, now=now, offer_form=form, offer_entry_id=entry.pk)
     return render(request, "staff/waiting_list.html", context, status=400)
 
 

@@ -161,12 +161,22 @@ def a_patient_with_every_record(practitioner, *, first_seen: datetime, details: 
     """One patient with one of every kind of record, the first made at FIRST_SEEN (all through the services):
 
     a consultation that took place (note, safety answers, notice version, history, confirmation e-mail sent),
-    one cancelled by them with a typed reason (its e-mails sent), a call-back request done two days after,
-    and one staff view recorded of their appointments. Returns the appointments and the call-back request.
+    one cancelled by them with a typed reason (its e-mails sent), a waiting-list entry (their safety answers)
+    offered a time by reception (the offer e-mail sent) that they left a day after, a call-back request done
+    two days after, and one staff view recorded of their appointments. Returns the appointments, the call-back
+    request and the waiting-list entry.
     """
-    from bookings.models import CallbackRequest, OutboundMessage, PatientDataAccess, WebhookSubscription
+    from bookings.models import CallbackRequest, OutboundMessage, PartOfDay, PatientDataAccess, WebhookSubscription
     from bookings.notifications import send_due_messages
-    from bookings.services import appointment_cancel, appointment_set_status, callback_request_record
+    from bookings.services import (
+        WaitingListRequest,
+        appointment_cancel,
+        appointment_set_status,
+        callback_request_record,
+        waiting_list_join,
+        waiting_list_leave,
+        waiting_list_offer_by_hand,
+    )
 
     # A practice system whose webhooks carry contact details: the payloads it was sent hold the patient too.
     WebhookSubscription.objects.get_or_create(
@@ -203,7 +213,27 @@ def a_patient_with_every_record(practitioner, *, first_seen: datetime, details: 
         now=first_seen + timedelta(hours=1),
         reason=QUILLON_CANCEL_REASON if details is QUILLON else "",
     )
+    entry, _ = waiting_list_join(
+        request=WaitingListRequest(
+            first_name=details["first_name"],
+            last_name=details["last_name"],
+            email=details["email"],
+            phone=details["phone"],
+            practitioner=None,
+            weekdays=list(range(7)),
+            parts_of_day=list(PartOfDay.values),
+            wait_until=(first_seen + timedelta(days=20)).date(),
+        ),
+        now=first_seen + timedelta(hours=1),
+        safety_answers=answers,
+        privacy_notice_version="2026-11",
+    )
+    offered_slot = make_slot(practitioner, first_seen + timedelta(days=6))
+    waiting_list_offer_by_hand(
+        entry=entry, slot_id=offered_slot.pk, now=first_seen + timedelta(hours=2) - timedelta(minutes=1), actor=actor
+    )
     send_due_messages(now=first_seen + timedelta(hours=2), worker_id="test")
+    waiting_list_leave(entry=entry, now=first_seen + timedelta(days=1))
     appointment_set_status(
         appointment=attended, status=Appointment.Status.COMPLETED, now=attended_slot.starts_at, actor=actor
     )
@@ -221,7 +251,8 @@ def a_patient_with_every_record(practitioner, *, first_seen: datetime, details: 
         at=first_seen + timedelta(days=3), username="rita", page="reception_appointment", appointment_ids=[attended.pk]
     )
     assert OutboundMessage.objects.filter(appointment=attended, status=OutboundMessage.Status.SENT).exists()
-    return {"attended": attended, "cancelled": cancelled, "callback": callback}
+    assert OutboundMessage.objects.filter(waiting_list_offer__entry=entry, status=OutboundMessage.Status.SENT).exists()
+    return {"attended": attended, "cancelled": cancelled, "callback": callback, "waiting_list_entry": entry}
 
 
 def database_dump() -> str:

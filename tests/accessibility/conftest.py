@@ -147,6 +147,8 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
     pages["waiting list offer used"] = _page(stranger.post(accept_link(tokens[offered.pk])))
     pages["waiting list entry"] = _page(stranger.get(f"/waiting-list/{wanda_token}/"))
     waiting("yvonne@example.org", first_name="Yvonne")
+    # Pat waits for a time too: the patient's data page shows the waiting-list section.
+    waiting("pat@example.org", first_name="Pat")
 
     rita_browser = _signed_in("rita")
     for name, url in [

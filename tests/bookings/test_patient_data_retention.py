@@ -19,8 +19,11 @@ from bookings.models import (
     PatientDataAccess,
     PurgeRun,
     Slot,
+    WaitingListEntry,
+    WaitingListOffer,
 )
 from bookings.privacy import expired_data_purge, purge_if_due
+from bookings.services import waiting_list_offer_by_hand
 from tests.helpers import (
     QUILLON_STRINGS,
     a_patient_with_every_record,
@@ -29,6 +32,7 @@ from tests.helpers import (
     local,
     make_slot,
     patient_books,
+    waiting,
 )
 
 # Well past every retention period: three years ago.
@@ -76,6 +80,11 @@ def test_after_the_purge_a_dump_of_the_database_holds_nothing_of_an_expired_pati
     assert attended.anonymised_at is not None and attended.safety_answers == {}
     # The consent record stays: which notice they agreed to says nothing about who they are.
     assert attended.privacy_notice_version == "2026-11"
+    entry = WaitingListEntry.objects.get(pk=records["waiting_list_entry"].pk)
+    assert entry.anonymised_at is not None and entry.safety_answers == {} and entry.privacy_notice_version == "2026-11"
+    assert set(
+        OutboundMessage.objects.filter(waiting_list_offer__entry=entry).values_list("recipient", "manage_token")
+    ) == {("", "")}
 
 
 def test_the_purge_keeps_slots_history_counts_and_other_patients_and_the_one_booking_per_slot_rule(dr_patel, rita):
@@ -119,6 +128,57 @@ def test_what_has_not_expired_keeps_its_details(dr_patel, rita):
     assert CallbackRequest.objects.get().name == "Quillon Marrowfield"
 
 
+def test_a_waiting_list_entry_loses_its_details_30_days_after_it_ended_and_its_offer_e_mail_after_30_days_sent(
+    dr_patel, rita
+):
+    """Quillon left the list 31 days ago; Wanda left 29 days ago; Walter is still waiting since long ago."""
+    now = timezone.now()
+    records = a_patient_with_every_record(dr_patel, first_seen=now - timedelta(days=32), actor=rita)
+    quillon = records["waiting_list_entry"]
+    wanda, _ = waiting("wanda@example.org", joined=now - timedelta(days=40))
+    WaitingListEntry.objects.filter(pk=wanda.pk).update(status="left", ended_at=now - timedelta(days=29))
+    walter, _ = waiting("walter@example.org", first_name="Walter", joined=LONG_AGO)
+    offer_email = OutboundMessage.objects.get(waiting_list_offer__entry=quillon)
+
+    counts = expired_data_purge(now=now)
+
+    assert counts["waiting_list_entries"] == 1
+    quillon.refresh_from_db()
+    assert (quillon.first_name, quillon.last_name, quillon.email, quillon.phone, quillon.phone_normalised) == (
+        "",
+        "",
+        "",
+        "",
+        "",
+    )
+    assert quillon.safety_answers == {} and quillon.anonymised_at == now
+    # The offer and its times stay, naming nobody: "a time was offered on the 3rd" identifies no one.
+    assert WaitingListOffer.objects.filter(entry=quillon).count() == 1
+    offer_email.refresh_from_db()
+    assert (offer_email.recipient, offer_email.manage_token, offer_email.anonymised_at) == ("", "", now)
+    assert WaitingListEntry.objects.get(pk=wanda.pk).email == "wanda@example.org"
+    walter.refresh_from_db()
+    assert (walter.first_name, walter.status, walter.anonymised_at) == ("Walter", "waiting", None)
+
+
+def test_an_offer_e_mail_follows_the_messages_period_even_while_its_entry_is_kept(dr_patel, rita):
+    """Wanda left the list 10 days ago (kept 30): the e-mail offering her a time was sent 31 days ago (kept 30)."""
+    now = timezone.now()
+    wanda, _ = waiting("wanda@example.org", joined=now - timedelta(days=40))
+    slot = make_slot(dr_patel, now + timedelta(days=5))
+    offer = waiting_list_offer_by_hand(entry=wanda, slot_id=slot.pk, now=now - timedelta(days=31), actor=rita)
+    OutboundMessage.objects.filter(waiting_list_offer=offer).update(
+        status=OutboundMessage.Status.SENT, sent_at=now - timedelta(days=31), manage_token=""
+    )
+    WaitingListEntry.objects.filter(pk=wanda.pk).update(status="left", ended_at=now - timedelta(days=10))
+
+    counts = expired_data_purge(now=now)
+
+    assert counts["waiting_list_entries"] == 0 and counts["messages"] == 1
+    assert OutboundMessage.objects.get(waiting_list_offer=offer).recipient == ""
+    assert WaitingListEntry.objects.get(pk=wanda.pk).email == "wanda@example.org"
+
+
 def test_history_keeps_its_actions_but_loses_the_reason_typed_in(dr_patel, rita):
     records = a_patient_with_every_record(dr_patel, first_seen=LONG_AGO, actor=rita)
 
@@ -156,6 +216,7 @@ def _snapshot():
         list(AppointmentEvent.objects.order_by("pk").values()),
         list(OutboundMessage.objects.order_by("pk").values()),
         list(CallbackRequest.objects.order_by("pk").values()),
+        list(WaitingListEntry.objects.order_by("pk").values()),
     )
 
 
@@ -169,6 +230,7 @@ def test_the_purge_run_twice_gives_the_same_result(dr_patel, rita):
 
     assert _snapshot() == after_first
     assert first["appointments"] == 2 and second["appointments"] == 0 and second["callbacks"] == 0
+    assert first["waiting_list_entries"] == 1 and second["waiting_list_entries"] == 0
     assert second["messages"] == 0
 
 
@@ -198,6 +260,8 @@ def test_two_purges_at_once_on_two_connections_anonymise_each_record_once(dr_pat
     assert errors == []
     assert sum(result["appointments"] for result in results) == 8
     assert sum(result["callbacks"] for result in results) == 4
+    assert sum(result["waiting_list_entries"] for result in results) == 4
+    assert not WaitingListEntry.objects.filter(anonymised_at__isnull=True).exists()
     assert not Appointment.objects.filter(anonymised_at__isnull=True).exists()
     assert set(Appointment.objects.values_list("first_name", "email", "note")) == {("", "", "")}
     assert sum(1 for result in results if result["appointments"]) >= 1

@@ -253,3 +253,14 @@ def test_the_e_mail_worker_offers_a_freed_time_and_the_next_batch_when_the_hold_
         "expired",
         "offered",
     ]
+
+
+def test_the_join_page_says_how_long_the_details_are_kept_as_the_purge_does(client, dr_patel, settings):
+    pass_safety_check(client)
+
+    page = client.get(reverse("waiting_list_join")).content.decode()
+    assert "erase them 30 days after you leave the list" in page
+
+    settings.RETENTION = {**settings.RETENTION, "waiting_list": timedelta(days=61)}
+    refused = client.post(reverse("waiting_list_join"), join_form(first_name=""))
+    assert refused.status_code == 400 and "erase them 2 months after you leave the list" in refused.content.decode()

@@ -39,6 +39,25 @@ def test_the_retention_table_says_what_the_settings_say(client, settings):
     assert "8 years after its date" in client.get("/privacy/").content.decode()
 
 
+def test_the_current_notice_says_what_the_waiting_list_keeps_and_for_how_long_as_the_purge_does(client, settings):
+    page = client.get("/privacy/").content.decode()
+    assert "If you join the waiting list" in page
+    assert "30 days after you left the list, accepted a time or your last day passed" in page
+    assert "you are taken off it" in page
+
+    settings.RETENTION = {**settings.RETENTION, "waiting_list": timedelta(days=61)}
+
+    assert "2 months after you left the list" in client.get("/privacy/").content.decode()
+
+
+def test_the_notice_published_before_the_waiting_list_is_kept_as_it_was(client, rita):
+    verified_login(client, rita)
+
+    page = client.get(reverse("reception_privacy_notice", args=["2026-12"])).content.decode()
+
+    assert "How long we keep it" in page and "If you join the waiting list" not in page
+
+
 def test_periods_are_said_in_years_months_or_days():
     assert [describe_period(timedelta(days=d)) for d in (730, 365, 183, 90, 30, 1)] == [
         "2 years",
@@ -69,7 +88,7 @@ def test_a_stranger_cannot_open_the_staff_copy_of_older_versions(client, mallory
 
 
 def test_a_version_without_a_text_is_refused_by_the_system_check():
-    assert [notice.version for notice in NOTICES][-1] == "2026-12"
+    assert [notice.version for notice in NOTICES][-1] == "2026-12b"
     with override_settings(PRIVACY_NOTICE_VERSION="2027-03"):
         try:
             call_command("check")

@@ -8,10 +8,18 @@ import pytest
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
-from bookings.models import CallbackRequest, PatientDataAccess
+from bookings.models import CallbackRequest, OutboundMessage, PatientDataAccess, WaitingListEntry
 from bookings.services import practitioner_calendar_token_reset
 from staff import urls as staff_urls
-from tests.helpers import appointment_in_the_past_or_today, days_ahead, local, make_slot, patient_books, today
+from tests.helpers import (
+    appointment_in_the_past_or_today,
+    days_ahead,
+    local,
+    make_slot,
+    patient_books,
+    today,
+    waiting,
+)
 from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +44,11 @@ NO_PATIENT_DATA = {
     "reception_callback_done": "POST, redirects",
     "reception_callback_reopen": "POST, redirects",
     "practitioner_calendar_reset": "POST, redirects",
+    "reception_waiting_list_add": "the form for a new caller: what reception types, no entry yet",
+    "reception_waiting_list_remove": "POST, redirects",
 }
+# Pages that show patients' details on a refusal: the status they answer with.
+STATUS = {"reception_waiting_list_offer": 400}
 
 
 @pytest.fixture
@@ -45,7 +57,8 @@ def world(dr_patel, rita):
     ahead = patient_books(make_slot(dr_patel, local(day, 10)), first_name="Ada", last_name="Lovelace")
     todays = appointment_in_the_past_or_today(make_slot(dr_patel, local(today(), 0, 20)), first_name="Grace")
     callback = CallbackRequest.objects.create(name="Bob Caller", phone="07700 900999", created_at=timezone.now())
-    return {"ahead": ahead, "today": todays, "callback": callback, "day": day}
+    entry, _ = waiting("wanda@example.org")
+    return {"ahead": ahead, "today": todays, "callback": callback, "day": day, "entry": entry}
 
 
 def pages_with_patient_data(world, dr_patel):
@@ -83,6 +96,15 @@ def pages_with_patient_data(world, dr_patel):
             ahead,
         ),
         ("reception_patient_erase", "rita", "get", reverse("reception_patient_erase", args=[ahead.pk]), None, ahead),
+        ("reception_waiting_list", "rita", "get", reverse("reception_waiting_list"), None, world["entry"]),
+        (
+            "reception_waiting_list_offer",
+            "rita",
+            "post",
+            reverse("reception_waiting_list_offer", args=[world["entry"].pk]),
+            {"slot": "not a time"},
+            world["entry"],
+        ),
         ("practitioner_day", "dr_patel", "get", reverse("practitioner_day"), None, world["today"]),
         ("practitioner_upcoming", "dr_patel", "get", reverse("practitioner_upcoming"), None, ahead),
         (
@@ -108,12 +130,17 @@ def test_every_staff_page_showing_patients_writes_exactly_one_record_naming_them
 
         response = getattr(client, method)(url, data or {}, REMOTE_ADDR="192.0.2.44")
 
-        assert response.status_code == 200, name
+        assert response.status_code == STATUS.get(name, 200), name
         (record,) = PatientDataAccess.objects.order_by("-pk")[: PatientDataAccess.objects.count() - before]
         assert record.page == name
         assert record.username == (rita.username if who == "rita" else dr_patel.user.username), name
         assert record.client_address == "192.0.2.44", name
-        ids = record.callback_ids if isinstance(shown, CallbackRequest) else record.appointment_ids
+        if isinstance(shown, CallbackRequest):
+            ids = record.callback_ids
+        elif isinstance(shown, WaitingListEntry):
+            ids = record.waiting_list_entry_ids
+        else:
+            ids = record.appointment_ids
         assert shown.pk in ids, name
 
 
@@ -198,3 +225,32 @@ def test_the_hours_page_records_the_booked_patients_a_change_left_out_of_the_hou
 
     assert "Lovelace" in page.content.decode()
     assert PatientDataAccess.objects.get().appointment_ids == [world["ahead"].pk]
+
+
+def test_the_day_page_names_the_waiting_list_entry_of_an_offer_e_mail_that_failed(client, world, rita, dr_patel):
+    """Reception's day lists undelivered e-mails by name: an offer's is about an entry, not an appointment."""
+    from bookings.services import waiting_list_offer_by_hand
+
+    slot = make_slot(dr_patel, local(world["day"], 15))
+    offer = waiting_list_offer_by_hand(entry=world["entry"], slot_id=slot.pk, now=timezone.now(), actor=rita)
+    OutboundMessage.objects.filter(waiting_list_offer=offer).update(status=OutboundMessage.Status.FAILED)
+    verified_login(client, rita)
+
+    page = client.get(reverse("reception_day"))
+
+    assert page.status_code == 200 and "Wanda Waits (waiting list)" in page.content.decode()
+    record = PatientDataAccess.objects.get()
+    assert record.waiting_list_entry_ids == [world["entry"].pk]
+    assert None not in record.appointment_ids
+
+
+def test_the_admin_finds_every_view_of_a_patients_waiting_list_entry_by_name_e_mail_or_phone(
+    admin_client, world, client, rita
+):
+    verified_login(client, rita)
+    client.get(reverse("reception_waiting_list"))
+
+    for query in ("Wanda Waits", "WANDA@example.org", "07700 900456"):
+        found = admin_client.get("/admin/bookings/patientdataaccess/", {"q": query})
+        assert list(found.context["cl"].result_list.values_list("page", flat=True)) == ["reception_waiting_list"], query
+    assert "waiting_list_entry_ids" in admin_client.get("/admin/bookings/patientdataaccess/").context["cl"].list_display

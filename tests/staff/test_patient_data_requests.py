@@ -16,10 +16,12 @@ from bookings.models import (
     PatientDataAccess,
     PatientDataErasure,
     Slot,
+    WaitingListEntry,
+    WaitingListOffer,
 )
 from bookings.notifications import send_due_messages
-from bookings.privacy import expired_data_purge
-from bookings.services import PatientDetails, appointment_book
+from bookings.privacy import expired_data_purge, patient_data_erase
+from bookings.services import PatientDetails, appointment_book, waiting_list_offer_by_hand
 from tests.helpers import (
     QUILLON,
     QUILLON_ANSWER,
@@ -31,6 +33,7 @@ from tests.helpers import (
     days_ahead,
     local,
     make_slot,
+    waiting,
     works_at,
 )
 from tests.staff_signin import verified_login
@@ -123,6 +126,19 @@ def test_reception_finds_the_patient_by_its_search_and_downloads_every_record_he
     assert [c["id"] for c in data["callback_requests"]] == [three_patients["callback"].pk]
     assert data["callback_requests"][0]["message"] == QUILLON_CALLBACK_MESSAGE
     assert any(v["page"] == "reception_appointment" for v in data["staff_views_of_these_records"])
+    # Their waiting-list entry, with its safety answers, the time offered and the offer e-mail's dates.
+    (entry,) = data["waiting_list_entries"]
+    assert entry["id"] == three_patients["waiting_list_entry"].pk
+    assert (entry["email"], entry["phone"], entry["status"]) == (QUILLON["email"], QUILLON["phone"], "Left the list")
+    assert entry["safety_answers"]["details"] == QUILLON_ANSWER and entry["privacy_notice_version"] == "2026-11"
+    (offer,) = entry["offers"]
+    (offer_email,) = offer["emails"]
+    assert (offer_email["kind"], offer_email["to"], offer_email["status"]) == (
+        "Waiting list: a time offered",
+        QUILLON["email"],
+        "Sent",
+    )
+    assert offer_email["sent_at"] and offer["offered_at"] and offer["starts_at"]
     # Nothing of the two patients with similar names.
     text = response.content.decode()
     for details in (QUILLONNE, QUILLON_MARROW):
@@ -142,6 +158,43 @@ def test_the_readable_page_shows_the_same_records_and_is_itself_recorded(rita_si
     assert access.user == rita
     assert set(access.appointment_ids) == {three_patients[k].pk for k in ("attended", "cancelled", "upcoming")}
     assert access.callback_ids == [three_patients["callback"].pk]
+    assert access.waiting_list_entry_ids == [three_patients["waiting_list_entry"].pk]
+    assert "Waiting-list entries (1)" in page and "waiting list: a time offered e-mail to " + QUILLON["email"] in page
+
+
+def test_a_waiting_list_entry_is_theirs_by_e_mail_in_any_case_or_by_phone_and_name_never_by_phone_alone(
+    rita_signed_in, three_patients
+):
+    """Quillon rejoined with his e-mail in capitals, and his wife Petra joined with his phone number."""
+    by_email, _ = waiting(QUILLON["email"].upper(), first_name="Q.")
+    by_phone_and_name = WaitingListEntry.objects.create(
+        first_name="QUILLON",
+        last_name="marrowfield",
+        email="quillon@work.example.com",
+        phone="+44 7700 900471",
+        weekdays=[0],
+        parts_of_day=["morning"],
+        wait_until=days_ahead(10),
+        token_hash="a" * 64,
+        created_at=timezone.now(),
+    )
+    petra = WaitingListEntry.objects.create(
+        first_name="Petra",
+        last_name="Marrowfield",
+        email="petra@example.com",
+        phone=QUILLON["phone"],
+        weekdays=[0],
+        parts_of_day=["morning"],
+        wait_until=days_ahead(10),
+        token_hash="b" * 64,
+        created_at=timezone.now(),
+    )
+
+    data = rita_signed_in.get(reverse("reception_patient_data_json", args=[three_patients["attended"].pk])).json()
+
+    found = {entry["id"] for entry in data["waiting_list_entries"]}
+    assert found == {three_patients["waiting_list_entry"].pk, by_email.pk, by_phone_and_name.pk}
+    assert petra.pk not in found and "Petra" not in json.dumps(data)
 
 
 def test_a_practitioner_cannot_open_a_patients_data_or_erase_it(client, dr_patel, three_patients):
@@ -217,6 +270,44 @@ def test_erasure_without_telling_the_patient_sends_nothing_and_erases_at_once(ri
         ).values_list("first_name", "email", "phone", "note", "cancel_reason")
     ) == {("", "", "", "", "")}
     assert PatientDataErasure.objects.get().counts["appointments"] == 3
+    # The waiting-list entry they left, and the e-mail that offered them a time.
+    entry = WaitingListEntry.objects.get(pk=three_patients["waiting_list_entry"].pk)
+    assert (entry.first_name, entry.last_name, entry.email, entry.phone, entry.phone_normalised) == ("",) * 5
+    assert entry.safety_answers == {} and entry.anonymised_at is not None
+    assert list(
+        OutboundMessage.objects.filter(waiting_list_offer__entry=entry).values_list("recipient", flat=True)
+    ) == [""]
+    assert PatientDataErasure.objects.get().counts["waiting_list_entries"] == 1
+
+
+def test_erasure_takes_them_off_the_waiting_list_frees_the_time_held_for_them_and_the_offer_e_mail_never_goes(
+    rita_signed_in, rita, dr_patel, three_patients, mailoutbox
+):
+    """Quillon rejoined the list and Rita offered him a time: its e-mail is still waiting to go when he asks."""
+    entry, token = waiting(QUILLON["email"], first_name="Quillon")
+    works_at(dr_patel, local(days_ahead(5), 9))
+    slot = make_slot(dr_patel, local(days_ahead(5), 9))
+    offer = waiting_list_offer_by_hand(entry=entry, slot_id=slot.pk, now=timezone.now(), actor=rita)
+    assert not Slot.objects.bookable(now=timezone.now()).filter(pk=slot.pk).exists()
+
+    rita_signed_in.post(
+        reverse("reception_patient_erase", args=[three_patients["attended"].pk]), {"reference": "REQ-9"}
+    )
+
+    entry.refresh_from_db()
+    offer.refresh_from_db()
+    assert (entry.status, entry.ended_at is not None, entry.anonymised_at is not None) == ("removed", True, True)
+    assert (entry.first_name, entry.email, entry.phone, entry.safety_answers) == ("", "", "", {})
+    assert offer.status == WaitingListOffer.Status.WITHDRAWN
+    assert Slot.objects.bookable(now=timezone.now()).filter(pk=slot.pk).exists()
+    offer_email = OutboundMessage.objects.get(waiting_list_offer=offer)
+    assert (offer_email.status, offer_email.recipient, offer_email.manage_token) == ("skipped", "", "")
+    mailoutbox.clear()
+    send_due_messages(now=timezone.now(), worker_id="test")
+    assert mailoutbox == []
+    # His link to his place shows nothing any more; reception's list shows the entry without him.
+    assert rita_signed_in.get(reverse("waiting_list_entry", args=[token])).status_code == 404
+    assert "(details erased)" in rita_signed_in.get(reverse("reception_waiting_list")).content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -235,3 +326,30 @@ def test_after_erasure_a_dump_of_the_database_holds_nothing_of_the_patient(clien
     assert HANA["email"] in dump and HANA["note"] in dump
     other["attended"].refresh_from_db()
     assert other["attended"].first_name == "Hana"
+
+
+def test_an_offer_e_mail_a_worker_is_sending_during_the_erasure_loses_its_address_at_the_next_purge(
+    rita, dr_patel, three_patients
+):
+    entry, _ = waiting(QUILLON["email"], first_name="Quillon")
+    works_at(dr_patel, local(days_ahead(5), 9))
+    offer = waiting_list_offer_by_hand(
+        entry=entry, slot_id=make_slot(dr_patel, local(days_ahead(5), 9)).pk, now=timezone.now(), actor=rita
+    )
+    OutboundMessage.objects.filter(waiting_list_offer=offer).update(
+        status=OutboundMessage.Status.SENDING,
+        claimed_by="worker-1",
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
+
+    patient_data_erase(appointment=three_patients["attended"], reference="REQ-10", actor=rita, now=timezone.now())
+
+    message = OutboundMessage.objects.get(waiting_list_offer=offer)
+    # The worker still holds it: its address stays until it is done.
+    assert message.recipient == QUILLON["email"]
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=OutboundMessage.Status.SENT, sent_at=timezone.now(), lease_expires_at=None
+    )
+    expired_data_purge(now=timezone.now())
+    message.refresh_from_db()
+    assert (message.recipient, message.manage_token) == ("", "")

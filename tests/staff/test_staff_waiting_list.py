@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings.forms import SAFETY_QUESTIONS
 from bookings.models import OutboundMessage, Slot, WaitingListEntry, WaitingListOffer
 from bookings.services import waiting_list_scan
 from tests.helpers import SAFE_ANSWERS, days_ahead, local, make_slot, waiting
@@ -55,12 +56,14 @@ def test_rita_adds_a_caller_after_the_safety_questions(client, rita):
         ["evening"],
         rita,
     )
-    assert entry.safety_answers["version"] and len(entry.safety_answers["answers"]) == len(SAFE_ANSWERS)
+    # Every question, each answered "no" (the one-box check of #18 records them all).
+    assert entry.safety_answers["version"] and len(entry.safety_answers["answers"]) == len(SAFETY_QUESTIONS)
+    assert {answer["answer"] for answer in entry.safety_answers["answers"]} == {"no"}
 
 
 def test_a_yes_to_a_safety_question_adds_nobody_and_shows_the_urgent_advice(client, rita):
     verified_login(client, rita)
-    form = {**CALLER, "wait_until": days_ahead(10).isoformat(), "leg_weakness": "yes"}
+    form = {**CALLER, "wait_until": days_ahead(10).isoformat(), "red_flags": ["saddle_numbness"]}
 
     response = client.post(reverse("reception_waiting_list_add"), form)
 
@@ -112,7 +115,7 @@ def test_the_day_view_shows_a_held_slot_as_held_and_rita_can_still_book_it(clien
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_the_waiting_list_costs_five_queries_at_any_size(client, rita, dr_patel, django_assert_num_queries, size):
+def test_the_waiting_list_costs_six_queries_at_any_size(client, rita, dr_patel, django_assert_num_queries, size):
     for index in range(size):
         make_slot(dr_patel, local(4, 9) + timedelta(minutes=20 * index))
         waiting(f"patient{index}@example.org")
@@ -121,8 +124,18 @@ def test_the_waiting_list_costs_five_queries_at_any_size(client, rita, dr_patel,
     waiting_list_scan(now=timezone.now())
     verified_login(client, rita)
 
-    # The waiting entries; their offers; the recently ended entries; their offers; the next bookable times.
-    with django_assert_num_queries(AROUND_THE_VIEW + 5):
+    # The waiting entries; their offers; the recently ended entries; their offers; the next bookable times;
+    # the access record (who looked).
+    with django_assert_num_queries(AROUND_THE_VIEW + 6):
         response = client.get(reverse("reception_waiting_list"))
 
     assert len(response.context["waiting"]) == size
+
+
+def test_rita_reads_the_caller_how_long_the_waiting_list_keeps_their_details(client, rita):
+    verified_login(client, rita)
+
+    page = client.get(reverse("reception_waiting_list_add")).content.decode()
+
+    assert "Read out: We keep these details and your safety-check answers while you wait" in page
+    assert "erase them 30 days after you leave the list" in page
