@@ -327,7 +327,7 @@ def test_an_overlong_code_is_a_form_error(client, rita):
 def test_the_demo_accounts_skip_the_code_only_in_debug(client, settings):
     settings.DEBUG = True
     call_command("load_demo_data", "--quiet-logins", stdout=StringIO())
-    assert TwoFactorExemption.objects.count() == 5  # admin, rita and the three practitioners
+    assert TwoFactorExemption.objects.count() == 6  # admin, rita, margaret and the three practitioners
 
     password_step(client, "rita", "clinic-demo-2026")
     assert reaches_day_view(client)

@@ -20,13 +20,16 @@ if not str(DATABASES["default"]["NAME"]).endswith("_unsafe_control"):
     raise ImproperlyConfigured("tests.load.unsafe_settings is only for a throwaway *_unsafe_control database.")
 
 
-def check_then_book_without_a_lock(slot_id, *, now, staff, submission_key=None):
+def check_then_book_without_a_lock(slot_id, *, now, staff, submission_key=None, held_for=None, may_take_held=True):
     """The naive booking: no row lock, so two requests both see the slot free."""
     from bookings.models import Appointment, Slot
     from bookings.services import SlotUnavailable
 
     slot = Slot.objects.select_related("practitioner").get(pk=slot_id)
-    if not slot.offered_to_patients(now=now) or Appointment.objects.live().filter(slot=slot).exists():
+    if (
+        not slot.offered_to_patients(now=now, held_for=held_for)
+        or Appointment.objects.live().filter(slot=slot).exists()
+    ):
         raise SlotUnavailable("taken")
     # Widens the window between the check and the insert, as a slow moment in production would.
     time.sleep(0.02)

@@ -35,6 +35,9 @@ NO_PATIENT_DATA = {
     "practitioner_calendar": "the feed's settings",
     "reception_privacy_notice": "the privacy notice's text",
     "practitioner_calendar_feed": "initials only, polled by a phone's calendar",
+    "insights": "counts only, small ones shown as 'fewer than 5' (staff/insights.py)",
+    "insights_csv": "the same counts as the page",
+    "insights_refresh": "POST, redirects",
     # Changes: they redirect to a page, which records itself.
     "reception_appointment_status": "POST, redirects",
     "reception_appointment_cancel": "POST, redirects (its form error re-shows the appointment: recorded)",

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bookings", "0017_appointment_source_api_and_waiting_list"),
+        ("bookings", "0019_insights_summaries"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
