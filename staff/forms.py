@@ -234,7 +234,14 @@ class WaitingListCallerForm(SafetyQuestionsMixin, WaitingListForm):
 class OfferByHandForm(forms.Form):
     """Reception offers one of the next bookable times (choices set by the view) to one waiting person."""
 
-    slot = forms.TypedChoiceField(coerce=int, label="Time to offer", error_messages={"required": "Choose a time."})
+    slot = forms.TypedChoiceField(
+        coerce=int,
+        label="Time to offer",
+        error_messages={
+            "required": "Choose a time.",
+            "invalid_choice": "That time can no longer be offered: choose one from the list.",
+        },
+    )
 
     def __init__(self, *args, slot_choices, **kwargs):
         super().__init__(*args, **kwargs)

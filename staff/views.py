@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from bookings.models import (
     WaitingListOffer,
     WorkingHours,
     hash_token,
+    part_of_day,
 )
 from bookings.privacy import (
     patient_data_access_record,
@@ -1148,17 +1150,34 @@ def practitioner_calendar_feed(request, token):
 
 # -- The waiting list ---------------------------------------------------------------------
 
-# How many of the next bookable times reception may pick from to offer by hand.
-HAND_OFFER_CHOICES = 40
+# How many times reception may pick from to offer one waiting person by hand, and how many of the next
+# bookable times are read (one query) to find them.
+HAND_OFFER_CHOICES = 20
+HAND_OFFER_LOOKS_AT = 1000
 
 
-def _hand_offer_choices(now: datetime) -> list[tuple[int, str]]:
+def _hand_offer_choices(now: datetime, entries) -> None:
+    """Give each entry `offer_choices` (the next bookable times that suit it: its practitioner, weekdays, parts
+    of the day and last day, as the worker's matching reads them) and `other_choices` (the next others, for a
+    caller who says on the phone that another time would do)."""
     zone = clinic_zone()
-    slots = Slot.objects.bookable(now=now).select_related("practitioner")[:HAND_OFFER_CHOICES]
-    return [
-        (slot.pk, f"{slot.starts_at.astimezone(zone):%a %d %b %H:%M} with {slot.practitioner.full_name}")
-        for slot in slots
-    ]
+    slots = list(Slot.objects.bookable(now=now).select_related("practitioner")[:HAND_OFFER_LOOKS_AT])
+    for slot in slots:
+        slot.local_start = slot.starts_at.astimezone(zone)
+        slot.choice = (slot.pk, f"{slot.local_start:%a %d %b %H:%M} with {slot.practitioner.full_name}")
+    for entry in entries:
+
+        def suits(slot, entry=entry) -> bool:
+            return (
+                (entry.practitioner_id is None or slot.practitioner_id == entry.practitioner_id)
+                and slot.local_start.weekday() in entry.weekdays
+                and part_of_day(slot.local_start) in entry.parts_of_day
+                and slot.local_start.date() <= entry.wait_until
+            )
+
+        entry.offer_choices = [slot.choice for slot in itertools.islice(filter(suits, slots), HAND_OFFER_CHOICES)]
+        others = (slot for slot in slots if not suits(slot))
+        entry.other_choices = [slot.choice for slot in itertools.islice(others, HAND_OFFER_CHOICES)]
 
 
 def _waiting_list_context(request, *, now: datetime, offer_form=None, offer_entry_id=None) -> dict:
@@ -1180,10 +1199,10 @@ def _waiting_list_context(request, *, now: datetime, offer_form=None, offer_entr
         for offer in entry.offers.all():
             offer.local_start = offer.slot.starts_at.astimezone(zone)
     _record_access(request, waiting_list_entries=[*waiting, *ended])
+    _hand_offer_choices(now, waiting)
     return {
         "waiting": waiting,
         "ended": ended,
-        "slot_choices": _hand_offer_choices(now),
         "offer_form": offer_form,
         "offer_entry_id": offer_entry_id,
         "now": now,
@@ -1245,7 +1264,8 @@ def reception_waiting_list_offer(request, pk):
     """Offer a chosen time to a chosen person by hand: held and e-mailed as the worker's offers are."""
     now = timezone.now()
     entry = get_object_or_404(WaitingListEntry, pk=pk)
-    form = OfferByHandForm(request.POST, slot_choices=_hand_offer_choices(now))
+    _hand_offer_choices(now, [entry])
+    form = OfferByHandForm(request.POST, slot_choices=entry.offer_choices + entry.other_choices)
     if form.is_valid():
         try:
             waiting_list_offer_by_hand(entry=entry, slot_id=form.cleaned_data["slot"], now=now, actor=request.user)

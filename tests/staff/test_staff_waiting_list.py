@@ -139,3 +139,27 @@ def test_rita_reads_the_caller_how_long_the_waiting_list_keeps_their_details(cli
 
     assert "Read out: We keep these details and your safety-check answers while you wait" in page
     assert "erase them 30 days after you leave the list" in page
+
+
+def test_rita_sees_first_the_times_that_suit_what_the_caller_asked_for(client, rita, dr_patel, dr_okafor):
+    from bookings.models import PartOfDay
+
+    monday = days_ahead(7)
+    monday -= timedelta(days=monday.weekday())
+    monday_morning_okafor = make_slot(dr_okafor, local(monday, 10))
+    monday_afternoon_okafor = make_slot(dr_okafor, local(monday, 14))
+    monday_morning_patel = make_slot(dr_patel, local(monday, 10, 20))
+    tuesday_morning_okafor = make_slot(dr_okafor, local(monday + timedelta(days=1), 10))
+    entry, _ = waiting("hana@example.org", practitioner=dr_okafor, weekdays=[0], parts_of_day=[PartOfDay.MORNING])
+    verified_login(client, rita)
+
+    page = client.get(reverse("reception_waiting_list")).content.decode()
+
+    suiting = page.split('label="Times that suit what they asked for"')[1].split("</optgroup>")[0]
+    assert f'value="{monday_morning_okafor.pk}"' in suiting
+    others = page.split('label="Other times (if they say one would do)"')[1].split("</optgroup>")[0]
+    for unsuitable in (monday_afternoon_okafor, monday_morning_patel, tuesday_morning_okafor):
+        assert f'value="{unsuitable.pk}"' not in suiting and f'value="{unsuitable.pk}"' in others
+    offered = client.post(reverse("reception_waiting_list_offer", args=[entry.pk]), {"slot": monday_morning_okafor.pk})
+    assert offered.status_code == 302
+    assert WaitingListOffer.objects.get(entry=entry).slot == monday_morning_okafor
