@@ -563,6 +563,13 @@ class Appointment(models.Model):
             models.Index(
                 fields=["client_key", "created_at"], condition=~Q(client_key=""), name="appointment_client_key_idx"
             ),
+            # The e-mail worker's look for erasures waiting on their last e-mail (bookings.privacy): on every
+            # loop, so only those rows are indexed.
+            models.Index(
+                fields=["erasure_requested_at"],
+                condition=Q(erasure_requested_at__isnull=False),
+                name="appointment_erasure_wait_idx",
+            ),
         ]
 
     def __str__(self):

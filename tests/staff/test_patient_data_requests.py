@@ -1,6 +1,7 @@
 """Access and erasure on request (UK GDPR): reception finds the patient by its own search rule, downloads
 everything held about them, and erases it, with upcoming appointments cancelled through the booking service."""
 
+import io
 import json
 from datetime import timedelta
 
@@ -353,3 +354,30 @@ def test_an_offer_e_mail_a_worker_is_sending_during_the_erasure_loses_its_addres
     expired_data_purge(now=timezone.now())
     message.refresh_from_db()
     assert (message.recipient, message.manage_token) == ("", "")
+
+
+# Transactional: the worker command closes stale connections between batches, as a long-running worker must.
+@pytest.mark.django_db(transaction=True)
+def test_the_e_mail_worker_finishes_an_erasure_as_soon_as_its_cancellation_e_mail_has_left(
+    rita_signed_in, three_patients, mailoutbox
+):
+    from django.core.management import call_command
+
+    from bookings.models import PurgeRun
+
+    # Today's purge has run already: the finish must not wait for tomorrow's.
+    PurgeRun.objects.create(at=timezone.now(), counts={})
+    upcoming = three_patients["upcoming"]
+    rita_signed_in.post(
+        reverse("reception_patient_erase", args=[upcoming.pk]),
+        {"reference": "2026-12-01-RS", "notify_patient": "on"},
+    )
+    upcoming.refresh_from_db()
+    assert upcoming.first_name == "Quillon" and upcoming.erasure_requested_at is not None
+
+    call_command("send_messages", "--once", stdout=io.StringIO())
+
+    assert any(sent.subject.startswith("Cancelled") and sent.to == [QUILLON["email"]] for sent in mailoutbox)
+    upcoming.refresh_from_db()
+    assert (upcoming.first_name, upcoming.email, upcoming.anonymised_at is not None) == ("", "", True)
+    assert PurgeRun.objects.count() == 1

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from bookings.notifications import send_due_messages
-from bookings.privacy import purge_if_due
+from bookings.privacy import pending_erasures_finish, purge_if_due
 from bookings.services import insights_refresh_if_due, waiting_list_scan
 from bookings.webhooks import send_due_deliveries
 
@@ -71,6 +71,8 @@ class Command(BaseCommand):
                 report = send_due_messages(
                     now=timezone.now(), worker_id=worker_id, limit=batch, should_stop=stopping.is_set
                 )
+                # An erasure whose cancellation e-mail has just left is finished now (bookings/privacy.py).
+                pending_erasures_finish(now=timezone.now())
                 # Webhooks leave beside the e-mails, with the same retry schedule (bookings/webhooks.py).
                 hooks = send_due_deliveries(now=timezone.now(), limit=batch)
                 if hooks.claimed:
