@@ -939,8 +939,12 @@ def reception_patient_data_json(request, pk):
 def reception_patient_erase(request, pk):
     """Erasure on request: a confirm page, then the upcoming appointments cancelled and everything anonymised."""
     form = ErasureForm(request.POST or None)
+    appointment = _appointment_for_reception(pk)
+    if appointment.anonymised_at is not None:
+        # Nothing left to erase: a second erasure would only record an empty one.
+        messages.info(request, "This patient's details were erased already: there is nothing more to erase.")
+        return redirect("reception_appointment", pk=pk)
     if request.method == "POST" and form.is_valid():
-        appointment = _appointment_for_reception(pk)
         erasure = patient_data_erase(
             appointment=appointment,
             reference=form.cleaned_data["reference"],

@@ -381,3 +381,20 @@ def test_the_e_mail_worker_finishes_an_erasure_as_soon_as_its_cancellation_e_mai
     upcoming.refresh_from_db()
     assert (upcoming.first_name, upcoming.email, upcoming.anonymised_at is not None) == ("", "", True)
     assert PurgeRun.objects.count() == 1
+
+
+def test_an_erased_patient_cannot_be_erased_again_and_the_appointment_page_says_they_were(
+    rita_signed_in, three_patients
+):
+    upcoming = three_patients["upcoming"]
+    rita_signed_in.post(reverse("reception_patient_erase", args=[upcoming.pk]), {"reference": "2026-12-01-RS"})
+    assert PatientDataErasure.objects.count() == 1
+
+    again = rita_signed_in.post(
+        reverse("reception_patient_erase", args=[upcoming.pk]), {"reference": "zz"}, follow=True
+    )
+
+    assert PatientDataErasure.objects.count() == 1
+    page = again.content.decode()
+    assert "erased already" in page and "were erased on" in page
+    assert "Not asked (booked by phone)" not in page
