@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from html import escape
 
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html, format_html_join, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 720
@@ -183,9 +183,12 @@ def html_table(*, caption: SafeString | str, header: list[str], rows: list[list]
         + "</tr>"
         for row in rows
     )
+    # On a phone the table scrolls inside its box: a focusable region, so that the keyboard can scroll it too.
     return format_html(
-        '<div class="table-responsive"><table class="table table-sm{}"><caption>{}</caption><thead><tr>{}</tr></thead>'
+        '<div class="table-responsive" tabindex="0" role="region" aria-label="{}">'
+        '<table class="table table-sm{}"><caption>{}</caption><thead><tr>{}</tr></thead>'
         "<tbody>{}</tbody></table></div>",
+        strip_tags(str(caption)),
         "" if wide else " w-auto",
         caption,
         head,

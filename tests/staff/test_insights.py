@@ -551,3 +551,10 @@ def test_two_rebuilds_at_once_leave_one_set_of_figures(dr_patel):
     assert results == [None] * 4
     assert list(InsightsBookingDay.objects.values_list("count", flat=True)) == [3]
     assert list(InsightsAttendanceDay.objects.values_list("count", flat=True)) == [3]
+
+
+def test_each_table_scrolls_by_keyboard_on_a_phone(manager_client, fortnight):
+    html = manager_client.get(reverse("insights"), FORTNIGHT).content.decode()
+
+    regions = html.count('<div class="table-responsive" tabindex="0" role="region" aria-label="')
+    assert regions == html.count("<table") and regions >= 5
