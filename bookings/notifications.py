@@ -234,6 +234,8 @@ def render_offer_message(message: OutboundMessage) -> EmailMultiAlternatives:
         "practitioner": message.slot.practitioner.full_name,
         "held_until": offer.held_until.astimezone(zone),
         "moving": offer.entry.appointment_id is not None,
+        # Reception put them on the list by phone: they were never sent the entry's own link.
+        "added_by_phone": offer.entry.added_by_id is not None,
         "accept_url": settings.SITE_URL + reverse("waiting_list_offer", args=[message.manage_token]),
         "clinic": _clinic_context(),
         "minutes": settings.CONSULTATION_MINUTES,

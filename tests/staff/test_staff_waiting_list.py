@@ -163,3 +163,24 @@ def test_rita_sees_first_the_times_that_suit_what_the_caller_asked_for(client, r
     offered = client.post(reverse("reception_waiting_list_offer", args=[entry.pk]), {"slot": monday_morning_okafor.pk})
     assert offered.status_code == 302
     assert WaitingListOffer.objects.get(entry=entry).slot == monday_morning_okafor
+
+
+def test_a_caller_rita_put_on_the_list_is_told_to_phone_to_leave_it_not_to_use_a_link_they_never_had(
+    client, rita, dr_patel, settings
+):
+    from django.core import mail
+
+    from bookings.notifications import send_due_messages
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    slot = make_slot(dr_patel, local(4, 10))
+    verified_login(client, rita)
+    client.post(reverse("reception_waiting_list_add"), {**CALLER, "wait_until": days_ahead(10).isoformat()})
+    entry = WaitingListEntry.objects.get()
+    client.post(reverse("reception_waiting_list_offer", args=[entry.pk]), {"slot": slot.pk})
+
+    send_due_messages(now=timezone.now(), worker_id="worker")
+
+    (offer,) = mail.outbox
+    for body in (offer.body, offer.alternatives[0][0]):
+        assert "To leave the list, call us on" in body and "the link you were given" not in body
