@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-tools stop install install-dev migrate demo worker bench lint
+.PHONY: run test test-tools stop install install-dev migrate demo worker bench bench-insights lint
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,3 +64,7 @@ lint: install-dev
 # Pages and booking against their ceilings, on a database of its own (var/bench-pgdata); writes docs/performance.md.
 bench: install-dev
 	$(PY) bench/run.py
+
+# The Insights page over a year at 50 practitioners, in-process (tests/staff/bench_insights_speed.py).
+bench-insights: install-dev
+	$(VENV)/bin/pytest tests/staff/bench_insights_speed.py -q -s -p no:cacheprovider
