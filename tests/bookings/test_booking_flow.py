@@ -388,3 +388,20 @@ def test_the_details_form_lists_its_errors_at_the_top_with_links_to_the_fields(c
     summary = response.content.split(b'id="error-summary"')[1].split(b"</div>")[0]
     assert b'href="#id_email"' in summary and b'href="#id_phone"' in summary
     assert b"id_first_name" not in summary
+
+
+def test_the_urgent_help_page_makes_999_and_111_one_tap_on_a_phone(client):
+    page = client.post("/book/", {"red_flags": "trauma"}).content.decode()
+
+    assert '<a href="tel:999">999</a>' in page and '<a href="tel:111">111</a>' in page
+
+
+def test_phone_links_escape_the_text_and_link_only_phone_numbers():
+    from clinic.templatetags.clinic_text import phone_links
+
+    linked = phone_links('Call 999 <b>or</b> 0161 496 0000, not room 1112 or year 2026 & "111x"')
+
+    assert linked == (
+        'Call <a href="tel:999">999</a> &lt;b&gt;or&lt;/b&gt; <a href="tel:01614960000">0161 496 0000</a>, '
+        "not room 1112 or year 2026 &amp; &quot;111x&quot;"
+    )
