@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import itertools
 import pstats
+import secrets
 import statistics
 import sys
 import time
@@ -30,6 +32,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--statements", action="store_true", help="each statement's median time (the wait for it)")
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime, ...")
     parser.add_argument("--only", help="profile only this page (trivial, home, article, time, booking)")
     args = parser.parse_args()
@@ -49,6 +52,7 @@ def main() -> int:
         # "booking=<signed value>": the flow cookie of a patient past the safety check.
         cookies = iter(cookie.split("=", 1)[1] for cookie in make_booking_cookies(args.requests * 2 + 10))
         slots = iter(Slot.objects.bookable(now=timezone.now()).order_by("-starts_at").values_list("pk", flat=True))
+        patients = itertools.count(secrets.randbelow(10**6) * 100)
         browsing = Client(HTTP_HOST="127.0.0.1")
         browsing.cookies["booking"] = next(cookies)
 
@@ -60,8 +64,9 @@ def main() -> int:
                 "submission_key": str(uuid.uuid4()),
                 "first_name": "Pat",
                 "last_name": "Profile",
-                "email": "pat@example.org",
-                "phone": "07700 900123",
+                # Each booking a different patient, as in make bench (bench/wrk.lua).
+                "email": f"pat{next(patients)}@example.org",
+                "phone": f"07700 9{next(patients) % 100000:05d}",
                 "note": "",
                 "consent": "on",
                 "website": "",
@@ -94,17 +99,39 @@ def main() -> int:
 
             with connection.execute_wrapper(count):
                 request()
-            timings = []
+            timings, cpu_times = [], []
+            # Per statement (in order): the time spent in the driver, i.e. waiting for PostgreSQL.
+            statement_times: list[list[float]] = []
             profile = cProfile.Profile()
             for _ in range(args.requests):
-                started = time.perf_counter()
+                this_request: list[float] = []
+
+                def timed(execute, sql, *rest, this_request=this_request):
+                    started = time.perf_counter()
+                    try:
+                        return execute(sql, *rest)
+                    finally:
+                        this_request.append((time.perf_counter() - started) * 1000)
+
+                started, cpu_started = time.perf_counter(), time.process_time()
                 if args.profile:
                     profile.enable()
-                request()
+                with connection.execute_wrapper(timed):
+                    request()
                 if args.profile:
                     profile.disable()
                 timings.append((time.perf_counter() - started) * 1000)
-            print(f"{name}: {statistics.median(timings):.1f} ms per request (median), {len(queries)} queries")
+                cpu_times.append((time.process_time() - cpu_started) * 1000)
+                statement_times.append(this_request)
+            print(
+                f"{name}: {statistics.median(timings):.1f} ms per request (median), "
+                f"{statistics.median(cpu_times):.2f} ms of this process's CPU, {len(queries)} queries"
+            )
+            if args.statements:
+                for position, sql in enumerate(queries):
+                    times = [each[position] for each in statement_times if len(each) > position]
+                    if times:
+                        print(f"   {statistics.median(times):6.2f} ms  {' '.join(sql.split())[:110]}")
             if args.profile:
                 pstats.Stats(profile).sort_stats(args.sort).print_stats(30)
                 profile.dump_stats(str(Path("var") / "bench" / f"profile-{name.split()[0]}.pstats"))

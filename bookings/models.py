@@ -10,7 +10,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import localtime
 
@@ -563,6 +563,9 @@ class Appointment(models.Model):
             models.Index(
                 fields=["client_key", "created_at"], condition=~Q(client_key=""), name="appointment_client_key_idx"
             ),
+            # The per-contact limit compares e-mail addresses in any case (same_email_address: UPPER() = UPPER()):
+            # without this the online booking's count read every upcoming appointment (30 ms at 6,000).
+            models.Index(Upper("email"), name="appointment_email_upper_idx"),
         ]
 
     def __str__(self):
