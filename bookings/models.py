@@ -288,10 +288,11 @@ class Slot(models.Model):
         # Clinic time, not UTC: 09:00 in June is stored as 08:00.
         return f"{self.practitioner} {localtime(self.starts_at):%Y-%m-%d %H:%M}"
 
-    def offered_to_patients(self, *, now: datetime, held_for=None) -> bool:
+    def offered_to_patients(self, *, now: datetime, held_for=None, held: bool | None = None) -> bool:
         """SlotQuerySet.bookable()'s rule for this one slot, except "not booked yet".
 
         A slot held by waiting-list offers is offered only through one of them (`held_for`, the offer accepted).
+        HELD: whether it is held (`held_by_others`), when the caller has read that already; None reads it here.
 
         For the booking itself, on the locked row: whether the slot already has a live appointment
         is read after the lock (services._lock_bookable_slot), with the partial unique index as the
@@ -304,10 +305,16 @@ class Slot(models.Model):
             and earliest <= self.starts_at < latest
             and self.practitioner.is_active
             and self.practitioner.offers_free_consultation
-            and not WaitingListOffer.objects.holding(now=now)
-            .filter(slot=self)
+            and not (held if held is not None else Slot.held_by_others(now=now, held_for=held_for, slot=self).exists())
+        )
+
+    @staticmethod
+    def held_by_others(*, now: datetime, held_for=None, slot=None):
+        """The offers holding SLOT (a slot, or an OuterRef to one) at NOW, other than HELD_FOR's batch."""
+        return (
+            WaitingListOffer.objects.holding(now=now)
+            .filter(slot=slot)
             .exclude(batch=held_for.batch if held_for else None)
-            .exists()
         )
 
 
