@@ -210,7 +210,7 @@ def prepare_day_view(server: EmbeddedServer, practitioner_ids: list[int]) -> tup
             [keep, day],
         )
         log(f"Day view: {cursor.rowcount} appointments on {day} with {len(keep)} practitioners")
-    rita = User.objects.create_user("bench-rita", password=secrets.token_urlsafe(16))
+    rita = User.objects.create_user(f"bench-rita-{secrets.token_hex(4)}", password=secrets.token_urlsafe(16))
     rita.groups.add(Group.objects.get_or_create(name=RECEPTION_GROUP)[0])
     device = TOTPDevice.objects.create(user=rita, name="Bench phone", confirmed=True)
     client = Client(HTTP_HOST="127.0.0.1")

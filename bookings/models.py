@@ -9,8 +9,9 @@ from django.contrib.postgres.fields import ArrayField, RangeBoundary, RangeOpera
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Exists, F, Func, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Lower, Upper
+from django.db.models import Case, Exists, F, Func, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import localtime
 
@@ -444,7 +445,12 @@ class AppointmentQuerySet(models.QuerySet):
         )
         return self.annotate(
             bookings_from_same_place=Subquery(same_place, output_field=models.IntegerField()),
-            bookings_with_same_note=Subquery(same_note, output_field=models.IntegerField()),
+            # Without a note there is nothing to compare: no subquery (it would read every booking of the hour).
+            bookings_with_same_note=Case(
+                When(note="", then=Value(0)),
+                default=Subquery(same_note, output_field=models.IntegerField()),
+                output_field=models.IntegerField(),
+            ),
         )
 
 
@@ -481,8 +487,11 @@ def same_phone_number(phone: str) -> Q:
 
 
 def same_email_address(email: str) -> Q:
-    """A condition on appointments: booked with this e-mail address, in any case."""
-    return Q(email__iexact=email) & ~Q(email="")
+    """A condition on appointments: booked with this e-mail address, in any case.
+
+    LOWER() = LOWER(), as `same_patient` compares them, so that appointment_email_lower_idx finds the rows.
+    """
+    return Q(Exact(Lower("email"), Lower(Value(email)))) & ~Q(email="")
 
 
 class AppointmentStatus(models.TextChoices):
@@ -570,9 +579,12 @@ class Appointment(models.Model):
             models.Index(
                 fields=["client_key", "created_at"], condition=~Q(client_key=""), name="appointment_client_key_idx"
             ),
-            # The per-contact limit compares e-mail addresses in any case (same_email_address: UPPER() = UPPER()):
-            # without this the online booking's count read every upcoming appointment (30 ms at 6,000).
-            models.Index(Upper("email"), name="appointment_email_upper_idx"),
+            # E-mail addresses in any case (same_email_address, same_patient: LOWER() = LOWER()): without it the
+            # online booking's per-contact count read every upcoming appointment (30 ms at 6,000), and reception's
+            # day view every upcoming appointment for each one it shows (with_upcoming_for_patient).
+            models.Index(Lower("email"), name="appointment_email_lower_idx"),
+            # The burst flag's "same note" (with_burst_counts): the notes equal in any case, within the hour.
+            models.Index(Lower("note"), "created_at", name="appointment_note_created_idx"),
         ]
 
     def __str__(self):
