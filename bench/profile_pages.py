@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -72,7 +73,8 @@ def main() -> int:
                 "consent": "on",
                 "website": "",
             }
-            response = patient.post("/book/details/", form)
+            # Form-encoded, as browsers and wrk send it (the test client's default is multipart).
+            response = patient.post("/book/details/", urlencode(form), content_type="application/x-www-form-urlencoded")
             assert response.status_code == 302 and response["Location"] == "/book/confirmed/", response.status_code
             return response
 
