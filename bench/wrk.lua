@@ -35,9 +35,13 @@ function request()
   end
   -- Past the end of the file a session would be reused: bench/run.py makes the file long enough.
   local session, slot, key, patient = lines[(index - 1) % #lines + 1]:match("(%S+) (%S+) (%S+) (%S+)")
+  -- Each patient from their own address, as behind the clinic's proxy (bench/run.py trusts X-Forwarded-For):
+  -- bookings from one address queue on its hourly counter row until they commit (clinic/ratelimit.py).
+  local n = tonumber(patient)
   local headers = {
     ["Cookie"] = session .. "; csrftoken=" .. csrf,
     ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256),
   }
   local body = "slot=" .. slot .. "&submission_key=" .. key .. "&first_name=Pat&last_name=Bench"
     .. "&email=pat" .. patient .. "%40example.org&phone=07700+9" .. string.format("%05d", patient % 100000)
