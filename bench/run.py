@@ -472,6 +472,10 @@ def machine(threads: int) -> str:
     )
 
 
+def ratio(rps: float, ceiling: float) -> str:
+    return f"{rps / ceiling:.2f}" if ceiling else "n/a (nothing answered)"
+
+
 def median_of(results: list[dict], key: str) -> float:
     return statistics.median(result[key] for result in results)
 
@@ -679,11 +683,12 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
         if errors:
             answers += f", {errors} socket errors"
         lines.append(
-            f"| {name} | {rps:,.0f} | {p50:.1f} | {p95:.1f} | {rps / ceiling:.2f} of the {ceiling_name} | {answers} |"
+            f"| {name} | {rps:,.0f} | {p50:.1f} | {p95:.1f} | {ratio(rps, ceiling)} of the {ceiling_name} | {answers} |"
         )
     time_ratio = median_of(results["time page (/book/time/)"], "rps") / trivial
     booking_ratio = median_of(results["booking POST"], "rps") / raw
-    day_ratio = median_of(results[day_name], "rps") / staff_trivial
+    # A ceiling of 0: the server answered nothing in time (a page slower than wrk's 10 s timeout blocks both workers).
+    day_ratio = median_of(results[day_name], "rps") / staff_trivial if staff_trivial else 0.0
     worst_p95 = max(median_of(results[name], "p95") for name in results if name != raw_name)
     # Kept pages off (--no-page-cache): every time page is a first render, its goal is 0.15.
     time_goal = 0.15 if args.no_page_cache else 0.25
