@@ -85,7 +85,7 @@ def main() -> int:
         day_path = None
         if not args.only or args.only.startswith("day"):
             # Reception's day view as make bench serves it (bench.run.prepare_day_view: ten practitioners).
-            day_path, staff_cookie = prepare_day_view(server, practitioner_ids)
+            day_path, (staff_cookie,) = prepare_day_view(server, practitioner_ids)
             staff.cookies[staff_cookie.split("=", 1)[0]] = staff_cookie.split("=", 1)[1]
         pages = {
             "trivial view": lambda: reading.get("/bench/trivial"),

@@ -164,9 +164,9 @@ def make_booking_cookies(count: int) -> list[str]:
 DAY_VIEW_PRACTITIONERS = 10
 
 
-def prepare_day_view(server: EmbeddedServer, practitioner_ids: list[int]) -> tuple[str, str]:
+def prepare_day_view(server: EmbeddedServer, practitioner_ids: list[int], sessions: int = 1) -> tuple[str, list[str]]:
     """Reception's day view as reception keeps it open: DAY_VIEW_PRACTITIONERS practitioners, every slot of
-    one weekday booked, signed in with both factors. Returns its path and the staff session cookie.
+    one weekday booked, signed in with both factors. Returns its path and SESSIONS staff session cookies.
 
     The other practitioners leave the clinic (their slots that day go), so that the page has ten
     columns; run after the public targets, which want all fifty. The second factor is satisfied the
@@ -215,14 +215,18 @@ def prepare_day_view(server: EmbeddedServer, practitioner_ids: list[int]) -> tup
     rita = User.objects.create_user(f"bench-rita-{secrets.token_hex(4)}", password=secrets.token_urlsafe(16))
     rita.groups.add(Group.objects.get_or_create(name=RECEPTION_GROUP)[0])
     device = TOTPDevice.objects.create(user=rita, name="Bench phone", confirmed=True)
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(rita)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
+    # One signed-in browser per wrk connection, as at a reception desk: one session shared by 32 clients at
+    # once had about half its requests sent to the code page (its concurrent saves race).
+    cookies = []
+    for _ in range(sessions):
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(rita)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        cookies.append(f"{settings.SESSION_COOKIE_NAME}={session.session_key}")
     connection.close()
-    cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
-    return f"/staff/reception/?date={day.isoformat()}", cookie
+    return f"/staff/reception/?date={day.isoformat()}", cookies
 
 
 def worker_peak_memory(master_pid: int) -> list[float]:
@@ -605,9 +609,9 @@ def main() -> int:
             log(f"  {raw_name}: {result['rps']:.0f}/s, p50 {result['p50']:.2f} ms, p95 {result['p95']:.2f} ms")
 
         # Reception's day view, signed in, against the trivial view again (interleaved, its own rounds).
-        day_path, staff_cookie = prepare_day_view(server, practitioner_ids)
+        day_path, staff_cookies = prepare_day_view(server, practitioner_ids, sessions=args.connections)
         staff_file = WORK_DIR / "staff-session.txt"
-        staff_file.write_text(staff_cookie + "\n")
+        staff_file.write_text("".join(f"{cookie}\n" for cookie in staff_cookies))
         day_name = "reception's day view (10 practitioners, full day)"
         staff_targets = {
             "trivial view, staff rounds (ceiling)": {"mode": "get", "path": "/bench/trivial"},
