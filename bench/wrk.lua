@@ -1,7 +1,9 @@
 -- wrk script for bench/run.py.
 -- Arguments after "--": MODE ("get" or "book"), PATH, DATAFILE ("-" for none), THREADS, CSRF.
 --   get:  GET PATH; with a DATAFILE of cookies ("name=value"), each request carries the next one (round robin).
---   book: POST PATH; each DATAFILE line is "cookie slot submission_key", used once.
+--   book: POST PATH; each DATAFILE line is "cookie slot submission_key patient", used once; PATIENT numbers
+--         the patient's e-mail address and phone (each booking a different patient, as in life: one patient's
+--         bookings queue on the per-contact lock and count each other, bookings/services.py).
 -- Prints one line: RESULT {json} with the figures and the status counts.
 
 local threads = {}
@@ -32,13 +34,18 @@ function request()
     return wrk.format("GET", path, {["Cookie"] = lines[(index - 1) % #lines + 1]})
   end
   -- Past the end of the file a session would be reused: bench/run.py makes the file long enough.
-  local session, slot, key = lines[(index - 1) % #lines + 1]:match("(%S+) (%S+) (%S+)")
+  local session, slot, key, patient = lines[(index - 1) % #lines + 1]:match("(%S+) (%S+) (%S+) (%S+)")
+  -- Each patient from their own address, as behind the clinic's proxy (bench/run.py trusts X-Forwarded-For):
+  -- bookings from one address queue on its hourly counter row until they commit (clinic/ratelimit.py).
+  local n = tonumber(patient)
   local headers = {
     ["Cookie"] = session .. "; csrftoken=" .. csrf,
     ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256),
   }
   local body = "slot=" .. slot .. "&submission_key=" .. key .. "&first_name=Pat&last_name=Bench"
-    .. "&email=pat%40example.org&phone=07700+900123&note=&consent=on&website=&csrfmiddlewaretoken=" .. csrf
+    .. "&email=pat" .. patient .. "%40example.org&phone=07700+9" .. string.format("%05d", patient % 100000)
+    .. "&note=&consent=on&website=&csrfmiddlewaretoken=" .. csrf
   return wrk.format("POST", path, headers, body)
 end
 

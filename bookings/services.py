@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
 
 from articles.models import Article
 from bookings.models import (
@@ -179,23 +179,34 @@ def _lock_bookable_slot(
         slot = Slot.objects.select_related("practitioner").order_by().select_for_update(of=("self",)).get(pk=slot_id)
     except (Slot.DoesNotExist, ValueError, TypeError):
         raise SlotUnavailable("unknown") from None
+    # One read, after the lock was granted, so that it sees the latest commit: whether the slot has a
+    # live appointment, whether a waiting-list offer holds it, and the appointment made with the same
+    # submission key if there is one.
+    replayed = (
+        Subquery(Appointment.objects.filter(submission_key=submission_key).order_by().values("pk")[:1])
+        if submission_key is not None
+        else Value(None, output_field=IntegerField())
+    )
+    taken, held, earlier_id = (
+        Slot.objects.filter(pk=slot.pk)
+        .order_by()
+        .values_list(
+            Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))),
+            Exists(Slot.held_by_others(now=now, held_for=held_for, slot=OuterRef("pk"))),
+            replayed,
+        )
+        .get()
+    )
+    if earlier_id is not None:
+        raise Replayed(Appointment.objects.order_by().get(pk=earlier_id))
     if staff:
         # Reception may book inside the minimum notice.
         allowed = slot.state == Slot.State.OPEN and slot.starts_at > now and slot.practitioner.is_active
         if allowed and not may_take_held:
             allowed = not WaitingListOffer.objects.holding(now=now).filter(slot=slot).exists()
     else:
-        allowed = slot.offered_to_patients(now=now, held_for=held_for)
-    # One read, after the lock was granted, so that it sees the latest commit: this slot's
-    # live appointment, and any appointment made with the same submission key.
-    clash = Q(slot=slot) & ~Q(status=Appointment.Status.CANCELLED)
-    if submission_key is not None:
-        clash |= Q(submission_key=submission_key)
-    clashing = list(Appointment.objects.filter(clash).order_by()[:2])
-    earlier = next((each for each in clashing if submission_key and each.submission_key == submission_key), None)
-    if earlier is not None:
-        raise Replayed(earlier)
-    if clashing or not allowed:
+        allowed = slot.offered_to_patients(now=now, held_for=held_for, held=held)
+    if taken or not allowed:
         raise SlotUnavailable("taken")
     return slot
 
@@ -400,9 +411,13 @@ def _check_online_limits(patient: PatientDetails, *, now: datetime, guard: Onlin
             raise SafetyCheckPassUsed
     # Two bookings for one contact at once (from two addresses) queue here, so the count below is exact.
     _lock_contact(patient)
-    counts = Appointment.objects.upcoming(now=now).aggregate(
-        same_email=Count("pk", filter=same_email_address(patient.email)),
-        same_phone=Count("pk", filter=same_phone_number(patient.phone)),
+    # The condition repeated in WHERE: the two indexes (e-mail in any case, phone) find the contact's rows,
+    # where the FILTERs alone would read every upcoming appointment.
+    same_email, same_phone = same_email_address(patient.email), same_phone_number(patient.phone)
+    counts = (
+        Appointment.objects.upcoming(now=now)
+        .filter(same_email | same_phone)
+        .aggregate(same_email=Count("pk", filter=same_email), same_phone=Count("pk", filter=same_phone))
     )
     if max(counts["same_email"], counts["same_phone"]) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
         raise BookingLimitReached("contact")
@@ -417,9 +432,9 @@ def _lock_contact(patient: PatientDetails) -> None:
         int.from_bytes(hashlib.sha256(f"bookings.contact:{name}".encode()).digest()[:8], "big", signed=True)
         for name in names
     )
+    # One statement: PostgreSQL evaluates a select list from left to right, so the order stands.
     with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        cursor.execute(f"SELECT {', '.join(['pg_advisory_xact_lock(%s)'] * len(keys))}", keys)
 
 
 def _booking_with_key(submission_key: uuid.UUID | None) -> Appointment | None:

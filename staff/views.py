@@ -229,6 +229,33 @@ class SlotCell:
     no_longer_fits: bool = False
     # The "Arrived" button shows only when the service would accept it (Appointment.attendance_can_be_recorded).
     arrival_open: bool = False
+    # Its links and forms (CellUrls): booked, its page and status form; blocked, unblock; open, book and block.
+    appointment_url: str = ""
+    status_url: str = ""
+    unblock_url: str = ""
+    book_url: str = ""
+    block_url: str = ""
+
+
+class CellUrls:
+    """The calendar cells' URLs, from one reverse() per kind for the whole grid.
+
+    A full day is 270 cells: a `{% url %}` per link in the cell template was a quarter of the page's time.
+    """
+
+    PLACEHOLDER = 2**31 - 1
+
+    def __init__(self):
+        self.parts = {
+            name: reverse(name, args=[self.PLACEHOLDER]).split(str(self.PLACEHOLDER))
+            for name in ("reception_appointment", "reception_appointment_status", "reception_slot_unblock",
+                         "reception_slot_block")
+        }  # fmt: skip
+        self.book = reverse("reception_book")
+
+    def of(self, name: str, pk: int) -> str:
+        prefix, suffix = self.parts[name]
+        return f"{prefix}{pk}{suffix}"
 
 
 def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitioner | None = None) -> list[Slot]:
@@ -268,7 +295,7 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
     return slots
 
 
-def _cell(slot: Slot, *, now: datetime) -> SlotCell:
+def _cell(slot: Slot, *, now: datetime, urls: CellUrls) -> SlotCell:
     if slot.live_appointment is not None:
         appointment = slot.live_appointment
         # The slot row is at hand: the rule reads it without a query.
@@ -279,27 +306,32 @@ def _cell(slot: Slot, *, now: datetime) -> SlotCell:
             appointment,
             no_longer_fits=slot.no_longer_fits,
             arrival_open=appointment.attendance_can_be_recorded(now=now),
+            appointment_url=urls.of("reception_appointment", appointment.pk),
+            status_url=urls.of("reception_appointment_status", appointment.pk),
         )
     if slot.state == Slot.State.BLOCKED:
-        return SlotCell(slot, "blocked")
+        return SlotCell(slot, "blocked", unblock_url=urls.of("reception_slot_unblock", slot.pk))
     if slot.starts_at <= now:
         return SlotCell(slot, "past")
     if not slot.practitioner.is_active:
         # Left the clinic: nobody may be booked with them (the service refuses it too).
         return SlotCell(slot, "inactive")
-    return SlotCell(slot, "open")
+    return SlotCell(
+        slot, "open", book_url=f"{urls.book}?slot={slot.pk}", block_url=urls.of("reception_slot_block", slot.pk)
+    )
 
 
 def _grid(slots: list[Slot], column_keys: list, column_of, *, now: datetime) -> list[tuple[time, list]]:
     """Rows by local start time, one cell (or None) per column."""
     index = {key: position for position, key in enumerate(column_keys)}
+    urls = CellUrls()
     rows: dict[time, list] = {}
     for slot in slots:
         position = index.get(column_of(slot))
         if position is None:
             continue
         row = rows.setdefault(slot.local_start.time(), [None] * len(column_keys))
-        row[position] = _cell(slot, now=now)
+        row[position] = _cell(slot, now=now, urls=urls)
     return sorted(rows.items())
 
 

@@ -1,0 +1,79 @@
+"""The reads that look a patient up among all the appointments stay index reads as the diary fills.
+
+With thousands of upcoming appointments, the online booking's per-contact count read every one of them (30 ms a
+booking) and reception's day view read them all again for each appointment it shows (4.6 s a page at 8,000). The
+statements are taken as the site runs them and planned with sequential scans switched off: PostgreSQL then uses
+an index wherever one fits the condition, so the plan names the index only if the condition still matches it
+(say, an e-mail compared with UPPER() against an index on LOWER()). A test database is too small to show the time.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from bookings.services import OnlineBookingGuard, PatientDetails, appointment_book
+from tests.helpers import local, make_slot, patient_books
+from tests.staff_signin import verified_login
+
+pytestmark = pytest.mark.django_db
+
+
+def _plan(sql: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute(f"EXPLAIN {sql}")
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET enable_seqscan")
+
+
+def _statement(captured, *, starting: str, containing: str) -> str:
+    found = [q["sql"] for q in captured.captured_queries if q["sql"].startswith(starting) and containing in q["sql"]]
+    assert len(found) == 1, [q["sql"][:80] for q in captured.captured_queries]
+    return found[0]
+
+
+def test_a_patients_online_booking_counts_their_other_bookings_by_index(dr_patel):
+    patient_books(make_slot(dr_patel, local(3, 10)), email="Pat@Example.org")
+    with CaptureQueriesContext(connection) as captured:
+        appointment_book(
+            slot_id=make_slot(dr_patel, local(4, 10)).pk,
+            patient=PatientDetails(first_name="Pat", last_name="Ient", phone="07700 900123", email="pat@example.org"),
+            now=timezone.now(),
+            online_guard=OnlineBookingGuard(safety_pass="a pass", client_key="an address"),
+        )
+    count = _statement(captured, starting="SELECT COUNT(", containing="bookings_appointment")
+    plan = _plan(count)
+    assert "appointment_email_lower_idx" in plan
+    assert "appointment_phone_norm_idx" in plan
+
+
+def test_reception_day_view_finds_each_patients_other_bookings_and_same_notes_by_index(client, rita, dr_patel):
+    patient_books(make_slot(dr_patel, local(3, 10)), note="Knee")
+    patient_books(make_slot(dr_patel, local(3, 11)), email="sam@example.org", phone="07700 900555")
+    verified_login(client, rita)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("reception_day"), {"date": local(3, 10).date().isoformat()})
+    assert response.status_code == 200
+    appointments = _statement(captured, starting='SELECT "bookings_appointment"', containing="upcoming_for_patient")
+    plan = _plan(appointments)
+    assert "appointment_email_lower_idx" in plan
+    assert "appointment_note_created_idx" in plan
+
+
+def test_a_booking_without_a_note_is_not_compared_with_the_hours_notes(rita, dr_patel):
+    """The same-note count of a booking without a note is 0 without reading anything (CASE, not a subquery)."""
+    from bookings.models import Appointment
+
+    for hour in (9, 10, 11):
+        patient_books(make_slot(dr_patel, local(3, hour)))
+    Appointment.objects.update(client_key="one place", created_at=timezone.now() - timedelta(minutes=5))
+    counts = Appointment.objects.with_burst_counts().values_list("bookings_with_same_note", "bookings_from_same_place")
+    assert set(counts) == {(0, 3)}
+    sql = str(Appointment.objects.with_burst_counts().query)
+    assert "CASE WHEN" in sql
