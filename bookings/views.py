@@ -20,6 +20,7 @@ from bookings.forms import (
     PatientDetailsForm,
     SafetyCheckForm,
     WaitingListJoinForm,
+    WaitingListLinkForm,
     parse_database_id,
     parse_start_time,
     start_time_value,
@@ -46,11 +47,15 @@ from bookings.services import (
     appointment_cancel,
     appointment_move,
     booking_start_count,
+    booking_to_move,
     offer_refusal,
     urgent_care_count,
+    waiting_list_ask,
+    waiting_list_confirm,
     waiting_list_join,
     waiting_list_leave,
     waiting_list_offer_accept,
+    waiting_list_send_link,
 )
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
 from clinic.ratelimit import client_address_key, rate_limited_post
@@ -683,14 +688,40 @@ def _join_waiting_list(request, form, *, now, safety_answers: dict, appointment=
 @never_cache
 @rate_limited_post("booking")
 def waiting_list_join_view(request):
-    """ "None of these times suit me": join the waiting list, after the safety check (its answers are kept)."""
+    """ "None of these times suit me": ask to join the waiting list, after the safety check (its answers are kept).
+
+    Joining is confirmed by the e-mailed link; the answer is the same whether or not the address already waits
+    (services.waiting_list_ask), so the page tells nobody who is on the list."""
     if flow.booking_state_or_none(request) is None:
         return flow.start_again(request)
     now = timezone.now()
-    form = _waiting_list_form(request, now=now)
+    initial = {"practitioner": parse_database_id(request.GET.get("practitioner"))}
+    form = _waiting_list_form(request, now=now, initial=initial)
     if request.method == "POST":
-        return _join_waiting_list(request, form, now=now, safety_answers=SafetyCheckForm.passed_answers())
+        if not form.is_valid():
+            return render(request, "bookings/waiting_list_join.html", {"form": form}, status=400)
+        waiting_list_ask(
+            request=form.waiting_list_request(),
+            now=now,
+            safety_answers=SafetyCheckForm.passed_answers(),
+            privacy_notice_version=form.privacy_notice_version,
+        )
+        context = {"email": form.cleaned_data["email"], "joining": True}
+        return render(request, "bookings/waiting_list_sent.html", context)
     return render(request, "bookings/waiting_list_join.html", {"form": form})
+
+
+@never_cache
+@rate_limited_post("manage")
+def waiting_list_lost_link(request):
+    """ "Lost your link?": a fresh one by e-mail to the address's open entry; the same answer whether or not."""
+    form = WaitingListLinkForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "bookings/waiting_list_lost.html", {"form": form}, status=400)
+        waiting_list_send_link(email=form.cleaned_data["email"], now=timezone.now())
+        return render(request, "bookings/waiting_list_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "bookings/waiting_list_lost.html", {"form": form})
 
 
 @never_cache
@@ -729,7 +760,7 @@ def manage_sooner(request, token):
 
 
 def _entry_for_token(token: str) -> WaitingListEntry:
-    entry = WaitingListEntry.objects.by_token(token).select_related("practitioner").first()
+    entry = WaitingListEntry.objects.by_token(token).select_related("practitioner", "appointment__slot").first()
     if entry is None:
         raise Http404
     return entry
@@ -743,7 +774,38 @@ def waiting_list_entry(request, token):
     zone = clinic_zone()
     for offer in offers:
         offer.local_start = offer.slot.starts_at.astimezone(zone)
-    return render(request, "bookings/waiting_list_entry.html", {"entry": entry, "offers": offers, "token": token})
+    context = {"entry": entry, "offers": offers, "token": token}
+    if entry.status == WaitingListEntry.Status.PENDING:
+        # Opening the e-mailed link shows the address is theirs: their booking ahead may be named to them.
+        booking = booking_to_move(email=entry.email, now=timezone.now())
+        context["booking"] = booking
+        context["booking_start"] = booking.slot.starts_at.astimezone(zone) if booking else None
+    elif entry.appointment_id:
+        context["booking_start"] = entry.appointment.slot.starts_at.astimezone(zone)
+    return render(request, "bookings/waiting_list_entry.html", context)
+
+
+_CONFIRM_ANSWERS = {
+    "expired": "This link has expired: please join the waiting list again.",
+    "already waiting": "This e-mail address is already on the waiting list: use “Lost your link?” for its link.",
+    "ended": "This request has ended: please join the waiting list again.",
+}
+
+
+@never_cache
+@rate_limited_post("manage")
+def waiting_list_confirm_view(request, token):
+    """The e-mailed link's button: join the list (moving the booking ahead, or for another person)."""
+    entry = _entry_for_token(token)
+    if request.method == "POST":
+        outcome = waiting_list_confirm(
+            entry=entry, now=timezone.now(), move_booking=request.POST.get("booking") != "another person"
+        )
+        if outcome == "joined":
+            messages.success(request, "You are on the waiting list. This e-mailed link is your link to your place.")
+        else:
+            messages.error(request, _CONFIRM_ANSWERS[outcome])
+    return redirect("waiting_list_entry", token=token)
 
 
 @never_cache
