@@ -60,9 +60,7 @@ def held_slot(dr_patel):
     return slot
 
 
-def test_the_time_page_leads_to_the_waiting_list_and_opening_the_e_mailed_link_joins_it(
-    client, dr_patel, mailoutbox
-):
+def test_the_time_page_leads_to_the_waiting_list_and_opening_the_e_mailed_link_joins_it(client, dr_patel, mailoutbox):
     works_on_weekdays(dr_patel)
     pass_safety_check(client)
     assert reverse("waiting_list_join") in client.get(reverse("booking_time")).content.decode()
