@@ -1,5 +1,6 @@
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -348,7 +349,7 @@ def booking_details(request):
     if state is None:
         return _details_without_safety_check(request)
     if request.method == "POST" and "choose_another_time" in request.POST:
-        return flow.choose_another_time_keeping_the_details(request)
+        return flow.choose_another_time_keeping_the_details(request, query=_times_chosen_from(request.POST))
     now = timezone.now()
     asked = request.POST if request.method == "POST" else request.GET
     slot_id = parse_database_id(asked.get("slot"))
@@ -373,6 +374,20 @@ def booking_details(request):
         # The same answer as a booking refused for its contact details: nothing tells a bot what gave it away.
         return _book_by_phone(request, status=409)
     return _book_online(request, form, state=state, slot_id=slot_id, any_at=any_at, now=now)
+
+
+def _times_chosen_from(posted) -> str:
+    """The time page's query (week, and practitioner) that offered the posted time: a practitioner's slot was
+    chosen with that practitioner; a start time ("at") with any practitioner."""
+    slot_id = parse_database_id(posted.get("slot"))
+    slot = Slot.objects.filter(pk=slot_id).only("starts_at", "practitioner_id").first() if slot_id else None
+    starts_at = slot.starts_at if slot else parse_start_time(posted.get("at"))
+    if starts_at is None:
+        return ""
+    query = {"week": _parse_week(starts_at.astimezone(clinic_zone()).date().isoformat()).isoformat()}
+    if slot is not None:
+        query["practitioner"] = slot.practitioner_id
+    return urlencode(query)
 
 
 def _details_without_safety_check(request):
@@ -695,11 +710,18 @@ def waiting_list_join_view(request):
     if flow.booking_state_or_none(request) is None:
         return flow.start_again(request)
     now = timezone.now()
-    initial = {"practitioner": parse_database_id(request.GET.get("practitioner"))}
-    form = _waiting_list_form(request, now=now, initial=initial)
+    # The week and practitioner of the time page it was opened from: the form's choice, and the way back.
+    practitioner = parse_database_id(request.GET.get("practitioner"))
+    week = _parse_week(request.GET.get("week"))
+    times_query = urlencode(
+        {key: value for key, value in (("week", week and week.isoformat()), ("practitioner", practitioner)) if value}
+    )
+    form = _waiting_list_form(request, now=now, initial={"practitioner": practitioner})
+    join_action = reverse("waiting_list_join") + (f"?{times_query}" if times_query else "")
+    context = {"form": form, "times_query": times_query, "join_action": join_action}
     if request.method == "POST":
         if not form.is_valid():
-            return render(request, "bookings/waiting_list_join.html", {"form": form}, status=400)
+            return render(request, "bookings/waiting_list_join.html", context, status=400)
         waiting_list_ask(
             request=form.waiting_list_request(),
             now=now,
@@ -708,7 +730,7 @@ def waiting_list_join_view(request):
         )
         context = {"email": form.cleaned_data["email"], "joining": True}
         return render(request, "bookings/waiting_list_sent.html", context)
-    return render(request, "bookings/waiting_list_join.html", {"form": form})
+    return render(request, "bookings/waiting_list_join.html", context)
 
 
 @never_cache

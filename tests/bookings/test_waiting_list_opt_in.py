@@ -210,3 +210,18 @@ def test_erasure_and_the_purge_include_an_entry_whose_link_was_not_opened(client
     expired_data_purge(now=later)
     other.refresh_from_db()
     assert other.anonymised_at and other.email == ""
+
+
+def test_the_join_link_keeps_the_practitioner_and_week_of_the_time_page_and_leads_back_to_them(client, dr_patel):
+    works_on_weekdays(dr_patel)
+    monday = days_ahead(14) - timedelta(days=days_ahead(14).weekday())
+    times = f"?week={monday.isoformat()}&practitioner={dr_patel.pk}"
+    pass_safety_check(client)
+
+    time_page = client.get(reverse("booking_time") + times).content.decode()
+    join_url = reverse("waiting_list_join") + times.replace("&", "&amp;")
+    assert f'href="{join_url}"' in time_page
+
+    join_page = client.get(reverse("waiting_list_join") + times)
+    assert join_page.context["form"]["practitioner"].value() == dr_patel.pk
+    assert f'href="{reverse("booking_time")}{times.replace("&", "&amp;")}"' in join_page.content.decode()
