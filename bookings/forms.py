@@ -361,15 +361,6 @@ class WaitingListForm(forms.Form):
         self.today = today
         self.last_day = today + timedelta(days=settings.BOOKING_HORIZON_DAYS)
         self.fields["wait_until"].widget.attrs.update({"min": today.isoformat(), "max": self.last_day.isoformat()})
-        # Only the days someone works: an entry for a day without hours would never be offered a time.
-        self.days_by_practitioner = working_days_by_practitioner(today=today)
-        open_days = set().union(*self.days_by_practitioner.values())
-        self.fields["weekdays"].choices = [
-            (day, label) for day, label in WorkingHours.Weekday.choices if day in open_days
-        ]
-        self.fields["weekdays"].error_messages["invalid_choice"] = (
-            "The clinic has no hours on one of the days ticked: please choose from those listed."
-        )
         self.fields["first_name"].widget.attrs["autocomplete"] = "given-name"
         self.fields["last_name"].widget.attrs["autocomplete"] = "family-name"
         self.fields["email"].widget.attrs["autocomplete"] = "email"
@@ -397,18 +388,6 @@ class WaitingListForm(forms.Form):
                 f"{self.last_day:%d/%m/%Y} or an earlier day."
             )
         return day
-
-    def clean(self):
-        data = super().clean()
-        practitioner, weekdays = data.get("practitioner"), data.get("weekdays")
-        if practitioner and weekdays:
-            works_on = self.days_by_practitioner.get(practitioner.pk, set())
-            if not works_on.intersection(weekdays):
-                days = ", ".join(WorkingHours.Weekday(day).label for day in sorted(works_on)) or "no day at the moment"
-                self.add_error(
-                    "weekdays", f"{practitioner.full_name} does not work on the days ticked: they work on {days}."
-                )
-        return data
 
     def waiting_list_request(self) -> WaitingListRequest:
         data = self.cleaned_data
@@ -457,6 +436,27 @@ class WaitingListJoinForm(WaitingListForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["consent"].help_text = waiting_list_keeping()
+        # Only the days someone works: an entry for a day without hours would never be offered a time.
+        self.days_by_practitioner = working_days_by_practitioner(today=self.today)
+        open_days = set().union(*self.days_by_practitioner.values())
+        self.fields["weekdays"].choices = [
+            (day, label) for day, label in WorkingHours.Weekday.choices if day in open_days
+        ]
+        self.fields["weekdays"].error_messages["invalid_choice"] = (
+            "The clinic has no hours on one of the days ticked: please choose from those listed."
+        )
+
+    def clean(self):
+        data = super().clean()
+        practitioner, weekdays = data.get("practitioner"), data.get("weekdays")
+        if practitioner and weekdays:
+            works_on = self.days_by_practitioner.get(practitioner.pk, set())
+            if not works_on.intersection(weekdays):
+                days = ", ".join(WorkingHours.Weekday(day).label for day in sorted(works_on)) or "no day at the moment"
+                self.add_error(
+                    "weekdays", f"{practitioner.full_name} does not work on the days ticked: they work on {days}."
+                )
+        return data
 
     @property
     def privacy_notice_version(self) -> str:
