@@ -4,6 +4,7 @@ do with someone else's address, a lost link, the booking an earlier time moves, 
 from datetime import time, timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from tests.helpers import (
     waiting,
     works_on_weekdays,
 )
+from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +227,14 @@ def test_the_join_link_keeps_the_practitioner_and_week_of_the_time_page_and_lead
     join_page = client.get(reverse("waiting_list_join") + times)
     assert join_page.context["form"]["practitioner"].value() == dr_patel.pk
     assert f'href="{reverse("booking_time")}{times.replace("&", "&amp;")}"' in join_page.content.decode()
+
+
+def test_reception_s_list_shows_no_request_whose_link_is_unopened(client, dr_patel, rita):
+    every_day(dr_patel)
+    ask_to_join(Client(), first_name="Mallory", email="mallory@example.org")
+    waiting("wanda@example.org")
+    verified_login(client, rita)
+
+    html = client.get(reverse("reception_waiting_list")).content.decode()
+
+    assert "Wanda Waits" in html and "Mallory" not in html
