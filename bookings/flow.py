@@ -44,6 +44,7 @@ from django.contrib import messages
 from django.core import signing
 from django.db import connection
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -151,9 +152,10 @@ def start_again_keeping_the_details(request):
     return response
 
 
-def choose_another_time_keeping_the_details(request):
-    """ "Choose another time" on the details form: to the time page, with what was typed kept for the next form."""
-    response = redirect("booking_time")
+def choose_another_time_keeping_the_details(request, *, query: str = ""):
+    """ "Choose another time" on the details form: to the time page (QUERY: the week and practitioner the time
+    was chosen from), with what was typed kept for the next form."""
+    response = redirect(reverse("booking_time") + (f"?{query}" if query else ""))
     if keep_typed_details(request, response, slot_id=None):
         messages.info(request, "What you typed is kept: choose a time and it comes back.")
     return response

@@ -403,6 +403,20 @@ class WaitingListForm(forms.Form):
         )
 
 
+def working_days_by_practitioner(*, today: date) -> dict[int, set[int]]:
+    """The weekdays each practitioner offering the consultation works on (hours that have not ended by TODAY)."""
+    days: dict[int, set[int]] = {}
+    rows = (
+        WorkingHours.objects.filter(practitioner__in=Practitioner.objects.offering_consultations())
+        .exclude(valid_until__lt=today)
+        .values_list("practitioner_id", "weekday")
+        .distinct()
+    )
+    for practitioner_id, weekday in rows:
+        days.setdefault(practitioner_id, set()).add(weekday)
+    return days
+
+
 def waiting_list_keeping() -> str:
     """How long the waiting list keeps a patient's details, as settings.RETENTION (the purge) says: shown where
     they join, and read to a caller by reception."""
@@ -422,7 +436,42 @@ class WaitingListJoinForm(WaitingListForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["consent"].help_text = waiting_list_keeping()
+        # Only the days someone works: an entry for a day without hours would never be offered a time.
+        self.days_by_practitioner = working_days_by_practitioner(today=self.today)
+        open_days = set().union(*self.days_by_practitioner.values())
+        self.fields["weekdays"].choices = [
+            (day, label) for day, label in WorkingHours.Weekday.choices if day in open_days
+        ]
+        self.fields["weekdays"].error_messages["invalid_choice"] = (
+            "The clinic has no hours on one of the days ticked: please choose from those listed."
+        )
+
+    def clean(self):
+        data = super().clean()
+        practitioner, weekdays = data.get("practitioner"), data.get("weekdays")
+        if practitioner and weekdays:
+            works_on = self.days_by_practitioner.get(practitioner.pk, set())
+            if not works_on.intersection(weekdays):
+                days = ", ".join(WorkingHours.Weekday(day).label for day in sorted(works_on)) or "no day at the moment"
+                self.add_error(
+                    "weekdays", f"{practitioner.full_name} does not work on the days ticked: they work on {days}."
+                )
+        return data
 
     @property
     def privacy_notice_version(self) -> str:
         return current_privacy_notice_version()
+
+
+class WaitingListLinkForm(forms.Form):
+    """ "Lost your link?": only the address the entry was made with."""
+
+    email = forms.EmailField(
+        max_length=EMAIL_MAX_LENGTH,
+        label="E-mail",
+        help_text="The address you joined the waiting list with. We e-mail its link there.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def fields_with_errors(self):
+        return [field for field in self.visible_fields() if field.errors]

@@ -803,6 +803,7 @@ class OutboundMessageKind(models.TextChoices):
     RECEPTION_MOVED = "reception_moved", "Reception: booking moved"
     RECEPTION_CANCELLED = "reception_cancelled", "Reception: booking cancelled"
     WAITING_LIST_OFFER = "waiting_list_offer", "Waiting list: a time offered"
+    WAITING_LIST_LINK = "waiting_list_link", "Waiting list: the entry's link"
 
 
 class OutboundMessageStatus(models.TextChoices):
@@ -838,7 +839,12 @@ class OutboundMessage(models.Model):
         "WaitingListOffer", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
     recipient = models.EmailField()
-    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="+")
+    # The entry whose link this is (kind WAITING_LIST_LINK: the raw token waits in manage_token).
+    waiting_list_entry = models.ForeignKey(
+        "WaitingListEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    # None only for an entry's link, which is about no time.
+    slot = models.ForeignKey(Slot, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     sequence = models.PositiveIntegerField()
     # The raw manage-link token of a confirmation (the appointment keeps only its hash), or the raw accept-link
     # token of a waiting-list offer (the offer keeps only its hash).
@@ -891,9 +897,15 @@ class OutboundMessage(models.Model):
                 name="outbound_sent_has_time",
             ),
             models.CheckConstraint(
-                condition=Q(appointment__isnull=False, waiting_list_offer__isnull=True)
-                | Q(appointment__isnull=True, waiting_list_offer__isnull=False),
+                condition=Q(appointment__isnull=False, waiting_list_offer__isnull=True, waiting_list_entry__isnull=True)
+                | Q(appointment__isnull=True, waiting_list_offer__isnull=False, waiting_list_entry__isnull=True)
+                | Q(appointment__isnull=True, waiting_list_offer__isnull=True, waiting_list_entry__isnull=False),
                 name="outbound_about_one_thing",
+            ),
+            # Only an entry's link is about no time.
+            models.CheckConstraint(
+                condition=Q(slot__isnull=False) | Q(kind=OutboundMessageKind.WAITING_LIST_LINK),
+                name="outbound_slot_unless_link",
             ),
             # At most one reminder waits per appointment: a move skips the old one first.
             models.UniqueConstraint(
@@ -904,7 +916,12 @@ class OutboundMessage(models.Model):
         ]
 
     def __str__(self):
-        about = f"appointment {self.appointment_id}" if self.appointment_id else f"offer {self.waiting_list_offer_id}"
+        if self.appointment_id:
+            about = f"appointment {self.appointment_id}"
+        elif self.waiting_list_offer_id:
+            about = f"offer {self.waiting_list_offer_id}"
+        else:
+            about = f"waiting list entry {self.waiting_list_entry_id}"
         return f"{self.get_kind_display()} for {about} ({self.get_status_display()})"
 
 
@@ -1104,6 +1121,9 @@ def part_of_day(local_start: datetime) -> str:
 
 
 class WaitingListEntryStatus(models.TextChoices):
+    # Asked online, its e-mailed link not opened yet: offered nothing, and expires
+    # (services.WAITING_LIST_CONFIRM_WITHIN).
+    PENDING = "pending", "Waiting for the e-mailed link to be opened"
     WAITING = "waiting", "Waiting"
     BOOKED = "booked", "Booked from an offer"
     BOOKED_ELSEWHERE = "elsewhere", "Booked another way"
@@ -1112,9 +1132,16 @@ class WaitingListEntryStatus(models.TextChoices):
     EXPIRED = "expired", "Waited until the date given"
 
 
+# An entry not ended yet: waiting, or waiting for its e-mailed link to be opened.
+OPEN_ENTRY_STATUSES = [WaitingListEntryStatus.PENDING, WaitingListEntryStatus.WAITING]
+
+
 class WaitingListEntryQuerySet(models.QuerySet):
     def waiting(self):
         return self.filter(status=WaitingListEntry.Status.WAITING)
+
+    def open(self):
+        return self.filter(status__in=OPEN_ENTRY_STATUSES)
 
     def by_token(self, token: str):
         return self.filter(token_hash=hash_token(token))
@@ -1196,13 +1223,13 @@ class WaitingListEntry(models.Model):
                 name="waitlist_parts_of_day_valid",
             ),
             models.CheckConstraint(
-                condition=Q(status=WaitingListEntryStatus.WAITING, ended_at__isnull=True)
-                | (~Q(status=WaitingListEntryStatus.WAITING) & Q(ended_at__isnull=False)),
+                condition=Q(status__in=OPEN_ENTRY_STATUSES, ended_at__isnull=True)
+                | (~Q(status__in=OPEN_ENTRY_STATUSES) & Q(ended_at__isnull=False)),
                 name="waitlist_ended_has_time",
             ),
             # An entry whose details are erased can be offered nothing: it is off the list first.
             models.CheckConstraint(
-                condition=Q(anonymised_at__isnull=True) | ~Q(status=WaitingListEntryStatus.WAITING),
+                condition=Q(anonymised_at__isnull=True) | ~Q(status__in=OPEN_ENTRY_STATUSES),
                 name="waitlist_anonymised_not_waiting",
             ),
         ]

@@ -64,7 +64,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from bookings.calendar import appointment_ics
-from bookings.models import Appointment, AppointmentEvent, ManageLinkToken, OutboundMessage
+from bookings.models import (
+    OPEN_ENTRY_STATUSES,
+    Appointment,
+    AppointmentEvent,
+    ManageLinkToken,
+    OutboundMessage,
+    hash_token,
+)
 from bookings.schedule import clinic_zone
 from clinic.logging import redact
 
@@ -182,6 +189,23 @@ def waiting_list_offered(offers, *, tokens: list[str], now: datetime) -> None:
     )
 
 
+def waiting_list_link(*, entry, token: str, now: datetime) -> None:
+    """Record the e-mail carrying an entry's link, in the transaction that issued it: joining online is only
+    confirmed by opening it (the address is theirs), and a lost link is recovered the same way. The raw token
+    waits in the row (the entry keeps its hash) and is blanked once the message is sent or skipped."""
+    OutboundMessage.objects.create(
+        kind=Kind.WAITING_LIST_LINK,
+        waiting_list_entry=entry,
+        recipient=entry.email,
+        slot=None,
+        sequence=0,
+        manage_token=token,
+        created_at=now,
+        send_after=now,
+        next_attempt_at=now,
+    )
+
+
 # -- Rendering, in the worker ---------------------------------------------------------------
 
 
@@ -252,10 +276,33 @@ def render_offer_message(message: OutboundMessage) -> EmailMultiAlternatives:
     return email
 
 
+def render_link_message(message: OutboundMessage) -> EmailMultiAlternatives:
+    """An entry's link: to confirm joining, or to see it again. No name: whoever typed the address chose it."""
+    entry = message.waiting_list_entry
+    context = {
+        "confirming": entry.status == entry.Status.PENDING,
+        "entry_url": settings.SITE_URL + reverse("waiting_list_entry", args=[message.manage_token]),
+        "clinic": _clinic_context(),
+    }
+    subject = "Confirm joining the waiting list" if context["confirming"] else "Your link to the waiting list"
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("bookings/email/waiting_list_link.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.recipient],
+        reply_to=[settings.CLINIC_EMAIL],
+        headers={"Message-ID": f"<outbound-{message.pk}@{_mail_domain()}>"},
+    )
+    email.attach_alternative(render_to_string("bookings/email/waiting_list_link.html", context), "text/html")
+    return email
+
+
 def render_message(message: OutboundMessage) -> EmailMultiAlternatives:
     """The e-mail for one outbox row: plain text, HTML, and the .ics for patient changes."""
     if message.kind == Kind.WAITING_LIST_OFFER:
         return render_offer_message(message)
+    if message.kind == Kind.WAITING_LIST_LINK:
+        return render_link_message(message)
     appointment = _as_recorded(message)
     starts = appointment.slot.starts_at.astimezone(clinic_zone())
     practitioner = appointment.slot.practitioner.full_name
@@ -356,7 +403,7 @@ def claim_due_messages(*, now: datetime, worker_id: str, limit: int) -> list[Out
         )
     return list(
         OutboundMessage.objects.filter(pk__in=claimable, status=Status.SENDING, claimed_by=worker_id)
-        .select_related("appointment", "slot__practitioner", "waiting_list_offer__entry")
+        .select_related("appointment", "slot__practitioner", "waiting_list_offer__entry", "waiting_list_entry")
         .order_by("next_attempt_at", "pk")
     )
 
@@ -452,6 +499,14 @@ def _skip_reason(message: OutboundMessage, *, now: datetime) -> str:
         offer = message.waiting_list_offer
         if offer.status != offer.Status.OFFERED or now >= offer.held_until:
             return "Not needed: the offer has ended."
+        return ""
+    if message.kind == Kind.WAITING_LIST_LINK:
+        entry = message.waiting_list_entry
+        if entry.status not in OPEN_ENTRY_STATUSES:
+            return "Not needed: the entry has ended."
+        # A later request gave the entry a fresh link (and its own e-mail): this one no longer opens it.
+        if entry.token_hash != hash_token(message.manage_token):
+            return "Not needed: a newer link was sent."
         return ""
     appointment = message.appointment
     if message.kind in (Kind.CONFIRMATION, Kind.MOVED):

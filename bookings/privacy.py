@@ -24,6 +24,7 @@ from django.db.models import CharField, Prefetch, Q, Value
 from django.db.models.functions import Cast, Concat, Lower
 
 from bookings.models import (
+    OPEN_ENTRY_STATUSES,
     Appointment,
     AppointmentEvent,
     CallbackRequest,
@@ -352,12 +353,15 @@ def _anonymise_waiting_list_entries(entry_ids: list[int], *, now: datetime) -> t
         return 0, 0
     ended = list(
         WaitingListEntry.objects.filter(pk__in=entry_ids, anonymised_at__isnull=True)
-        .exclude(status=WaitingListEntry.Status.WAITING)
+        .exclude(status__in=OPEN_ENTRY_STATUSES)
         .select_for_update()
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    offer_messages = OutboundMessage.objects.filter(waiting_list_offer__entry_id__in=ended)
+    # The offers' e-mails, and the e-mails carrying the entry's own link.
+    offer_messages = OutboundMessage.objects.filter(
+        Q(waiting_list_offer__entry_id__in=ended) | Q(waiting_list_entry_id__in=ended)
+    )
     offer_messages.filter(status=OutboundMessage.Status.PENDING).update(
         status=OutboundMessage.Status.SKIPPED,
         last_error="Not needed: the patient's details were erased.",
@@ -439,8 +443,9 @@ def patient_data_erase(
                 # Cancelled or marked since it was read: there is nothing ahead to free.
                 pass
     for entry in records.waiting_list_entries:
-        if entry.status == WaitingListEntry.Status.WAITING:
-            # Removed by reception (actor): the outcome the list shows for an entry taken off on the patient's behalf.
+        if entry.status in OPEN_ENTRY_STATUSES:
+            # Waiting, or not confirmed yet. Removed by reception (actor): the outcome the list shows for an
+            # entry taken off on the patient's behalf.
             waiting_list_leave(entry=entry, now=now, actor=actor)
     counts = patient_data_anonymise(
         appointment_ids=records.appointment_ids,
@@ -472,10 +477,10 @@ def expired_data_purge(*, now: datetime) -> dict[str, int]:
         | Q(~attended, slot__starts_at__lt=now - retention["not_attended"])
         | Q(erasure_requested_at__isnull=False)
     )
-    # Waiting-list entries that ended (booked, left, removed, waited until their last day).
+    # Waiting-list entries that ended (booked, left, removed, waited until their last day, link never opened).
     expired_entries = (
         WaitingListEntry.objects.filter(anonymised_at__isnull=True, ended_at__lt=now - retention["waiting_list"])
-        .exclude(status=WaitingListEntry.Status.WAITING)
+        .exclude(status__in=OPEN_ENTRY_STATUSES)
         .values_list("pk", flat=True)
     )
     counts = patient_data_anonymise(
@@ -494,6 +499,7 @@ def expired_data_purge(*, now: datetime) -> dict[str, int]:
             )
             # An offer e-mail a worker was sending when its entry was erased: finished once it is done.
             | Q(waiting_list_offer__entry__anonymised_at__isnull=False)
+            | Q(waiting_list_entry__anonymised_at__isnull=False)
         ),
         now=now,
     )

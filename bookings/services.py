@@ -24,6 +24,7 @@ from articles.models import Article
 from bookings.models import (
     AFTERNOON_FROM_HOUR,
     EVENING_FROM_HOUR,
+    OPEN_ENTRY_STATUSES,
     Appointment,
     AppointmentEvent,
     BookingStartCount,
@@ -750,9 +751,126 @@ def waiting_list_join(
     return entry, token
 
 
+# An online join waits this long for its e-mailed link to be opened; then it expires, never offered anything.
+WAITING_LIST_CONFIRM_WITHIN = timedelta(days=1)
+
+
+def waiting_list_ask(
+    *, request: WaitingListRequest, now: datetime, safety_answers: dict, privacy_notice_version: str
+) -> None:
+    """Someone asks online to join with an address: only opening the e-mailed link joins (`waiting_list_confirm`).
+
+    Nothing is returned, so the page answers the same whether or not the address is already waiting:
+    1. An entry already waiting with this address gets a fresh link, e-mailed (the old link stops working).
+    2. Otherwise a pending entry is made (offered nothing until confirmed), its link e-mailed; an earlier
+       pending one for the address ends, so only the newest link joins.
+    Both under the address's advisory lock, the e-mail through the outbox in the same transaction.
+    """
+    token = new_token()
+    with transaction.atomic():
+        _lock_waiting_list_email(request.email)
+        waiting = WaitingListEntry.objects.waiting().same_email(request.email).select_for_update().first()
+        if waiting is not None:
+            _send_fresh_link(waiting, token=token, now=now)
+            return
+        earlier = list(
+            WaitingListEntry.objects.filter(status=WaitingListEntry.Status.PENDING)
+            .same_email(request.email)
+            .values_list("pk", flat=True)
+        )
+        _end_entries(earlier, status=WaitingListEntry.Status.EXPIRED, now=now)
+        entry = WaitingListEntry.objects.create(
+            first_name=request.first_name,
+            last_name=request.last_name,
+            email=request.email,
+            phone=request.phone,
+            practitioner=request.practitioner,
+            weekdays=sorted(set(request.weekdays)),
+            parts_of_day=sorted(set(request.parts_of_day)),
+            wait_until=request.wait_until,
+            safety_answers=safety_answers,
+            privacy_notice_version=privacy_notice_version,
+            token_hash=hash_token(token),
+            status=WaitingListEntry.Status.PENDING,
+            created_at=now,
+        )
+        _record_link_email(entry, token=token, now=now)
+
+
+def _record_link_email(entry: WaitingListEntry, *, token: str, now: datetime) -> None:
+    from bookings import notifications  # notifications imports the models this module does
+
+    notifications.waiting_list_link(entry=entry, token=token, now=now)
+
+
+def _send_fresh_link(entry: WaitingListEntry, *, token: str, now: datetime) -> None:
+    WaitingListEntry.objects.filter(pk=entry.pk).update(token_hash=hash_token(token))
+    entry.token_hash = hash_token(token)
+    _record_link_email(entry, token=token, now=now)
+
+
+def waiting_list_send_link(*, email: str, now: datetime) -> None:
+    """ "Lost your link?": the entry open with this address (waiting, or not yet confirmed) gets a fresh link by
+    e-mail. Nothing is returned: the page answers the same whether or not there is one."""
+    token = new_token()
+    with transaction.atomic():
+        _lock_waiting_list_email(email)
+        entry = (
+            WaitingListEntry.objects.open()
+            .same_email(email)
+            .filter(Q(status=WaitingListEntry.Status.WAITING) | Q(created_at__gt=now - WAITING_LIST_CONFIRM_WITHIN))
+            .select_for_update()
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if entry is not None and entry.added_by_id is None:
+            _send_fresh_link(entry, token=token, now=now)
+
+
+def booking_to_move(*, email: str, now: datetime) -> Appointment | None:
+    """The live booking ahead, with this address, that an earlier time could move: the soonest one the patient
+    may still change."""
+    for appointment in (
+        Appointment.objects.upcoming(now=now)
+        .filter(same_email_address(email), status=Appointment.Status.BOOKED)
+        .select_related("slot__practitioner")
+        .order_by("slot__starts_at", "pk")
+    ):
+        if appointment.patient_can_change(now=now):
+            return appointment
+    return None
+
+
+def waiting_list_confirm(*, entry: WaitingListEntry, now: datetime, move_booking: bool) -> str:
+    """The e-mailed link was opened and confirmed: the entry joins the list (its place counts from now).
+
+    MOVE_BOOKING: an earlier time should move the address's live booking ahead (`booking_to_move`, read under
+    the lock) rather than make another. Returns "joined", or why not: "expired" (the link was opened too
+    late), "already waiting" (another entry with this address was confirmed first) or "ended".
+    """
+    with transaction.atomic():
+        _lock_waiting_list_email(entry.email)
+        entry = WaitingListEntry.objects.select_for_update().get(pk=entry.pk)
+        if entry.status == WaitingListEntry.Status.WAITING:
+            return "joined"
+        if entry.status != WaitingListEntry.Status.PENDING:
+            return "ended"
+        if entry.created_at + WAITING_LIST_CONFIRM_WITHIN <= now:
+            _end_entries([entry.pk], status=WaitingListEntry.Status.EXPIRED, now=now)
+            return "expired"
+        if WaitingListEntry.objects.waiting().same_email(entry.email).exists():
+            _end_entries([entry.pk], status=WaitingListEntry.Status.EXPIRED, now=now)
+            return "already waiting"
+        moving = booking_to_move(email=entry.email, now=now) if move_booking else None
+        WaitingListEntry.objects.filter(pk=entry.pk).update(
+            status=WaitingListEntry.Status.WAITING, appointment=moving, created_at=now
+        )
+    return "joined"
+
+
 def _end_entries(entry_ids, *, status: str, now: datetime) -> None:
-    """End waiting entries and withdraw their live offers (the slots they held are free again)."""
-    WaitingListEntry.objects.filter(pk__in=entry_ids, status=WaitingListEntry.Status.WAITING).update(
+    """End open entries and withdraw their live offers (the slots they held are free again)."""
+    WaitingListEntry.objects.filter(pk__in=entry_ids, status__in=OPEN_ENTRY_STATUSES).update(
         status=status, ended_at=now
     )
     WaitingListOffer.objects.filter(entry__in=entry_ids, status=WaitingListOffer.Status.OFFERED).update(
@@ -769,7 +887,7 @@ def waiting_list_leave(*, entry: WaitingListEntry, now: datetime, actor=None) ->
 
 def _leave_waiting_list_booked_elsewhere(*, email: str, now: datetime) -> None:
     """A patient who books another way (online, or by phone with the same e-mail) is taken off the list."""
-    entry_ids = list(WaitingListEntry.objects.waiting().same_email(email).values_list("pk", flat=True))
+    entry_ids = list(WaitingListEntry.objects.open().same_email(email).values_list("pk", flat=True))
     if entry_ids:
         _end_entries(entry_ids, status=WaitingListEntry.Status.BOOKED_ELSEWHERE, now=now)
 
@@ -864,7 +982,15 @@ def waiting_list_scan(*, now: datetime) -> ScanReport:
         status=WaitingListOffer.Status.OFFERED, slot__appointments__in=Appointment.objects.live()
     ).update(status=WaitingListOffer.Status.GONE, ended_at=now)
     today = now.astimezone(clinic_zone()).date()
-    past_their_date = list(WaitingListEntry.objects.waiting().filter(wait_until__lt=today).values_list("pk", flat=True))
+    past_their_date = list(
+        WaitingListEntry.objects.open()
+        .filter(
+            Q(wait_until__lt=today)
+            # Links never opened: these joined nothing.
+            | Q(status=WaitingListEntry.Status.PENDING, created_at__lte=now - WAITING_LIST_CONFIRM_WITHIN)
+        )
+        .values_list("pk", flat=True)
+    )
     if past_their_date:
         _end_entries(past_their_date, status=WaitingListEntry.Status.EXPIRED, now=now)
         report.expired_entries = len(past_their_date)

@@ -17,7 +17,9 @@ urlpatterns = [
     path("manage/<str:token>/consultation.ics", views.manage_ics, name="manage_ics"),
     path("manage/<str:token>/sooner/", views.manage_sooner, name="manage_sooner"),
     path("book/waiting-list/", views.waiting_list_join_view, name="waiting_list_join"),
+    path("waiting-list/lost-link/", views.waiting_list_lost_link, name="waiting_list_lost_link"),
     path("waiting-list/offer/<str:token>/", views.waiting_list_offer, name="waiting_list_offer"),
     path("waiting-list/<str:token>/", views.waiting_list_entry, name="waiting_list_entry"),
+    path("waiting-list/<str:token>/confirm/", views.waiting_list_confirm_view, name="waiting_list_confirm"),
     path("waiting-list/<str:token>/leave/", views.waiting_list_leave_view, name="waiting_list_leave"),
 ]

@@ -1,5 +1,6 @@
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -23,6 +24,7 @@ from bookings.forms import (
     PatientDetailsForm,
     SafetyCheckForm,
     WaitingListJoinForm,
+    WaitingListLinkForm,
     parse_database_id,
     parse_start_time,
     start_time_value,
@@ -49,11 +51,15 @@ from bookings.services import (
     appointment_cancel,
     appointment_move,
     booking_start_count,
+    booking_to_move,
     offer_refusal,
     urgent_care_count,
+    waiting_list_ask,
+    waiting_list_confirm,
     waiting_list_join,
     waiting_list_leave,
     waiting_list_offer_accept,
+    waiting_list_send_link,
 )
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
 from clinic.ratelimit import client_address_key, rate_limited_post
@@ -384,7 +390,7 @@ def booking_details(request):
     if state is None:
         return _details_without_safety_check(request)
     if request.method == "POST" and "choose_another_time" in request.POST:
-        return flow.choose_another_time_keeping_the_details(request)
+        return flow.choose_another_time_keeping_the_details(request, query=_times_chosen_from(request.POST))
     now = timezone.now()
     asked = request.POST if request.method == "POST" else request.GET
     slot_id = parse_database_id(asked.get("slot"))
@@ -409,6 +415,20 @@ def booking_details(request):
         # The same answer as a booking refused for its contact details: nothing tells a bot what gave it away.
         return _book_by_phone(request, status=409)
     return _book_online(request, form, state=state, slot_id=slot_id, any_at=any_at, now=now)
+
+
+def _times_chosen_from(posted) -> str:
+    """The time page's query (week, and practitioner) that offered the posted time: a practitioner's slot was
+    chosen with that practitioner; a start time ("at") with any practitioner."""
+    slot_id = parse_database_id(posted.get("slot"))
+    slot = Slot.objects.filter(pk=slot_id).only("starts_at", "practitioner_id").first() if slot_id else None
+    starts_at = slot.starts_at if slot else parse_start_time(posted.get("at"))
+    if starts_at is None:
+        return ""
+    query = {"week": _parse_week(starts_at.astimezone(clinic_zone()).date().isoformat()).isoformat()}
+    if slot is not None:
+        query["practitioner"] = slot.practitioner_id
+    return urlencode(query)
 
 
 def _details_without_safety_check(request):
@@ -724,14 +744,47 @@ def _join_waiting_list(request, form, *, now, safety_answers: dict, appointment=
 @never_cache
 @rate_limited_post("booking")
 def waiting_list_join_view(request):
-    """ "None of these times suit me": join the waiting list, after the safety check (its answers are kept)."""
+    """ "None of these times suit me": ask to join the waiting list, after the safety check (its answers are kept).
+
+    Joining is confirmed by the e-mailed link; the answer is the same whether or not the address already waits
+    (services.waiting_list_ask), so the page tells nobody who is on the list."""
     if flow.booking_state_or_none(request) is None:
         return flow.start_again(request)
     now = timezone.now()
-    form = _waiting_list_form(request, now=now)
+    # The week and practitioner of the time page it was opened from: the form's choice, and the way back.
+    practitioner = parse_database_id(request.GET.get("practitioner"))
+    week = _parse_week(request.GET.get("week"))
+    times_query = urlencode(
+        {key: value for key, value in (("week", week and week.isoformat()), ("practitioner", practitioner)) if value}
+    )
+    form = _waiting_list_form(request, now=now, initial={"practitioner": practitioner})
+    join_action = reverse("waiting_list_join") + (f"?{times_query}" if times_query else "")
+    context = {"form": form, "times_query": times_query, "join_action": join_action}
     if request.method == "POST":
-        return _join_waiting_list(request, form, now=now, safety_answers=SafetyCheckForm.passed_answers())
-    return render(request, "bookings/waiting_list_join.html", {"form": form})
+        if not form.is_valid():
+            return render(request, "bookings/waiting_list_join.html", context, status=400)
+        waiting_list_ask(
+            request=form.waiting_list_request(),
+            now=now,
+            safety_answers=SafetyCheckForm.passed_answers(),
+            privacy_notice_version=form.privacy_notice_version,
+        )
+        context = {"email": form.cleaned_data["email"], "joining": True}
+        return render(request, "bookings/waiting_list_sent.html", context)
+    return render(request, "bookings/waiting_list_join.html", context)
+
+
+@never_cache
+@rate_limited_post("manage")
+def waiting_list_lost_link(request):
+    """ "Lost your link?": a fresh one by e-mail to the address's open entry; the same answer whether or not."""
+    form = WaitingListLinkForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "bookings/waiting_list_lost.html", {"form": form}, status=400)
+        waiting_list_send_link(email=form.cleaned_data["email"], now=timezone.now())
+        return render(request, "bookings/waiting_list_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "bookings/waiting_list_lost.html", {"form": form})
 
 
 @never_cache
@@ -770,7 +823,7 @@ def manage_sooner(request, token):
 
 
 def _entry_for_token(token: str) -> WaitingListEntry:
-    entry = WaitingListEntry.objects.by_token(token).select_related("practitioner").first()
+    entry = WaitingListEntry.objects.by_token(token).select_related("practitioner", "appointment__slot").first()
     if entry is None:
         raise Http404
     return entry
@@ -784,7 +837,38 @@ def waiting_list_entry(request, token):
     zone = clinic_zone()
     for offer in offers:
         offer.local_start = offer.slot.starts_at.astimezone(zone)
-    return render(request, "bookings/waiting_list_entry.html", {"entry": entry, "offers": offers, "token": token})
+    context = {"entry": entry, "offers": offers, "token": token}
+    if entry.status == WaitingListEntry.Status.PENDING:
+        # Opening the e-mailed link shows the address is theirs: their booking ahead may be named to them.
+        booking = booking_to_move(email=entry.email, now=timezone.now())
+        context["booking"] = booking
+        context["booking_start"] = booking.slot.starts_at.astimezone(zone) if booking else None
+    elif entry.appointment_id:
+        context["booking_start"] = entry.appointment.slot.starts_at.astimezone(zone)
+    return render(request, "bookings/waiting_list_entry.html", context)
+
+
+_CONFIRM_ANSWERS = {
+    "expired": "This link has expired: please join the waiting list again.",
+    "already waiting": "This e-mail address is already on the waiting list: use “Lost your link?” for its link.",
+    "ended": "This request has ended: please join the waiting list again.",
+}
+
+
+@never_cache
+@rate_limited_post("manage")
+def waiting_list_confirm_view(request, token):
+    """The e-mailed link's button: join the list (moving the booking ahead, or for another person)."""
+    entry = _entry_for_token(token)
+    if request.method == "POST":
+        outcome = waiting_list_confirm(
+            entry=entry, now=timezone.now(), move_booking=request.POST.get("booking") != "another person"
+        )
+        if outcome == "joined":
+            messages.success(request, "You are on the waiting list. This e-mailed link is your link to your place.")
+        else:
+            messages.error(request, _CONFIRM_ANSWERS[outcome])
+    return redirect("waiting_list_entry", token=token)
 
 
 @never_cache

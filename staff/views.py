@@ -37,6 +37,7 @@ from bookings.calendar import practitioner_feed_ics
 from bookings.forms import MoveForm, parse_database_id
 from bookings.models import (
     MANAGER_GROUP,
+    OPEN_ENTRY_STATUSES,
     PRACTITIONER_GROUP,
     RECEPTION_GROUP,
     Appointment,
@@ -1226,7 +1227,8 @@ def _waiting_list_context(request, *, now: datetime, offer_form=None, offer_entr
     zone = clinic_zone()
     waiting = list(WaitingListEntry.objects.waiting().select_related("practitioner").prefetch_related(offers))
     ended = list(
-        WaitingListEntry.objects.exclude(status=WaitingListEntry.Status.WAITING)
+        # Not the requests whose e-mailed link is still unopened: nobody has joined with those yet.
+        WaitingListEntry.objects.exclude(status__in=OPEN_ENTRY_STATUSES)
         .select_related("practitioner")
         .prefetch_related(offers)
         .order_by("-ended_at", "-pk")[:20]

@@ -112,6 +112,19 @@ def works_at(practitioner, starts_at: datetime) -> WorkingHours:
     )[0]
 
 
+def works_on_weekdays(practitioner) -> None:
+    """Working hours Monday to Friday, 09:00 to 17:00: the days the waiting list's join form offers."""
+    for weekday in range(5):
+        WorkingHours.objects.get_or_create(
+            practitioner=practitioner, weekday=weekday, start_time=time(9), end_time=time(17)
+        )
+
+
+def entry_link_in(email) -> str:
+    """The path of the waiting-list entry link an e-mail carries."""
+    return "/waiting-list/" + email.body.split("/waiting-list/", 1)[1].split("/", 1)[0] + "/"
+
+
 # -- The patient's steps ------------------------------------------------------------------
 
 

@@ -18,10 +18,28 @@ from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
 from articles.models import Article
-from bookings.models import Appointment, CallbackRequest, OutboundMessage, Practitioner, Slot, TimeOff, WorkingHours
+from bookings.models import (
+    Appointment,
+    CallbackRequest,
+    OutboundMessage,
+    Practitioner,
+    Slot,
+    TimeOff,
+    WaitingListEntry,
+    WorkingHours,
+)
 from bookings.services import PatientDetails, appointment_book, waiting_list_offer_by_hand
 from clinic.views import database_unavailable_response, server_error
-from tests.helpers import SAFE_ANSWERS, details_form, local, make_appointment, make_slot, time_link, waiting
+from tests.helpers import (
+    SAFE_ANSWERS,
+    details_form,
+    local,
+    make_appointment,
+    make_slot,
+    time_link,
+    waiting,
+    works_on_weekdays,
+)
 from tests.staff_signin import secret_to_device_code, verified_login
 
 
@@ -125,6 +143,28 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
     # The waiting list: joining, an entry's page, offers live, accepted, used, gone and unknown.
     pages["waiting list join"] = _page(_patient().get("/book/waiting-list/"))
     pages["waiting list join with errors"] = _page(_patient().post("/book/waiting-list/", {"email": "x"}))
+    works_on_weekdays(dr_patel)
+    join = {
+        "first_name": "Jo",
+        "last_name": "Ining",
+        "email": "jo@example.org",
+        "phone": "07700 900456",
+        "weekdays": ["0"],
+        "parts_of_day": ["morning"],
+        "wait_until": local(10, 9).date().isoformat(),
+        "consent": "on",
+    }
+    pages["waiting list join sent"] = _page(_patient().post("/book/waiting-list/", join))
+    pages["waiting list lost link"] = _page(stranger.get("/waiting-list/lost-link/"))
+    pages["waiting list lost link with errors"] = _page(stranger.post("/waiting-list/lost-link/", {"email": "x"}))
+    pages["waiting list lost link sent"] = _page(stranger.post("/waiting-list/lost-link/", {"email": "jo@example.org"}))
+    # Someone with a booking ahead opens the link that confirms joining: asked whether to move that booking.
+    confirming, confirming_token = waiting(booking.appointment.email, first_name="Pat")
+    WaitingListEntry.objects.filter(pk=confirming.pk).update(status=WaitingListEntry.Status.PENDING)
+    pages["waiting list entry to confirm"] = _page(stranger.get(f"/waiting-list/{confirming_token}/"))
+    WaitingListEntry.objects.filter(pk=confirming.pk).update(
+        status=WaitingListEntry.Status.LEFT, ended_at=timezone.now()
+    )
     pages["manage sooner"] = _page(stranger.get(f"/manage/{booking.manage_token}/sooner/"))
     wanda, wanda_token = waiting("wanda@example.org", practitioner=dr_okafor)
     xavier, _ = waiting("xavier@example.org", first_name="Xavier", practitioner=dr_okafor)
@@ -234,7 +274,9 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
     )
     expected |= {"erasure with errors": 400}
     expected |= {"waiting list offer gone": 409, "waiting list offer unknown": 404, "waiting list offer used": 409}
-    expected |= dict.fromkeys(("waiting list join with errors", "waiting list add with errors"), 400)
+    expected |= dict.fromkeys(
+        ("waiting list join with errors", "waiting list add with errors", "waiting list lost link with errors"), 400
+    )
     wrong = {name: page.status for name, page in pages.items() if page.status != expected.get(name, 200)}
     assert wrong == {}, wrong
     return pages

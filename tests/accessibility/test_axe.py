@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 
 from articles.models import Article
-from bookings.models import OutboundMessage
+from bookings.models import OutboundMessage, WaitingListEntry
 from bookings.services import PatientDetails, appointment_book, waiting_list_offer_by_hand
-from tests.helpers import local, make_slot, waiting
+from tests.helpers import local, make_slot, patient_books, waiting, works_on_weekdays
 from tests.staff_signin import browser_sign_in, secret_to_device_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -98,19 +98,33 @@ def test_public_pages_have_no_serious_or_critical_axe_violations(page, live_serv
 
 def test_the_waiting_list_pages_have_no_serious_or_critical_axe_violations(page, live_server, clinic_day, rita, capsys):
     checked = {}
+    works_on_weekdays(clinic_day.appointment.slot.practitioner)
     page.goto("/book/")
     # The safety check is one "none of these" box since #18.
     page.get_by_label("No, none of these").check()
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/book/time/")
     page.get_by_role("link", name="Join the waiting list").click()
-    page.wait_for_url("**/book/waiting-list/")
+    page.wait_for_url("**/book/waiting-list/?*")
     checked["/book/waiting-list/"] = axe_violations(page)
     page.get_by_role("button", name="Join the waiting list").click()  # empty: every error shown
     page.wait_for_selector("#error-summary")
     checked["/book/waiting-list/ (errors)"] = axe_violations(page)
     page.goto(f"/manage/{clinic_day.manage_token}/sooner/")
     checked["/manage/…/sooner/"] = axe_violations(page)
+    page.goto("/waiting-list/lost-link/")
+    checked["/waiting-list/lost-link/"] = axe_violations(page)
+    page.get_by_label("E-mail").fill("pat@example.org")
+    page.get_by_role("button", name="E-mail me my link").click()
+    page.wait_for_selector("text=Check your e-mail")
+    checked["/waiting-list/lost-link/ (sent)"] = axe_violations(page)
+    # Someone with a booking ahead opens their joining link: the page asks whether to move that booking.
+    patient_books(make_slot(clinic_day.appointment.slot.practitioner, local(6, 10)), email="paula@example.org")
+    pending, pending_token = waiting("paula@example.org", first_name="Paula")
+    WaitingListEntry.objects.filter(pk=pending.pk).update(status=WaitingListEntry.Status.PENDING)
+    page.goto(f"/waiting-list/{pending_token}/")
+    checked["/waiting-list/…/ (to confirm)"] = axe_violations(page)
+    WaitingListEntry.objects.filter(pk=pending.pk).update(status=WaitingListEntry.Status.LEFT, ended_at=timezone.now())
     entry, token = waiting("wanda@example.org")
     page.goto(f"/waiting-list/{token}/")
     checked["/waiting-list/…/"] = axe_violations(page)

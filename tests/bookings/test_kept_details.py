@@ -8,7 +8,9 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
 
+from bookings.forms import start_time_value
 from bookings.models import Appointment, KeptBookingForm
+from bookings.schedule import clinic_zone
 from tests.helpers import details_form, local, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +184,7 @@ def test_choosing_another_time_keeps_what_was_typed_for_the_next_times_form(clie
     # The "Choose another time" button of the form: sent without validation, and without JavaScript.
     to_times = client.post("/book/details/", typed | {"choose_another_time": "1"})
 
-    assert to_times.status_code == 302 and to_times["Location"] == "/book/time/"
+    assert to_times.status_code == 302 and to_times["Location"] == times_page_of(first_slot, dr_patel)
     assert Appointment.objects.count() == 0
     assert all(value not in to_times["Location"] for value in RHYS.values())
     next_form = client.get(f"/book/details/?slot={later_slot.pk}")
@@ -198,8 +200,26 @@ def test_choosing_another_time_with_nothing_typed_just_shows_the_times(client, d
     untouched = {"slot": slot.pk, "submission_key": details_form(client, slot)["submission_key"]}
     to_times = client.post("/book/details/", untouched | {"choose_another_time": "1"})
 
-    assert to_times["Location"] == "/book/time/"
+    assert to_times["Location"] == times_page_of(slot, dr_patel)
     assert KeptBookingForm.objects.count() == 0
+
+
+def times_page_of(slot, practitioner=None) -> str:
+    """The time page of the week (and practitioner) that offered SLOT."""
+    day = slot.starts_at.astimezone(clinic_zone()).date()
+    monday = day - timedelta(days=day.weekday())
+    return f"/book/time/?week={monday.isoformat()}" + (f"&practitioner={practitioner.pk}" if practitioner else "")
+
+
+def test_choosing_another_time_for_any_practitioner_goes_back_to_that_week_for_any_practitioner(client, dr_patel):
+    slot = make_slot(dr_patel, local(10, 10))
+    pass_safety_check(client)
+    form = client.get(f"/book/details/?at={start_time_value(slot.starts_at)}")
+    assert form.status_code == 200
+
+    to_times = client.post("/book/details/", {"at": start_time_value(slot.starts_at), "choose_another_time": "1"})
+
+    assert to_times["Location"] == times_page_of(slot)
 
 
 def test_a_taken_time_opened_from_a_stale_link_does_not_claim_details_were_kept(client, dr_patel):

@@ -14,7 +14,17 @@ from bookings import views
 from bookings.models import Appointment, OutboundMessage, WaitingListEntry, WaitingListOffer
 from bookings.notifications import send_due_messages
 from bookings.services import waiting_list_scan
-from tests.helpers import days_ahead, local, make_slot, pass_safety_check, patient_books, time_link, waiting
+from tests.helpers import (
+    days_ahead,
+    entry_link_in,
+    local,
+    make_slot,
+    pass_safety_check,
+    patient_books,
+    time_link,
+    waiting,
+    works_on_weekdays,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -50,13 +60,16 @@ def held_slot(dr_patel):
     return slot
 
 
-def test_the_time_page_leads_to_the_waiting_list_and_a_patient_past_the_safety_check_joins_it(client, dr_patel):
+def test_the_time_page_leads_to_the_waiting_list_and_opening_the_e_mailed_link_joins_it(client, dr_patel, mailoutbox):
+    works_on_weekdays(dr_patel)
     pass_safety_check(client)
     assert reverse("waiting_list_join") in client.get(reverse("booking_time")).content.decode()
 
-    response = client.post(reverse("waiting_list_join"), join_form(), follow=True)
+    response = client.post(reverse("waiting_list_join"), join_form())
 
+    assert "We've e-mailed a link to wanda@example.org" in response.content.decode()
     entry = WaitingListEntry.objects.get()
+    assert entry.status == WaitingListEntry.Status.PENDING
     assert (entry.email, entry.weekdays, entry.parts_of_day) == (
         "wanda@example.org",
         [0, 1, 2, 3, 4],
@@ -64,8 +77,19 @@ def test_the_time_page_leads_to_the_waiting_list_and_a_patient_past_the_safety_c
     )
     assert entry.safety_answers["version"] and {a["answer"] for a in entry.safety_answers["answers"]} == {"no"}
     assert entry.privacy_notice_version
+
+    send_due_messages(now=timezone.now(), worker_id="test")
+    send_due_messages(now=timezone.now(), worker_id="test")
+    [email] = mailoutbox
+    assert email.to == ["wanda@example.org"] and "Wanda" not in email.body
+    link = entry_link_in(email)
+    assert "Confirm and join the list" in client.get(link).content.decode()
+
+    response = client.post(link + "confirm/", follow=True)
+
+    entry.refresh_from_db()
+    assert entry.status == WaitingListEntry.Status.WAITING
     assert "You are on the waiting list" in response.content.decode()
-    assert response.redirect_chain[-1][0].startswith("/waiting-list/")
 
 
 def test_without_the_safety_check_nobody_joins(client, db):
@@ -88,13 +112,27 @@ def test_bad_input_on_the_join_form_is_explained_and_kept(client, db):
     assert not WaitingListEntry.objects.exists()
 
 
-def test_a_second_entry_for_the_same_address_is_refused_with_a_clear_page(client, db):
-    waiting("wanda@example.org")
+def test_joining_with_an_address_already_waiting_answers_as_any_join_and_e_mails_that_entry_a_fresh_link(
+    client, dr_patel, mailoutbox
+):
+    works_on_weekdays(dr_patel)
+    entry, old_token = waiting("wanda@example.org")
     pass_safety_check(client)
-    response = client.post(reverse("waiting_list_join"), join_form(email="Wanda@Example.org"))
-    assert response.status_code == 409
-    assert "already on the waiting list" in response.content.decode()
-    assert WaitingListEntry.objects.count() == 1
+    fresh = client.post(reverse("waiting_list_join"), join_form(email="fresh@example.org"))
+    pass_safety_check(client)
+
+    again = client.post(reverse("waiting_list_join"), join_form(email="Wanda@Example.org", first_name="Mallory"))
+
+    assert again.status_code == fresh.status_code == 200
+    assert again.content.decode().replace("Wanda@Example.org", "X") == fresh.content.decode().replace(
+        "fresh@example.org", "X"
+    )
+    assert WaitingListEntry.objects.waiting().get() == entry
+    send_due_messages(now=timezone.now(), worker_id="test")
+    [to_wanda] = [email for email in mailoutbox if email.to == ["wanda@example.org"]]
+    assert "Mallory" not in to_wanda.body and to_wanda.subject == "Your link to the waiting list"
+    assert client.get(reverse("waiting_list_entry", args=[old_token])).status_code == 404
+    assert "Your place on the waiting list" in client.get(entry_link_in(to_wanda)).content.decode()
 
 
 def test_the_entry_link_shows_the_entry_and_lets_the_patient_leave(client, db):
@@ -216,6 +254,7 @@ def test_a_held_time_leaves_the_kept_time_page_at_once_and_comes_back_when_the_w
 
 
 def test_a_patient_with_a_booking_waits_for_a_sooner_time_from_the_manage_link(client, dr_patel):
+    works_on_weekdays(dr_patel)
     later = make_slot(dr_patel, local(9, 10))
     booking = patient_books(later, email="wanda@example.org")
     from bookings.models import hash_token, new_token
@@ -224,7 +263,7 @@ def test_a_patient_with_a_booking_waits_for_a_sooner_time_from_the_manage_link(c
     Appointment.objects.filter(pk=booking.pk).update(manage_token_hash=hash_token(token))
     assert reverse("manage_sooner", args=[token]) in client.get(reverse("manage", args=[token])).content.decode()
 
-    client.post(reverse("manage_sooner", args=[token]), join_form(weekdays=[str(d) for d in range(7)]))
+    client.post(reverse("manage_sooner", args=[token]), join_form())
 
     entry = WaitingListEntry.objects.get()
     assert entry.appointment_id == booking.pk

@@ -133,6 +133,7 @@ PAGES = {
     "manage move": (None, lambda c: f"/manage/{c['token']}/move/"),
     "manage sooner": (None, lambda c: f"/manage/{c['token']}/sooner/"),
     "waiting list join": ("patient", lambda c: "/book/waiting-list/"),
+    "waiting list lost link": (None, lambda c: "/waiting-list/lost-link/"),
     "staff sign-in": (None, lambda c: "/staff/login/"),
     "admin sign-in": (None, lambda c: "/admin/login/"),
     "day view": ("rita", lambda c: "/staff/reception/"),
