@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bookings', '0021_appointment_erasure_waiting_index'),
+        ('bookings', '0022_appointment_contact_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
