@@ -28,6 +28,7 @@ from bookings.models import (
 from bookings.phones import normalise_phone
 from bookings.privacy import patient_data_access_record
 from bookings.schedule import schedule_change_apply
+from clinic.admin import ReadOnlyAdmin
 
 
 def _apply(request, change) -> None:
@@ -226,7 +227,7 @@ class AppointmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(ReadOnlyAdmin):
     """The e-mail outbox, read-only: the worker owns every row. Staff can only ask for a retry."""
 
     list_display = [
@@ -261,15 +262,6 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "last_error",
     ]
     actions = ["retry_now"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Try again now (failed messages only)")
     def retry_now(self, request, queryset):
@@ -332,28 +324,11 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["message_id", "event", "subscription", "status", "attempts", "created_at", "last_error"]
     list_filter = ["status", "event"]
     # The record of what was sent: not edited by hand.
     readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PatientDataAccess)

@@ -304,11 +304,7 @@ def patient_data_anonymise(
         )
         ready = [pk for pk in candidates if pk not in waiting]
         # Everything else still waiting for these appointments is not needed any more.
-        OutboundMessage.objects.filter(appointment_id__in=ready, status=OutboundMessage.Status.PENDING).update(
-            status=OutboundMessage.Status.SKIPPED,
-            last_error="Not needed: the patient's details were erased.",
-            lease_expires_at=None,
-        )
+        _skip_waiting(OutboundMessage.objects.filter(appointment_id__in=ready))
         appointments = Appointment.objects.filter(pk__in=ready, anonymised_at__isnull=True).update(
             first_name="",
             last_name="",
@@ -362,11 +358,7 @@ def _anonymise_waiting_list_entries(entry_ids: list[int], *, now: datetime) -> t
     offer_messages = OutboundMessage.objects.filter(
         Q(waiting_list_offer__entry_id__in=ended) | Q(waiting_list_entry_id__in=ended)
     )
-    offer_messages.filter(status=OutboundMessage.Status.PENDING).update(
-        status=OutboundMessage.Status.SKIPPED,
-        last_error="Not needed: the patient's details were erased.",
-        lease_expires_at=None,
-    )
+    _skip_waiting(offer_messages)
     entries = WaitingListEntry.objects.filter(pk__in=ended, anonymised_at__isnull=True).update(
         first_name="",
         last_name="",
@@ -379,6 +371,15 @@ def _anonymise_waiting_list_entries(entry_ids: list[int], *, now: datetime) -> t
         anonymised_at=now,
     )
     return entries, _anonymise_messages(offer_messages, now=now)
+
+
+def _skip_waiting(messages) -> int:
+    """Messages still waiting to be sent are not needed once the details they would carry are erased."""
+    return messages.filter(status=OutboundMessage.Status.PENDING).update(
+        status=OutboundMessage.Status.SKIPPED,
+        last_error="Not needed: the patient's details were erased.",
+        lease_expires_at=None,
+    )
 
 
 def _anonymise_messages(messages, *, now: datetime) -> int:

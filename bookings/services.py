@@ -732,23 +732,33 @@ def waiting_list_join(
         _lock_waiting_list_email(request.email)
         if WaitingListEntry.objects.waiting().same_email(request.email).exists():
             raise AlreadyWaiting
-        entry = WaitingListEntry.objects.create(
-            first_name=request.first_name,
-            last_name=request.last_name,
-            email=request.email,
-            phone=request.phone,
-            practitioner=request.practitioner,
-            weekdays=sorted(set(request.weekdays)),
-            parts_of_day=sorted(set(request.parts_of_day)),
-            wait_until=request.wait_until,
-            appointment=appointment,
+        entry = _new_entry(
+            request,
+            token=token,
+            now=now,
             safety_answers=safety_answers,
             privacy_notice_version=privacy_notice_version,
-            token_hash=hash_token(token),
-            created_at=now,
+            appointment=appointment,
             added_by=added_by,
         )
     return entry, token
+
+
+def _new_entry(request: WaitingListRequest, *, token: str, now: datetime, **fields) -> WaitingListEntry:
+    """A waiting-list entry for REQUEST, its link's token kept only as a hash."""
+    return WaitingListEntry.objects.create(
+        first_name=request.first_name,
+        last_name=request.last_name,
+        email=request.email,
+        phone=request.phone,
+        practitioner=request.practitioner,
+        weekdays=sorted(set(request.weekdays)),
+        parts_of_day=sorted(set(request.parts_of_day)),
+        wait_until=request.wait_until,
+        token_hash=hash_token(token),
+        created_at=now,
+        **fields,
+    )
 
 
 # An online join waits this long for its e-mailed link to be opened; then it expires, never offered anything.
@@ -779,20 +789,13 @@ def waiting_list_ask(
             .values_list("pk", flat=True)
         )
         _end_entries(earlier, status=WaitingListEntry.Status.EXPIRED, now=now)
-        entry = WaitingListEntry.objects.create(
-            first_name=request.first_name,
-            last_name=request.last_name,
-            email=request.email,
-            phone=request.phone,
-            practitioner=request.practitioner,
-            weekdays=sorted(set(request.weekdays)),
-            parts_of_day=sorted(set(request.parts_of_day)),
-            wait_until=request.wait_until,
+        entry = _new_entry(
+            request,
+            token=token,
+            now=now,
             safety_answers=safety_answers,
             privacy_notice_version=privacy_notice_version,
-            token_hash=hash_token(token),
             status=WaitingListEntry.Status.PENDING,
-            created_at=now,
         )
         _record_link_email(entry, token=token, now=now)
 

@@ -8,13 +8,8 @@ from clinic.models import TwoFactorEvent
 from clinic.two_factor import two_factor_reset
 
 
-@admin.register(TwoFactorEvent)
-class TwoFactorEventAdmin(admin.ModelAdmin):
-    """The audit of enrolments and resets: read only, nobody edits or deletes the record."""
-
-    list_display = ["at", "kind", "subject", "actor", "note"]
-    list_filter = ["kind"]
-    list_select_related = ["subject", "actor"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record kept as it was written (an audit trail, an outbox): listed and read, never added, edited or deleted."""
 
     def has_add_permission(self, request):
         return False
@@ -24,6 +19,15 @@ class TwoFactorEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(TwoFactorEvent)
+class TwoFactorEventAdmin(ReadOnlyAdmin):
+    """The audit of enrolments and resets: read only, nobody edits or deletes the record."""
+
+    list_display = ["at", "kind", "subject", "actor", "note"]
+    list_filter = ["kind"]
+    list_select_related = ["subject", "actor"]
 
 
 # django-otp's own admin shows and edits each authenticator's secret: anyone who reads it can make the codes.
