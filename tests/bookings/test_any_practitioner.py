@@ -4,21 +4,19 @@ Dr Patel is first in list order, Dr Okafor second and Sam Lee third: before, eve
 to Dr Patel, and a patient whose Dr Patel slot was taken meanwhile heard "just taken" while a colleague was free.
 """
 
-import threading
 import uuid
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
 from bookings.forms import start_time_value
 from bookings.models import Appointment, Practitioner
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book
-from tests.helpers import PATIENT, local, make_slot, pass_safety_check
+from tests.helpers import PATIENT, local, make_slot, pass_safety_check, run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -206,27 +204,6 @@ def test_a_form_kept_across_a_new_safety_check_comes_back_to_the_same_any_time(c
 # -- Races: real threads, real PostgreSQL -------------------------------------------------
 
 
-def _run_at_once(count, work):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(index):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except Exception as exc:  # recorded, asserted below
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_patients_confirm_any_practitioner_at_one_time_three_are_free_and_each_gets_one(team):
     starts_at = local(3, 10)
@@ -244,7 +221,7 @@ def test_sixteen_patients_confirm_any_practitioner_at_one_time_three_are_free_an
         )
         clients.append(client)
 
-    responses = _run_at_once(16, lambda index: clients[index].post("/book/details/", forms[index]))
+    responses = run_at_once(16, lambda index: clients[index].post("/book/details/", forms[index]))
 
     statuses = Counter(getattr(response, "status_code", repr(response)) for response in responses)
     assert statuses == {302: 3, 409: 13}, statuses
@@ -262,7 +239,7 @@ def test_sixteen_any_bookings_racing_in_the_service_make_exactly_three_one_each(
     for practitioner in team:
         make_slot(practitioner, starts_at)
 
-    results = _run_at_once(16, lambda index: _book_any(starts_at, index))
+    results = run_at_once(16, lambda index: _book_any(starts_at, index))
 
     booked = [result for result in results if not isinstance(result, Exception)]
     assert len(booked) == 3
@@ -275,7 +252,7 @@ def test_a_double_click_on_any_practitioner_racing_itself_for_the_last_free_time
     make_slot(dr_patel, local(3, 12))
     key = uuid.uuid4()
 
-    results = _run_at_once(8, lambda index: _book_any(local(3, 12), 1, submission_key=key))
+    results = run_at_once(8, lambda index: _book_any(local(3, 12), 1, submission_key=key))
 
     assert not [result for result in results if isinstance(result, Exception)], results
     assert {result.appointment.pk for result in results} == {Appointment.objects.get().pk}

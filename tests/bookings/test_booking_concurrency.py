@@ -1,38 +1,15 @@
 """Real threads, real PostgreSQL: the slot lock and the partial unique constraint hold."""
 
-import threading
-
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.utils import timezone
 
 from bookings.models import Appointment
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book
-from tests.helpers import details_form, local, make_slot, pass_safety_check
+from tests.helpers import details_form, local, make_slot, pass_safety_check, run_at_once
 
 PATIENTS = 20
-
-
-def _run_at_once(count, work):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(index):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except Exception as exc:  # recorded, asserted by the caller
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
@@ -46,7 +23,7 @@ def test_twenty_patients_confirm_the_same_slot_at_once_and_exactly_one_gets_it(d
         forms.append(details_form(client, slot) | {"first_name": f"Patient {chr(ord('A') + index)}"})
         clients.append(client)
 
-    responses = _run_at_once(PATIENTS, lambda i: clients[i].post("/book/details/", forms[i]))
+    responses = run_at_once(PATIENTS, lambda i: clients[i].post("/book/details/", forms[i]))
 
     statuses = sorted(getattr(response, "status_code", repr(response)) for response in responses)
     assert statuses == [302] + [409] * (PATIENTS - 1), statuses
@@ -63,7 +40,7 @@ def test_the_service_lets_one_of_twenty_threads_book_a_slot(dr_patel):
     def book(index):
         return appointment_book(slot_id=slot.pk, patient=PatientDetails(f"P{index}", "X", "07700 900123"), now=now)
 
-    results = _run_at_once(PATIENTS, book)
+    results = run_at_once(PATIENTS, book)
     assert sum(1 for result in results if not isinstance(result, Exception)) == 1
     assert all(isinstance(result, SlotUnavailable) for result in results if isinstance(result, Exception))
     assert Appointment.objects.filter(slot=slot).count() == 1
@@ -97,7 +74,7 @@ def test_a_double_click_racing_itself_makes_one_booking_and_both_clicks_see_it(d
             slot_id=slot.pk, patient=PatientDetails("Pat", "X", "07700 900123"), now=now, submission_key=key
         )
 
-    results = _run_at_once(8, click)
+    results = run_at_once(8, click)
     assert not [result for result in results if isinstance(result, Exception)], results
     assert {result.appointment.pk for result in results} == {Appointment.objects.get().pk}
     assert sum(1 for result in results if not result.replayed) == 1
@@ -122,7 +99,7 @@ def test_one_safety_check_pass_copied_to_ten_browsers_books_once_when_they_all_c
         )
         clients.append(client)
 
-    responses = _run_at_once(len(slots), lambda i: clients[i].post("/book/details/", forms[i]))
+    responses = run_at_once(len(slots), lambda i: clients[i].post("/book/details/", forms[i]))
 
     locations = sorted(
         response["Location"] if hasattr(response, "status_code") else repr(response) for response in responses
@@ -142,7 +119,7 @@ def test_ten_bookings_for_one_e_mail_address_from_ten_addresses_at_once_make_at_
         forms.append(details_form(client, slot) | {"phone": f"07700 9004{index:02d}"})
         clients.append(client)
 
-    responses = _run_at_once(len(slots), lambda i: clients[i].post("/book/details/", forms[i]))
+    responses = run_at_once(len(slots), lambda i: clients[i].post("/book/details/", forms[i]))
 
     statuses = sorted(getattr(response, "status_code", repr(response)) for response in responses)
     assert statuses == [302] * settings.BOOKING_MAX_LIVE_PER_CONTACT + [409] * (
