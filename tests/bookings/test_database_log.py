@@ -17,8 +17,7 @@ from django.utils import timezone
 from bookings.models import Appointment
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book, appointment_move
 from clinic.embedded_db import EmbeddedServer
-from tests.bookings.test_booking_concurrency import _run_at_once
-from tests.helpers import details_form, local, make_slot, pass_safety_check
+from tests.helpers import details_form, local, make_slot, pass_safety_check, run_at_once
 
 RACERS = 12
 
@@ -62,7 +61,7 @@ def test_races_double_clicks_and_moves_to_a_taken_time_leave_no_patient_data_in_
         pass_safety_check(client)
         forms.append(details_form(client, raced) | _patient(index))
         clients.append(client)
-    responses = _run_at_once(RACERS, lambda i: clients[i].post("/book/details/", forms[i]))
+    responses = run_at_once(RACERS, lambda i: clients[i].post("/book/details/", forms[i]))
     assert sorted(response.status_code for response in responses) == [302] + [409] * (RACERS - 1)
 
     # A double click racing itself, then the same form sent again later.
@@ -78,7 +77,7 @@ def test_races_double_clicks_and_moves_to_a_taken_time_leave_no_patient_data_in_
             submission_key=key,
         )
 
-    clicks = _run_at_once(8, click)
+    clicks = run_at_once(8, click)
     assert sum(1 for result in clicks if not result.replayed) == 1
     assert click(0).replayed
 
@@ -133,7 +132,7 @@ def test_any_practitioner_patients_racing_for_one_time_leave_no_patient_data_in_
         )
         clients.append(client)
 
-    responses = _run_at_once(RACERS, lambda i: clients[i].post("/book/details/", forms[i]))
+    responses = run_at_once(RACERS, lambda i: clients[i].post("/book/details/", forms[i]))
 
     assert sorted(response.status_code for response in responses) == [302] * 2 + [409] * (RACERS - 2)
     lines = _written_since(log, offset)
