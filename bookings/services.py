@@ -204,7 +204,8 @@ def _lock_bookable_slot(
         # Reception may book inside the minimum notice.
         allowed = slot.state == Slot.State.OPEN and slot.starts_at > now and slot.practitioner.is_active
         if allowed and not may_take_held:
-            allowed = not WaitingListOffer.objects.holding(now=now).filter(slot=slot).exists()
+            # Read with the slot's other facts above (the offers holding it, none accepted here).
+            allowed = not held
     else:
         allowed = slot.offered_to_patients(now=now, held_for=held_for, held=held)
     if taken or not allowed:
@@ -243,7 +244,9 @@ def _lock_free_slot_at(starts_at: datetime, *, now: datetime, submission_key: uu
     if earlier is not None:
         raise Replayed(earlier)
     taken = {each.slot_id for each in clashing}
-    free = [slot for slot in slots if slot.pk not in taken and slot.offered_to_patients(now=now)]
+    # Which of them a waiting-list offer holds: one read for all, after the locks (not one per slot).
+    held = set(WaitingListOffer.objects.holding(now=now).filter(slot__in=slots).values_list("slot_id", flat=True))
+    free = [slot for slot in slots if slot.pk not in taken and slot.offered_to_patients(now=now, held=slot.pk in held)]
     if not free:
         raise SlotUnavailable("taken")
     return min(free, key=_share_of_the_work(free, starts_at=starts_at))
