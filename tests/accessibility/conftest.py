@@ -99,8 +99,12 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
     )
     # Today's appointment, for the practitioner's day and the day view (the services rightly refuse the past).
     today = make_appointment(make_slot(dr_patel, local(0, 0, 20)), at=timezone.now() - timedelta(days=2))
-    # A real 35-letter surname: headings and tables must wrap it, not widen the page on a phone.
-    Appointment.objects.filter(pk=today.pk).update(last_name="Wolfeschlegelsteinhausenbergerdorff")
+    # A real 35-letter surname: headings and tables must wrap it, not widen the page on a phone. Another
+    # patient's phone: before 00:20 this appointment is still upcoming, and with Pat's it would make Pat's
+    # bookings below exceed the per-contact limit (the fixture failed between midnight and 00:20).
+    Appointment.objects.filter(pk=today.pk).update(
+        last_name="Wolfeschlegelsteinhausenbergerdorff", phone="07700 900789"
+    )
     CallbackRequest.objects.create(name="Carol Caller", phone="07700 900555", created_at=timezone.now())
 
     pages: dict[str, Page] = {}
