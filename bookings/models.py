@@ -277,8 +277,15 @@ class Slot(models.Model):
     class Meta:
         ordering = ["starts_at", "practitioner"]
         indexes = [
-            # The availability query: open slots in a time window, across practitioners.
-            models.Index(fields=["starts_at"], condition=Q(state=SlotState.OPEN), name="slot_open_starts_at_idx"),
+            # The availability query: open slots in a time window, across practitioners. With the slot and its
+            # practitioner in the index, a week for "any practitioner" (6,750 slots at 50 practitioners) is read
+            # from the index alone, not from the table's pages as well.
+            models.Index(
+                fields=["starts_at"],
+                include=["practitioner", "id"],
+                condition=Q(state=SlotState.OPEN),
+                name="slot_open_starts_at_idx",
+            ),
         ]
         constraints = [
             # The messages are what an admin form shows, in the clinic's words.
