@@ -143,13 +143,17 @@ class BookableTime(NamedTuple):
 
 
 class DayTimes(list):
-    """One day's BookableTimes, with their links as HTML (`links_html`) for the time page's "links" mode.
+    """One day's BookableTimes, with their links as HTML (`links_html`) for the time page's "links" mode,
+    and the day as the template prints it: `label` ("Monday 7 December") and `anchor` ("20261207").
 
     The links are made here, escaped, in one pass: through the template's loop (a variable lookup and an
     autoescape per value, 135 times a page) they were most of the time a first render of the page took.
+    The day's label and anchor likewise, once, instead of a `date` filter each of the six times a day is named.
     """
 
     links_html: str = ""
+    label: str = ""
+    anchor: str = ""
 
 
 def _day_links_html(times: list[BookableTime], *, day_label: str, practitioner_name: str | None) -> str:
@@ -283,8 +287,9 @@ def slot_picker_context(request, *, now: datetime) -> dict:
         if following:
             next_available = following[0][0].astimezone(zone)
     for day, times in days.items():
+        times.label, times.anchor = date_format(day, "l j F"), day.strftime("%Y%m%d")
         times.links_html = _day_links_html(
-            times, day_label=date_format(day, "l j F"), practitioner_name=chosen.full_name if chosen else None
+            times, day_label=times.label, practitioner_name=chosen.full_name if chosen else None
         )
     first_time_shown = min((times[0].local_start for times in days.values()), default=next_available)
     # The soonest time, as one button at the top: the first one shown when the page shows the first week
