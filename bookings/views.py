@@ -169,7 +169,14 @@ def _day_links_html(times: list[BookableTime], *, day_label: str, practitioner_n
     )
 
 
-def _practitioner_options_html(practitioners: list["PractitionerChoice"], chosen: "PractitionerChoice | None") -> str:
+class PractitionerChoice(NamedTuple):
+    """A practitioner in the picker's list: no model instance for each of the fifty on every rendering."""
+
+    pk: int
+    full_name: str
+
+
+def _practitioner_options_html(practitioners: list[PractitionerChoice], chosen: PractitionerChoice | None) -> str:
     return mark_safe(  # noqa: S308 - every value below is escaped
         "".join(
             f'<option value="{practitioner.pk}"{" selected" if practitioner == chosen else ""}>'
@@ -177,13 +184,6 @@ def _practitioner_options_html(practitioners: list["PractitionerChoice"], chosen
             for practitioner in practitioners
         )
     )
-
-
-class PractitionerChoice(NamedTuple):
-    """A practitioner in the picker's list: no model instance for each of the fifty on every rendering."""
-
-    pk: int
-    full_name: str
 
 
 # The picker's statements, compiled once per process from the QuerySets that define them (the rule stays
