@@ -79,7 +79,12 @@ class Practitioner(models.Model):
 
     @property
     def full_name(self) -> str:
-        return f"{self.title} {self.display_name}".strip()
+        return practitioner_full_name(self.title, self.display_name)
+
+
+def practitioner_full_name(title: str, display_name: str) -> str:
+    """ "Dr Maya Patel", or the name alone without a title (also for rows read without a model instance)."""
+    return f"{title} {display_name}".strip()
 
 
 def working_periods_overlap(one: dict, other: dict) -> bool:
@@ -195,6 +200,16 @@ def bookable_window(now: datetime) -> tuple[datetime, datetime]:
     return now + settings.BOOKING_MIN_NOTICE, now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
 
 
+def bookable_bounds(now: datetime, *, start: datetime | None = None, end: datetime | None = None):
+    """[earliest, latest): the patients' window at NOW, narrowed to [start, end) when given."""
+    earliest, latest = bookable_window(now)
+    if start is not None:
+        earliest = max(earliest, start)
+    if end is not None:
+        latest = min(latest, end)
+    return earliest, latest
+
+
 class SlotQuerySet(models.QuerySet):
     def bookable(self, *, now: datetime, start: datetime | None = None, end: datetime | None = None, practitioner=None):
         """The one definition of a slot a patient may book.
@@ -203,11 +218,14 @@ class SlotQuerySet(models.QuerySet):
         booking horizon, with an active practitioner who offers the free consultation.
         Optionally limited to [start, end) and to one practitioner.
         """
-        earliest, latest = bookable_window(now)
-        if start is not None:
-            earliest = max(earliest, start)
-        if end is not None:
-            latest = min(latest, end)
+        earliest, latest = bookable_bounds(now, start=start, end=end)
+        return self.bookable_between(now=now, earliest=earliest, latest=latest, practitioner=practitioner)
+
+    def bookable_between(self, *, now: datetime, earliest: datetime, latest: datetime, practitioner=None):
+        """bookable() for start times in [earliest, latest), which `bookable_bounds` worked out.
+
+        Apart so that a statement compiled once (views.slot_picker_context) takes the bounds as values.
+        """
         slots = self.filter(
             state=Slot.State.OPEN,
             starts_at__gte=earliest,
@@ -259,8 +277,15 @@ class Slot(models.Model):
     class Meta:
         ordering = ["starts_at", "practitioner"]
         indexes = [
-            # The availability query: open slots in a time window, across practitioners.
-            models.Index(fields=["starts_at"], condition=Q(state=SlotState.OPEN), name="slot_open_starts_at_idx"),
+            # The availability query: open slots in a time window, across practitioners. With the slot and its
+            # practitioner in the index, a week for "any practitioner" (6,750 slots at 50 practitioners) is read
+            # from the index alone, not from the table's pages as well.
+            models.Index(
+                fields=["starts_at"],
+                include=["practitioner", "id"],
+                condition=Q(state=SlotState.OPEN),
+                name="slot_open_starts_at_idx",
+            ),
         ]
         constraints = [
             # The messages are what an admin form shows, in the clinic's words.

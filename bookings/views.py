@@ -37,7 +37,9 @@ from bookings.models import (
     WaitingListEntry,
     WaitingListOffer,
     WorkingHours,
+    bookable_bounds,
     manage_token_for_submission,
+    practitioner_full_name,
 )
 from bookings.schedule import AvailabilityVersion, clinic_zone, local_midnight
 from bookings.services import (
@@ -61,6 +63,7 @@ from bookings.services import (
     waiting_list_offer_accept,
     waiting_list_send_link,
 )
+from clinic.compiled_query import CompiledQuery
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
 from clinic.ratelimit import client_address_key, rate_limited_post
 
@@ -140,13 +143,17 @@ class BookableTime(NamedTuple):
 
 
 class DayTimes(list):
-    """One day's BookableTimes, with their links as HTML (`links_html`) for the time page's "links" mode.
+    """One day's BookableTimes, with their links as HTML (`links_html`) for the time page's "links" mode,
+    and the day as the template prints it: `label` ("Monday 7 December") and `anchor` ("20261207").
 
     The links are made here, escaped, in one pass: through the template's loop (a variable lookup and an
     autoescape per value, 135 times a page) they were most of the time a first render of the page took.
+    The day's label and anchor likewise, once, instead of a `date` filter each of the six times a day is named.
     """
 
     links_html: str = ""
+    label: str = ""
+    anchor: str = ""
 
 
 def _day_links_html(times: list[BookableTime], *, day_label: str, practitioner_name: str | None) -> str:
@@ -162,7 +169,14 @@ def _day_links_html(times: list[BookableTime], *, day_label: str, practitioner_n
     )
 
 
-def _practitioner_options_html(practitioners: list[Practitioner], chosen: Practitioner | None) -> str:
+class PractitionerChoice(NamedTuple):
+    """A practitioner in the picker's list: no model instance for each of the fifty on every rendering."""
+
+    pk: int
+    full_name: str
+
+
+def _practitioner_options_html(practitioners: list[PractitionerChoice], chosen: PractitionerChoice | None) -> str:
     return mark_safe(  # noqa: S308 - every value below is escaped
         "".join(
             f'<option value="{practitioner.pk}"{" selected" if practitioner == chosen else ""}>'
@@ -170,6 +184,59 @@ def _practitioner_options_html(practitioners: list[Practitioner], chosen: Practi
             for practitioner in practitioners
         )
     )
+
+
+# The picker's statements, compiled once per process from the QuerySets that define them (the rule stays
+# Slot.objects.bookable's): building them again for every rendering cost more than PostgreSQL's answer.
+_practitioners_offered = CompiledQuery(
+    lambda: Practitioner.objects.offering_consultations().values_list("pk", "title", "display_name")
+)
+_first_bookable_start = {
+    "any": CompiledQuery(
+        lambda now, earliest, latest: Slot.objects.bookable_between(
+            now=now, earliest=earliest, latest=latest
+        ).values_list("starts_at")[:1],
+        now=datetime,
+        earliest=datetime,
+        latest=datetime,
+    ),
+    "one": CompiledQuery(
+        lambda now, earliest, latest, practitioner: Slot.objects.bookable_between(
+            now=now, earliest=earliest, latest=latest, practitioner=practitioner
+        ).values_list("starts_at")[:1],
+        now=datetime,
+        earliest=datetime,
+        latest=datetime,
+        practitioner=int,
+    ),
+}
+_bookable_times = {
+    "any": CompiledQuery(
+        lambda now, earliest, latest: _distinct_times(
+            Slot.objects.bookable_between(now=now, earliest=earliest, latest=latest)
+        ).values_list("pk", "starts_at"),
+        now=datetime,
+        earliest=datetime,
+        latest=datetime,
+    ),
+    "one": CompiledQuery(
+        lambda now, earliest, latest, practitioner: Slot.objects.bookable_between(
+            now=now, earliest=earliest, latest=latest, practitioner=practitioner
+        ).values_list("pk", "starts_at"),
+        now=datetime,
+        earliest=datetime,
+        latest=datetime,
+        practitioner=int,
+    ),
+}
+
+
+def _bookable_rows(statements: dict, *, now: datetime, chosen, start=None, end=None) -> list[tuple]:
+    """Slot.objects.bookable(now=, start=, end=, practitioner=chosen) through one of the compiled statements."""
+    earliest, latest = bookable_bounds(now, start=start, end=end)
+    if chosen is None:
+        return statements["any"].rows(now=now, earliest=earliest, latest=latest)
+    return statements["one"].rows(now=now, earliest=earliest, latest=latest, practitioner=chosen.pk)
 
 
 def slot_picker_context(request, *, now: datetime) -> dict:
@@ -183,7 +250,9 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     notice): the time page is kept rendered until either moves (clinic/page_cache.py).
     """
     zone = clinic_zone()
-    practitioners = list(Practitioner.objects.offering_consultations())
+    practitioners = [
+        PractitionerChoice(pk, practitioner_full_name(title, name)) for pk, title, name in _practitioners_offered.rows()
+    ]
     practitioner_id = parse_database_id(request.GET.get("practitioner"))
     chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
     this_week, last_week = bookable_weeks(now)
@@ -192,21 +261,18 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     # From here to `depends_until`: the slots this answer reads (see "availability" below).
     depends_from = now + settings.BOOKING_MIN_NOTICE
     if week is None:
-        first = Slot.objects.bookable(now=now, practitioner=chosen).only("starts_at").first()
-        week = _parse_week(first.starts_at.astimezone(zone).date().isoformat()) if first else this_week
+        first = _bookable_rows(_first_bookable_start, now=now, chosen=chosen)
+        week = _parse_week(first[0][0].astimezone(zone).date().isoformat()) if first else this_week
     week = _withinbookable_weeks(week, now)
 
     week_start, week_end = local_midnight(week), local_midnight(week + timedelta(days=7))
     if asked_week is not None:
         depends_from = max(depends_from, week_start)
     depends_until = week_end
-    bookable = Slot.objects.bookable(now=now, start=week_start, end=week_end, practitioner=chosen)
-    if chosen is None:
-        bookable = _distinct_times(bookable)
     # Only what the picker shows, as plain tuples (no model instance per time) with the label made
     # here once: the template then only prints strings (the practitioner's name is chosen_practitioner's).
     days: dict[date, DayTimes] = {}
-    for pk, starts_at in bookable.values_list("pk", "starts_at"):
+    for pk, starts_at in _bookable_rows(_bookable_times, now=now, chosen=chosen, start=week_start, end=week_end):
         local_start = starts_at.astimezone(zone)
         # "Any practitioner" links the time, and the booking chooses who is free then (services._lock_free_slot_at).
         query = f"slot={pk}" if chosen else f"at={start_time_value(starts_at)}"
@@ -217,12 +283,13 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     next_available = None
     if not days:
         depends_until = now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
-        following = Slot.objects.bookable(now=now, start=week_end, practitioner=chosen).only("starts_at").first()
+        following = _bookable_rows(_first_bookable_start, now=now, chosen=chosen, start=week_end)
         if following:
-            next_available = following.starts_at.astimezone(zone)
+            next_available = following[0][0].astimezone(zone)
     for day, times in days.items():
+        times.label, times.anchor = date_format(day, "l j F"), day.strftime("%Y%m%d")
         times.links_html = _day_links_html(
-            times, day_label=date_format(day, "l j F"), practitioner_name=chosen.full_name if chosen else None
+            times, day_label=times.label, practitioner_name=chosen.full_name if chosen else None
         )
     first_time_shown = min((times[0].local_start for times in days.values()), default=next_available)
     # The soonest time, as one button at the top: the first one shown when the page shows the first week

@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from bookings.models import Appointment, Practitioner, Slot
 from tests.helpers import make_appointment
@@ -184,6 +184,26 @@ def test_a_week_of_availability_for_fifty_practitioners_is_an_index_scan():
     assert one_practitioner.count() == _expected_count(**week, practitioner_id=practitioner_ids[0]) > 80
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_week_for_any_practitioner_is_read_from_the_index_alone():
+    """The partial index on open slots' start times carries the slot and its practitioner: the week's 6,750 slots
+    at 50 practitioners are read from the index, not from the table's pages too. Vacuumed, as autovacuum keeps a
+    slot table (bookings change appointments, not slots), so the planner knows the pages are all visible; planned
+    with table scans and merge joins off, so that the plan names the index whatever it thinks of a small table."""
+    from bookings.views import _distinct_times
+
+    _add_practitioners_with_half_a_year_of_slots(50, weeks=2)
+    week_for_anyone = _distinct_times(Slot.objects.bookable(now=NOW, **_second_week())).values_list("pk", "starts_at")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE bookings_slot")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+        plan = week_for_anyone.explain()
+    assert "Index Only Scan using slot_open_starts_at_idx on bookings_slot" in plan, plan
+
+
 def test_a_week_of_availability_costs_one_query_for_one_or_fifty_practitioners(django_assert_num_queries):
     week = _second_week()
     _add_practitioners_with_half_a_year_of_slots(1, weeks=2)
@@ -241,3 +261,74 @@ def test_the_booking_locks_rule_for_one_slot_agrees_with_bookable_for_every_kind
     slot = _slot(people[True, True], earliest + timedelta(days=1))
     make_appointment(slot, at=NOW)
     assert slot.offered_to_patients(now=NOW) and not Slot.objects.bookable(now=NOW).filter(pk=slot.pk).exists()
+
+
+def test_the_pickers_compiled_statements_agree_with_bookable_for_every_kind_of_slot(dr_patel, dr_okafor, settings):
+    """The time page runs bookable() as statements compiled once (views._bookable_rows): the same rows, in the
+    same order, as the QuerySet, for any practitioner (one slot per time, the first in list order) and for each
+    one, over the whole window and a week, across every state, notice and horizon edge, booking and hold."""
+    import itertools
+    import uuid
+
+    from bookings import views
+    from bookings.models import WaitingListOffer, bookable_window
+    from tests.helpers import waiting
+
+    # Dr Okafor first in the clinic's order though created second: "any practitioner" must pick by list order.
+    Practitioner.objects.filter(pk=dr_okafor.pk).update(list_order=0)
+    people = [dr_patel, dr_okafor]
+    for active, offers in [(True, False), (False, True)]:
+        people.append(
+            Practitioner.objects.create(
+                display_name=f"P {active} {offers}",
+                profession="Physiotherapist",
+                is_active=active,
+                offers_free_consultation=offers,
+            )
+        )
+    earliest, latest = bookable_window(NOW)
+    starts = [NOW, earliest - timedelta(minutes=1), earliest, latest - timedelta(minutes=1), latest]
+    starts += [earliest + timedelta(days=day, hours=hour) for day in (1, 2, 8) for hour in (0, 1, 2)]
+    entry, _ = waiting("wanda@example.org", joined=NOW)
+    # Each practitioner's slots at the same times, in turn: open, blocked, booked, booked then cancelled,
+    # held by a waiting-list offer, once held (the hold ran out), offered and accepted.
+    kinds = itertools.cycle(["open", "blocked", "booked", "cancelled", "held", "hold ended", "accepted", "open"])
+    for offset, person in enumerate(people):
+        for _ in range(offset):
+            next(kinds)
+        for start in starts:
+            kind = next(kinds)
+            slot = Slot.objects.create(
+                practitioner=person,
+                starts_at=start,
+                ends_at=start + timedelta(minutes=1),
+                state=Slot.State.BLOCKED if kind == "blocked" else Slot.State.OPEN,
+            )
+            if kind in ("booked", "cancelled"):
+                status = Appointment.Status.CANCELLED if kind == "cancelled" else Appointment.Status.BOOKED
+                make_appointment(slot, at=NOW, status=status, cancelled_at=NOW if kind == "cancelled" else None)
+            elif kind in ("held", "hold ended", "accepted"):
+                WaitingListOffer.objects.create(
+                    entry=entry,
+                    slot=slot,
+                    batch=uuid.uuid4(),
+                    offered_at=NOW - timedelta(hours=1),
+                    held_until=NOW + timedelta(minutes=-1 if kind == "hold ended" else 30),
+                    status=WaitingListOffer.Status.ACCEPTED if kind == "accepted" else WaitingListOffer.Status.OFFERED,
+                    token_hash=uuid.uuid4().hex,
+                )
+    week = _second_week()
+    windows = [{}, week, {"start": earliest + timedelta(days=2)}, {"end": earliest + timedelta(days=2)}]
+    compared = 0
+    for window, chosen in itertools.product(windows, [None, *people]):
+        expected = Slot.objects.bookable(now=NOW, practitioner=chosen, **window)
+        if chosen is None:
+            expected = views._distinct_times(expected)
+        rows = views._bookable_rows(views._bookable_times, now=NOW, chosen=chosen, **window)
+        assert rows == list(expected.values_list("pk", "starts_at")), (window, chosen)
+        first = views._bookable_rows(views._first_bookable_start, now=NOW, chosen=chosen, **window)
+        assert first == list(expected.values_list("starts_at")[:1]), (window, chosen)
+        compared += len(rows)
+    # Not vacuous: times were found, and "any practitioner" chose between two at the same time.
+    assert compared > 20
+    assert views._bookable_rows(views._bookable_times, now=NOW, chosen=None, **week)
