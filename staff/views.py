@@ -23,7 +23,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -262,10 +262,26 @@ class CellUrls:
         return f"{prefix}{pk}{suffix}"
 
 
-def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitioner | None = None) -> list[Slot]:
+def _slots_in(start: datetime, end: datetime):
+    """The calendar's slots of a time window: every state but retired."""
+    return Slot.objects.filter(starts_at__gte=start, starts_at__lt=end).exclude(state=Slot.State.RETIRED)
+
+
+# What the grid shows of a slot and of its appointment (staff.views._grid_html, SlotCell, ScheduleRule.fits,
+# Appointment.burst_label and patient_name): a full day is 270 of each, and the appointment's other columns
+# (its safety answers' JSON, its keys, its contact details) were decoded into every one of them for nothing.
+_GRID_SLOT_FIELDS = ("id", "practitioner_id", "starts_at", "ends_at", "state", "blocked_reason")
+_GRID_APPOINTMENT_FIELDS = (
+    "id", "slot_id", "status", "source", "first_name", "last_name", "anonymised_at", "client_key"
+)  # fmt: skip
+
+
+def _calendar_slots(*, start: datetime, end: datetime, practitioners: dict[int, Practitioner]) -> list[Slot]:
     """The slots of a time window with their live appointment, and whether each booked one still
     fits the schedule: four queries whatever the size (slots, appointments, hours, time off).
 
+    PRACTITIONERS (by id) are every practitioner whose slots are wanted: each slot gets its practitioner
+    from them rather than a copy of its own per row.
     The appointments are fetched by the same window rather than by prefetch, so that an
     empty day runs the same queries as a full one. "No longer fits" is worked out from the
     schedule rule (bookings.schedule.ScheduleRule), not stored: it ends when the appointment is
@@ -275,25 +291,24 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
     # Held for a waiting-list offer: until when (a correlated subquery, no query of its own).
     holding = WaitingListOffer.objects.holding(now=now).filter(slot=OuterRef("pk")).order_by("-held_until")
     slots = (
-        Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
-        .exclude(state=Slot.State.RETIRED)
-        .select_related("practitioner", "blocked_by")
+        _slots_in(start, end)
+        .filter(practitioner__in=list(practitioners))
+        .only(*_GRID_SLOT_FIELDS)
         .annotate(held_until=Subquery(holding.values("held_until")[:1]))
         .order_by("starts_at")
     )
     appointments = (
         Appointment.objects.live()
-        .filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
+        .filter(slot__starts_at__gte=start, slot__starts_at__lt=end, slot__practitioner__in=list(practitioners))
+        .only(*_GRID_APPOINTMENT_FIELDS)
         .with_upcoming_for_patient(now=now)
         .with_burst_counts()
     )
-    if practitioner is not None:
-        slots = slots.filter(practitioner=practitioner)
-        appointments = appointments.filter(slot__practitioner=practitioner)
     slots = _with_local_start(list(slots))
     by_slot = {appointment.slot_id: appointment for appointment in appointments}
-    rule = ScheduleRule.load(start=start, end=end, practitioner_ids=None if practitioner is None else [practitioner.pk])
+    rule = ScheduleRule.load(start=start, end=end, practitioner_ids=list(practitioners))
     for slot in slots:
+        slot.practitioner = practitioners[slot.practitioner_id]
         slot.live_appointment = by_slot.get(slot.pk)
         slot.no_longer_fits = slot.live_appointment is not None and slot.starts_at > now and not rule.fits(slot)
     return slots
@@ -341,7 +356,7 @@ def _grid(slots: list[Slot], column_keys: list, column_of, *, now: datetime) -> 
 
 # The grid's cells are printed from Python rather than through a template included 270 times (about
 # 4,600 {% if %} evaluations made most of the day view's time). The markup is the one the cell template
-# had, whitespace aside; tests/staff/test_staff_calendar_markup.py holds it against that template.
+# had, whitespace aside (tests/staff/test_staff_calendar_markup.py).
 _STATUS_BADGE = {
     Appointment.Status.ARRIVED: "success",
     Appointment.Status.NO_SHOW: "danger",
@@ -477,12 +492,21 @@ def reception_day(request):
     """
     now = timezone.now()
     day = _chosen_day(request, now)
-    practitioners = list(Practitioner.objects.listed())
-    slots = _calendar_slots(start=local_midnight(day), end=local_midnight(day + timedelta(days=1)))
-    # A practitioner made inactive keeps a column while they still have slots that day.
+    start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
+    # The listed practitioners, and any made inactive who still have slots that day (they keep a column).
+    practitioners = list(
+        Practitioner.objects.filter(
+            Q(is_active=True) | Q(pk__in=_slots_in(start, end).values("practitioner_id"))
+        ).order_by("list_order", "display_name")
+    )
+    slots = _calendar_slots(start=start, end=end, practitioners={p.pk: p for p in practitioners})
+    # The inactive ones after the listed, in the order of their first slot that day.
+    first_slot = {}
     for slot in slots:
-        if slot.practitioner not in practitioners:
-            practitioners.append(slot.practitioner)
+        first_slot.setdefault(slot.practitioner_id, slot.starts_at)
+    practitioners = [p for p in practitioners if p.is_active] + sorted(
+        (p for p in practitioners if not p.is_active and p.pk in first_slot), key=lambda p: first_slot[p.pk]
+    )
     rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
     failed_messages = list(OutboundMessage.objects.needs_attention(now=now))
     # A failed e-mail is about an appointment, or (an offer) about a waiting-list entry: the list names either.
@@ -522,7 +546,9 @@ def reception_week(request, practitioner_id):
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=offset) for offset in range(7)]
     slots = _calendar_slots(
-        start=local_midnight(monday), end=local_midnight(monday + timedelta(days=7)), practitioner=practitioner
+        start=local_midnight(monday),
+        end=local_midnight(monday + timedelta(days=7)),
+        practitioners={practitioner.pk: practitioner},
     )
     rows = _grid(slots, days, lambda slot: slot.local_start.date(), now=now)
     _record_access(request, appointments=[slot.live_appointment for slot in slots if slot.live_appointment is not None])
