@@ -261,6 +261,9 @@ class Slot(models.Model):
         indexes = [
             # The availability query: open slots in a time window, across practitioners.
             models.Index(fields=["starts_at"], condition=Q(state=SlotState.OPEN), name="slot_open_starts_at_idx"),
+            # Reception's calendar: every slot of a day or a week, whatever its state (staff.views._calendar_slots,
+            # and the appointments shown on it). Without it each day view read the whole slot table.
+            models.Index(fields=["starts_at"], name="slot_starts_at_idx"),
         ]
         constraints = [
             # The messages are what an admin form shows, in the clinic's words.
