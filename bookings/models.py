@@ -286,6 +286,9 @@ class Slot(models.Model):
                 condition=Q(state=SlotState.OPEN),
                 name="slot_open_starts_at_idx",
             ),
+            # Reception's calendar: every slot of a day or a week, whatever its state (staff.views._calendar_slots,
+            # and the appointments shown on it). Without it each day view read the whole slot table.
+            models.Index(fields=["starts_at"], name="slot_starts_at_idx"),
         ]
         constraints = [
             # The messages are what an admin form shows, in the clinic's words.
@@ -815,6 +818,23 @@ class OutboundMessageQuerySet(models.QuerySet):
                 | Q(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now - OutboundMessage.OVERDUE_AFTER)
             )
             .select_related("appointment", "slot__practitioner", "waiting_list_offer__entry")
+            # What the panel shows (bookings/_failed_messages.html) and the access log's ids: an unsent e-mail
+            # per booking piles up while no worker runs, and each row's appointment and entry would otherwise
+            # bring their safety answers' JSON and contact details along.
+            .only(
+                "kind",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "last_error",
+                "appointment__first_name",
+                "appointment__last_name",
+                "slot__starts_at",
+                "slot__practitioner__title",
+                "slot__practitioner__display_name",
+                "waiting_list_offer__entry__first_name",
+                "waiting_list_offer__entry__last_name",
+            )
             .order_by("created_at", "pk")
         )
 

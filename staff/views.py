@@ -23,13 +23,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -259,10 +262,26 @@ class CellUrls:
         return f"{prefix}{pk}{suffix}"
 
 
-def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitioner | None = None) -> list[Slot]:
+def _slots_in(start: datetime, end: datetime):
+    """The calendar's slots of a time window: every state but retired."""
+    return Slot.objects.filter(starts_at__gte=start, starts_at__lt=end).exclude(state=Slot.State.RETIRED)
+
+
+# What the grid shows of a slot and of its appointment (staff.views._grid_html, SlotCell, ScheduleRule.fits,
+# Appointment.burst_label and patient_name): a full day is 270 of each, and the appointment's other columns
+# (its safety answers' JSON, its keys, its contact details) were decoded into every one of them for nothing.
+_GRID_SLOT_FIELDS = ("id", "practitioner_id", "starts_at", "ends_at", "state", "blocked_reason")
+_GRID_APPOINTMENT_FIELDS = (
+    "id", "slot_id", "status", "source", "first_name", "last_name", "anonymised_at", "client_key"
+)  # fmt: skip
+
+
+def _calendar_slots(*, start: datetime, end: datetime, practitioners: dict[int, Practitioner]) -> list[Slot]:
     """The slots of a time window with their live appointment, and whether each booked one still
     fits the schedule: four queries whatever the size (slots, appointments, hours, time off).
 
+    PRACTITIONERS (by id) are every practitioner whose slots are wanted: each slot gets its practitioner
+    from them rather than a copy of its own per row.
     The appointments are fetched by the same window rather than by prefetch, so that an
     empty day runs the same queries as a full one. "No longer fits" is worked out from the
     schedule rule (bookings.schedule.ScheduleRule), not stored: it ends when the appointment is
@@ -272,25 +291,27 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
     # Held for a waiting-list offer: until when (a correlated subquery, no query of its own).
     holding = WaitingListOffer.objects.holding(now=now).filter(slot=OuterRef("pk")).order_by("-held_until")
     slots = (
-        Slot.objects.filter(starts_at__gte=start, starts_at__lt=end)
-        .exclude(state=Slot.State.RETIRED)
-        .select_related("practitioner", "blocked_by")
+        _slots_in(start, end)
+        .filter(practitioner__in=list(practitioners))
+        .only(*_GRID_SLOT_FIELDS)
         .annotate(held_until=Subquery(holding.values("held_until")[:1]))
         .order_by("starts_at")
     )
     appointments = (
         Appointment.objects.live()
-        .filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
+        .filter(slot__starts_at__gte=start, slot__starts_at__lt=end, slot__practitioner__in=list(practitioners))
+        .only(*_GRID_APPOINTMENT_FIELDS)
         .with_upcoming_for_patient(now=now)
         .with_burst_counts()
     )
-    if practitioner is not None:
-        slots = slots.filter(practitioner=practitioner)
-        appointments = appointments.filter(slot__practitioner=practitioner)
     slots = _with_local_start(list(slots))
     by_slot = {appointment.slot_id: appointment for appointment in appointments}
-    rule = ScheduleRule.load(start=start, end=end, practitioner_ids=None if practitioner is None else [practitioner.pk])
+    rule = ScheduleRule.load(start=start, end=end, practitioner_ids=list(practitioners))
+    # As select_related would (the field's cache, as the practitioner_id is already the row's): the descriptor's
+    # checks cost more than the rest of the loop, on 270 slots.
+    practitioner_of = Slot.practitioner.field
     for slot in slots:
+        practitioner_of.set_cached_value(slot, practitioners[slot.practitioner_id])
         slot.live_appointment = by_slot.get(slot.pk)
         slot.no_longer_fits = slot.live_appointment is not None and slot.starts_at > now and not rule.fits(slot)
     return slots
@@ -299,8 +320,8 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioner: Practitione
 def _cell(slot: Slot, *, now: datetime, urls: CellUrls) -> SlotCell:
     if slot.live_appointment is not None:
         appointment = slot.live_appointment
-        # The slot row is at hand: the rule reads it without a query.
-        appointment.slot = slot
+        # The slot row is at hand (its id is the appointment's slot_id): the rule reads it without a query.
+        Appointment.slot.field.set_cached_value(appointment, slot)
         return SlotCell(
             slot,
             "booked",
@@ -336,6 +357,132 @@ def _grid(slots: list[Slot], column_keys: list, column_of, *, now: datetime) -> 
     return sorted(rows.items())
 
 
+# The grid's cells are printed from Python rather than through a template included 270 times (about
+# 4,600 {% if %} evaluations made most of the day view's time). The markup is the one the cell template
+# had, whitespace aside (tests/staff/test_staff_calendar_markup.py).
+_STATUS_BADGE = {
+    Appointment.Status.ARRIVED: "success",
+    Appointment.Status.NO_SHOW: "danger",
+    Appointment.Status.COMPLETED: "secondary",
+}
+_BURST_TITLE = (
+    "Booked online within an hour of other bookings from the same internet address or with the same note:"
+    " check it is genuine"
+)
+
+
+def _grid_html(rows: list[tuple[time, list]], *, request, now: datetime, arrival_buttons: bool) -> str:
+    """The calendar grid's <tbody>: a row per start time, a cell per column (a SlotCell, or None).
+
+    ARRIVAL_BUTTONS: the day view of today offers "Arrived" on the cells that accept it (the week view never).
+    Every value from the database is escaped; the CSRF token is read once, and only if a form is shown.
+    """
+    status_labels = {value: escape(label) for value, label in Appointment.Status.choices}
+    names: dict[int, str] = {}
+    day_labels: dict[date, str] = {}
+    token = ""
+    next_path = escape(request.get_full_path())
+
+    def csrf_input() -> str:
+        nonlocal token
+        if not token:
+            token = escape(get_token(request))
+        return f'<input type="hidden" name="csrfmiddlewaretoken" value="{token}">'
+
+    def practitioner_name(slot: Slot) -> str:
+        name = names.get(slot.practitioner_id)
+        if name is None:
+            name = names[slot.practitioner_id] = escape(slot.practitioner.full_name)
+        return name
+
+    def cell_html(cell: SlotCell | None) -> str:
+        if cell is None:
+            return '<td class="bg-body-tertiary"><span class="visually-hidden">No slot</span></td>'
+        slot = cell.slot
+        if cell.state == "booked":
+            appointment = cell.appointment
+            patient = escape(appointment.patient_name)
+            parts = [
+                f'<td class="table-primary slot-booked{" slot-no-longer-fits" if cell.no_longer_fits else ""}">\n'
+                f'<a class="fw-semibold" href="{escape(cell.appointment_url)}">{patient}</a>\n'
+            ]
+            if cell.no_longer_fits:
+                parts.append(
+                    '<br><span class="badge text-bg-danger">Outside hours or in time off: move or cancel</span>'
+                )
+            parts.append(
+                f'\n<br><span class="badge text-bg-{_STATUS_BADGE.get(appointment.status, "primary")}">'
+                f"{status_labels[appointment.status]}</span>\n"
+            )
+            if appointment.source == Appointment.Source.PHONE:
+                parts.append('<span class="badge text-bg-light border">Phone</span>')
+            parts.append("\n")
+            burst_label = appointment.burst_label
+            if burst_label:
+                parts.append(
+                    f'<span class="badge text-bg-danger" title="{_BURST_TITLE}">Burst: {escape(burst_label)}</span>'
+                )
+            parts.append("\n")
+            if (appointment.upcoming_for_patient or 0) > 1:
+                parts.append(
+                    '<span class="badge text-bg-warning" title="Same e-mail or phone as another upcoming booking">'
+                    "2+ upcoming</span>"
+                )
+            parts.append("\n")
+            if arrival_buttons and cell.arrival_open and appointment.status == Appointment.Status.BOOKED:
+                parts.append(
+                    f'<form method="post" action="{escape(cell.status_url)}" class="d-inline">{csrf_input()}\n'
+                    '<input type="hidden" name="status" value="arrived">'
+                    f'<input type="hidden" name="next" value="{next_path}">\n'
+                    '<button type="submit" class="btn btn-link btn-sm p-0 align-baseline">Arrived'
+                    f'<span class="visually-hidden">: {patient}</span></button>\n</form>\n'
+                )
+            parts.append("</td>")
+            return "".join(parts)
+        if cell.state == "blocked":
+            reason = f": {escape(slot.blocked_reason)}" if slot.blocked_reason else ""
+            unblock = ""
+            if slot.starts_at > now:
+                unblock = (
+                    f'\n<form method="post" action="{escape(cell.unblock_url)}" class="d-inline">{csrf_input()}\n'
+                    '<button type="submit" class="btn btn-link btn-sm p-0 align-baseline">Unblock'
+                    f'<span class="visually-hidden"> {slot.local_start:%H:%M} {practitioner_name(slot)}</span>'
+                    "</button>\n</form>"
+                )
+            blocked = f'<span class="fw-semibold">Blocked</span>{reason}{unblock}'
+            return f'<td class="table-warning slot-blocked">\n{blocked}\n</td>'
+        if cell.state == "past":
+            return '<td class="text-body-secondary slot-past">Past</td>'
+        if cell.state == "inactive":
+            return '<td class="text-body-secondary slot-inactive">Not offered (practitioner inactive)</td>'
+        held = ""
+        if slot.held_until:
+            held = (
+                '<span class="badge text-bg-info">Held for a waiting-list offer until '
+                f"{timezone.localtime(slot.held_until):%H:%M}</span><br>"
+            )
+        local_start = slot.local_start
+        day_label = day_labels.get(local_start.date())
+        if day_label is None:
+            day_label = day_labels[local_start.date()] = escape(date_format(local_start, "D j M"))
+        name = practitioner_name(slot)
+        return (
+            f'<td class="slot-open{" slot-held" if slot.held_until else ""}">\n{held}\n'
+            f'<a class="btn btn-sm btn-outline-success" href="{escape(cell.book_url)}">Book'
+            f'<span class="visually-hidden"> {day_label} {local_start:%H:%M} with {name}</span></a>\n'
+            f'<a class="btn btn-sm btn-link text-body-secondary" href="{escape(cell.block_url)}">Block'
+            f'<span class="visually-hidden"> {local_start:%H:%M} {name}</span></a>\n</td>'
+        )
+
+    html = ["<tbody>\n"]
+    for start, cells in rows:
+        html.append(f'<tr>\n<th scope="row">{start:%H:%M}</th>\n')
+        html.extend(cell_html(cell) + "\n" for cell in cells)
+        html.append("</tr>\n")
+    html.append("</tbody>")
+    return mark_safe("".join(html))  # noqa: S308 - every value from the database above is escaped
+
+
 @reception_required
 def reception_day(request):
     """One column per practitioner, one row per start time.
@@ -348,12 +495,21 @@ def reception_day(request):
     """
     now = timezone.now()
     day = _chosen_day(request, now)
-    practitioners = list(Practitioner.objects.listed())
-    slots = _calendar_slots(start=local_midnight(day), end=local_midnight(day + timedelta(days=1)))
-    # A practitioner made inactive keeps a column while they still have slots that day.
+    start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
+    # The listed practitioners, and any made inactive who still have slots that day (they keep a column).
+    practitioners = list(
+        Practitioner.objects.filter(
+            Q(is_active=True) | Q(pk__in=_slots_in(start, end).values("practitioner_id"))
+        ).order_by("list_order", "display_name")
+    )
+    slots = _calendar_slots(start=start, end=end, practitioners={p.pk: p for p in practitioners})
+    # The inactive ones after the listed, in the order of their first slot that day.
+    first_slot = {}
     for slot in slots:
-        if slot.practitioner not in practitioners:
-            practitioners.append(slot.practitioner)
+        first_slot.setdefault(slot.practitioner_id, slot.starts_at)
+    practitioners = [p for p in practitioners if p.is_active] + sorted(
+        (p for p in practitioners if not p.is_active and p.pk in first_slot), key=lambda p: first_slot[p.pk]
+    )
     rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
     failed_messages = list(OutboundMessage.objects.needs_attention(now=now))
     # A failed e-mail is about an appointment, or (an offer) about a waiting-list entry: the list names either.
@@ -378,6 +534,7 @@ def reception_day(request):
             "day_form": DayForm(initial={"date": day}),
             "practitioners": practitioners,
             "rows": rows,
+            "grid_html": _grid_html(rows, request=request, now=now, arrival_buttons=day == _today(now)),
             "open_callbacks": CallbackRequest.objects.filter(done_at__isnull=True).count(),
             "failed_messages": failed_messages,
         },
@@ -392,7 +549,9 @@ def reception_week(request, practitioner_id):
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=offset) for offset in range(7)]
     slots = _calendar_slots(
-        start=local_midnight(monday), end=local_midnight(monday + timedelta(days=7)), practitioner=practitioner
+        start=local_midnight(monday),
+        end=local_midnight(monday + timedelta(days=7)),
+        practitioners={practitioner.pk: practitioner},
     )
     rows = _grid(slots, days, lambda slot: slot.local_start.date(), now=now)
     _record_access(request, appointments=[slot.live_appointment for slot in slots if slot.live_appointment is not None])
@@ -403,6 +562,7 @@ def reception_week(request, practitioner_id):
             "practitioner": practitioner,
             "days": days,
             "rows": rows,
+            "grid_html": _grid_html(rows, request=request, now=now, arrival_buttons=False),
             "today": _today(now),
             "now": now,
             "previous_week": monday - timedelta(days=7),

@@ -119,3 +119,20 @@ def test_a_booking_without_a_note_is_not_compared_with_the_hours_notes(rita, dr_
     assert set(counts) == {(0, 3)}
     sql = str(Appointment.objects.with_burst_counts().query)
     assert "CASE WHEN" in sql
+
+
+def test_reception_day_view_reads_only_the_days_slots_by_index(client, rita, dr_patel, a_full_diary):
+    """The day's slots, the practitioners with slots that day and the day's appointments: each reads the slots of
+    that day through slot_starts_at_idx, not every slot of the diary (the open-slots index leaves out blocked ones)."""
+    patient_books(make_slot(dr_patel, local(3, 10)))
+    make_slot(dr_patel, local(3, 11))
+    verified_login(client, rita)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("reception_day"), {"date": local(3, 10).date().isoformat()})
+    assert response.status_code == 200
+    for starting, containing in [
+        ('SELECT "bookings_slot"', "held_until"),
+        ('SELECT "bookings_practitioner"', "bookings_slot"),
+        ('SELECT "bookings_appointment"', "upcoming_for_patient"),
+    ]:
+        assert "slot_starts_at_idx" in _plan(_statement(captured, starting=starting, containing=containing)), starting

@@ -247,6 +247,27 @@ def test_the_day_page_names_the_waiting_list_entry_of_an_offer_e_mail_that_faile
     assert None not in record.appointment_ids
 
 
+def test_the_failed_offer_e_mail_is_listed_by_name_in_one_query(world, rita, dr_patel, django_assert_num_queries):
+    """The panel reads only the columns it shows (OutboundMessageQuerySet.needs_attention): none of them is left
+    for a query of its own, for an offer's entry as for an appointment."""
+    from django.template.loader import render_to_string
+
+    from bookings.services import waiting_list_offer_by_hand
+
+    slot = make_slot(dr_patel, local(world["day"], 15))
+    offer = waiting_list_offer_by_hand(entry=world["entry"], slot_id=slot.pk, now=timezone.now(), actor=rita)
+    OutboundMessage.objects.filter(waiting_list_offer=offer).update(status=OutboundMessage.Status.FAILED)
+
+    # 1. the messages with their appointment or offer and entry, slot and practitioner
+    with django_assert_num_queries(1):
+        panel = render_to_string(
+            "bookings/_failed_messages.html",
+            {"failed_messages": OutboundMessage.objects.needs_attention(now=timezone.now())},
+        )
+
+    assert "Wanda Waits (waiting list)" in panel and "with Dr Priya Patel" in panel
+
+
 def test_the_admin_finds_every_view_of_a_patients_waiting_list_entry_by_name_e_mail_or_phone(
     admin_client, world, client, rita
 ):
