@@ -286,9 +286,11 @@ class Slot(models.Model):
                 condition=Q(state=SlotState.OPEN),
                 name="slot_open_starts_at_idx",
             ),
-            # Reception's calendar: every slot of a day or a week, whatever its state (staff.views._calendar_slots,
-            # and the appointments shown on it). Without it each day view read the whole slot table.
-            models.Index(fields=["starts_at"], name="slot_starts_at_idx"),
+            # Reception's calendar shows open and blocked slots (staff.views._calendar_slots, and the appointments
+            # on them): it reads a day from this index and the one above. Without it each day view read the whole
+            # slot table. Partial, not on every slot: a plain index on start times would compete with the one
+            # above for the patients' availability, which must read open slots from the index alone.
+            models.Index(fields=["starts_at"], condition=Q(state=SlotState.BLOCKED), name="slot_blocked_starts_at_idx"),
         ]
         constraints = [
             # The messages are what an admin form shows, in the clinic's words.

@@ -262,9 +262,15 @@ class CellUrls:
         return f"{prefix}{pk}{suffix}"
 
 
+# The calendar's slots: open or blocked (every state but retired), written as an OR so that PostgreSQL reads a
+# day from the two partial indexes on start times (open: slot_open_starts_at_idx, which the patients' availability
+# reads alone; blocked: slot_blocked_starts_at_idx) rather than from every slot of the diary.
+_ON_THE_CALENDAR = Q(state=Slot.State.OPEN) | Q(state=Slot.State.BLOCKED)
+
+
 def _slots_in(start: datetime, end: datetime):
     """The calendar's slots of a time window: every state but retired."""
-    return Slot.objects.filter(starts_at__gte=start, starts_at__lt=end).exclude(state=Slot.State.RETIRED)
+    return Slot.objects.filter(_ON_THE_CALENDAR, starts_at__gte=start, starts_at__lt=end)
 
 
 # What the grid shows of a slot and of its appointment (staff.views._grid_html, SlotCell, ScheduleRule.fits,
@@ -300,6 +306,8 @@ def _calendar_slots(*, start: datetime, end: datetime, practitioners: dict[int, 
     appointments = (
         Appointment.objects.live()
         .filter(slot__starts_at__gte=start, slot__starts_at__lt=end, slot__practitioner__in=list(practitioners))
+        # Only on the slots shown (a live appointment's slot is never retired): the same indexes find the day.
+        .filter(Q(slot__state=Slot.State.OPEN) | Q(slot__state=Slot.State.BLOCKED))
         .only(*_GRID_APPOINTMENT_FIELDS)
         .with_upcoming_for_patient(now=now)
         .with_burst_counts()

@@ -123,7 +123,7 @@ def test_a_booking_without_a_note_is_not_compared_with_the_hours_notes(rita, dr_
 
 def test_reception_day_view_reads_only_the_days_slots_by_index(client, rita, dr_patel, a_full_diary):
     """The day's slots, the practitioners with slots that day and the day's appointments: each reads the slots of
-    that day through slot_starts_at_idx, not every slot of the diary (the open-slots index leaves out blocked ones)."""
+    that day through the partial indexes on open and on blocked slots' start times, not every slot of the diary."""
     patient_books(make_slot(dr_patel, local(3, 10)))
     make_slot(dr_patel, local(3, 11))
     verified_login(client, rita)
@@ -135,4 +135,5 @@ def test_reception_day_view_reads_only_the_days_slots_by_index(client, rita, dr_
         ('SELECT "bookings_practitioner"', "bookings_slot"),
         ('SELECT "bookings_appointment"', "upcoming_for_patient"),
     ]:
-        assert "slot_starts_at_idx" in _plan(_statement(captured, starting=starting, containing=containing)), starting
+        plan = _plan(_statement(captured, starting=starting, containing=containing))
+        assert "slot_open_starts_at_idx" in plan and "slot_blocked_starts_at_idx" in plan, (starting, plan)
