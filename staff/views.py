@@ -23,7 +23,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, Window
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -491,6 +491,22 @@ def _grid_html(rows: list[tuple[time, list]], *, request, now: datetime, arrival
     return mark_safe("".join(html))  # noqa: S308 - every value from the database above is escaped
 
 
+# The day view lists the oldest undelivered e-mails, and how many more there are: while no worker runs every
+# booking's confirmation becomes overdue, and a list of hundreds helped nobody while it made the page that
+# reception keeps open cost a model instance and a line of template per message.
+UNDELIVERED_EMAILS_SHOWN = 20
+
+
+def _undelivered_emails_to_show(now: datetime) -> tuple[list[OutboundMessage], int]:
+    """The oldest UNDELIVERED_EMAILS_SHOWN e-mails needing attention, and how many others do: one query."""
+    shown = list(
+        OutboundMessage.objects.needs_attention(now=now).annotate(needing_attention=Window(Count("pk")))[
+            :UNDELIVERED_EMAILS_SHOWN
+        ]
+    )
+    return shown, (shown[0].needing_attention - len(shown)) if shown else 0
+
+
 @reception_required
 def reception_day(request):
     """One column per practitioner, one row per start time.
@@ -519,7 +535,7 @@ def reception_day(request):
         (p for p in practitioners if not p.is_active and p.pk in first_slot), key=lambda p: first_slot[p.pk]
     )
     rows = _grid(slots, [p.pk for p in practitioners], lambda slot: slot.practitioner_id, now=now)
-    failed_messages = list(OutboundMessage.objects.needs_attention(now=now))
+    failed_messages, failed_messages_not_shown = _undelivered_emails_to_show(now)
     # A failed e-mail is about an appointment, or (an offer) about a waiting-list entry: the list names either.
     _record_access(
         request,
@@ -545,6 +561,7 @@ def reception_day(request):
             "grid_html": _grid_html(rows, request=request, now=now, arrival_buttons=day == _today(now)),
             "open_callbacks": CallbackRequest.objects.filter(done_at__isnull=True).count(),
             "failed_messages": failed_messages,
+            "failed_messages_not_shown": failed_messages_not_shown,
         },
     )
 
