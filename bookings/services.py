@@ -13,8 +13,8 @@ import hashlib
 import itertools
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -43,9 +43,10 @@ from bookings.models import (
     new_token,
     phone_contact_key,
     same_email_address,
-    same_phone_number,
+    same_phone_key,
 )
 from bookings.schedule import clinic_zone, slot_fits_schedule
+from clinic.prepared import PreparedQuery
 from clinic.ratelimit import count_booking
 
 # -- Booking ------------------------------------------------------------------------------
@@ -155,6 +156,59 @@ def _describe_slot(slot: Slot) -> str:
     return f"{local:%a %d %b %Y %H:%M} with {slot.practitioner.full_name}"
 
 
+# Sample values for the statements prepared once per process (clinic.prepared): no real row has them.
+SAMPLE_IDS = (-7_000_001, -7_000_002)
+SAMPLE_TIMES = (datetime(1901, 2, 3, 4, 5, 6, 7, tzinfo=UTC), datetime(1902, 3, 4, 5, 6, 7, 8, tzinfo=UTC))
+SAMPLE_KEYS = (uuid.UUID(int=1), uuid.UUID(int=2))
+BIGGEST_ID = 2**63 - 1
+
+_SLOT_COLUMNS = [field.attname for field in Slot._meta.concrete_fields]
+_PRACTITIONER_COLUMNS = [field.attname for field in Practitioner._meta.concrete_fields]
+
+
+def _slot_with_practitioner_to_lock(slot_id):
+    """The slot's row and its practitioner's, to lock the slot's alone (FOR UPDATE OF the slot)."""
+    return (
+        Slot.objects.filter(pk=slot_id)
+        .order_by()
+        .select_for_update(of=("self",))
+        .values_list(*_SLOT_COLUMNS, *(f"practitioner__{name}" for name in _PRACTITIONER_COLUMNS))
+    )
+
+
+_LOCK_SLOT = PreparedQuery(_slot_with_practitioner_to_lock, samples={"slot_id": SAMPLE_IDS})
+
+
+def _slot_facts(*, slot_id, now: datetime, submission_key: uuid.UUID | None = None, held_for=None):
+    """The one read under the slot's lock: whether the slot has a live appointment, whether a waiting-list
+    offer holds it, and the appointment made with the same submission key if there is one."""
+    replayed = (
+        Subquery(Appointment.objects.filter(submission_key=submission_key).order_by().values("pk")[:1])
+        if submission_key is not None
+        else Value(None, output_field=IntegerField())
+    )
+    return (
+        Slot.objects.filter(pk=slot_id)
+        .order_by()
+        .values_list(
+            Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))),
+            Exists(Slot.held_by_others(now=now, held_for=held_for, slot=OuterRef("pk"))),
+            replayed,
+        )
+    )
+
+
+# The shapes a booking without a waiting-list offer sends (with the offer: built each time, it is rare).
+_SLOT_FACTS = PreparedQuery(
+    lambda slot_id, now: _slot_facts(slot_id=slot_id, now=now),
+    samples={"slot_id": SAMPLE_IDS, "now": SAMPLE_TIMES},
+)
+_SLOT_FACTS_WITH_KEY = PreparedQuery(
+    lambda slot_id, now, submission_key: _slot_facts(slot_id=slot_id, now=now, submission_key=submission_key),
+    samples={"slot_id": SAMPLE_IDS, "now": SAMPLE_TIMES, "submission_key": SAMPLE_KEYS},
+)
+
+
 def _lock_bookable_slot(
     slot_id,
     *,
@@ -175,29 +229,25 @@ def _lock_bookable_slot(
     failing statement with its values (a patient's name, e-mail and phone), so a slot just
     taken or a form sent twice must never reach the INSERT or UPDATE. The unique constraints
     stay as the backstop. With a `submission_key`, an earlier booking made with it is a replay.
+    Both statements are prepared once per process (clinic.prepared), from the QuerySets above.
     """
     try:
-        slot = Slot.objects.select_related("practitioner").order_by().select_for_update(of=("self",)).get(pk=slot_id)
-    except (Slot.DoesNotExist, ValueError, TypeError):
+        slot_id = int(slot_id)
+    except (ValueError, TypeError):
         raise SlotUnavailable("unknown") from None
-    # One read, after the lock was granted, so that it sees the latest commit: whether the slot has a
-    # live appointment, whether a waiting-list offer holds it, and the appointment made with the same
-    # submission key if there is one.
-    replayed = (
-        Subquery(Appointment.objects.filter(submission_key=submission_key).order_by().values("pk")[:1])
-        if submission_key is not None
-        else Value(None, output_field=IntegerField())
-    )
-    taken, held, earlier_id = (
-        Slot.objects.filter(pk=slot.pk)
-        .order_by()
-        .values_list(
-            Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))),
-            Exists(Slot.held_by_others(now=now, held_for=held_for, slot=OuterRef("pk"))),
-            replayed,
-        )
-        .get()
-    )
+    rows = _LOCK_SLOT.rows(slot_id=slot_id) if 0 < slot_id <= BIGGEST_ID else []
+    if not rows:
+        raise SlotUnavailable("unknown")
+    slot = Slot.from_db(None, _SLOT_COLUMNS, rows[0][: len(_SLOT_COLUMNS)])
+    slot.practitioner = Practitioner.from_db(None, _PRACTITIONER_COLUMNS, rows[0][len(_SLOT_COLUMNS) :])
+    # After the lock was granted, so that it sees the latest commit.
+    if held_for is not None:
+        facts = _slot_facts(slot_id=slot.pk, now=now, submission_key=submission_key, held_for=held_for).get()
+    elif submission_key is not None:
+        (facts,) = _SLOT_FACTS_WITH_KEY.rows(slot_id=slot.pk, now=now, submission_key=submission_key)
+    else:
+        (facts,) = _SLOT_FACTS.rows(slot_id=slot.pk, now=now)
+    taken, held, earlier_id = facts
     if earlier_id is not None:
         raise Replayed(Appointment.objects.order_by().get(pk=earlier_id))
     if staff:
@@ -415,18 +465,35 @@ def _check_online_limits(patient: PatientDetails, *, now: datetime, guard: Onlin
             raise SafetyCheckPassUsed
     # Two bookings for one contact at once (from two addresses) queue here, so the count below is exact.
     _lock_contact(patient)
+    ((same_email, same_phone),) = _CONTACT_COUNTS.rows(
+        now=now, email=patient.email, phone_key=phone_contact_key(patient.phone)
+    )
+    if max(same_email, same_phone) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
+        raise BookingLimitReached("contact")
+    if count_booking(guard.client_key, now=now) > settings.RATE_LIMIT_BOOKINGS_PER_HOUR:
+        raise BookingLimitReached("address")
+
+
+def _contact_counts(*, now: datetime, email: str, phone_key: str):
+    """The live upcoming bookings with this e-mail address, and with this phone number (its contact key)."""
     # The condition repeated in WHERE: the two indexes (e-mail in any case, phone) find the contact's rows,
     # where the FILTERs alone would read every upcoming appointment.
-    same_email, same_phone = same_email_address(patient.email), same_phone_number(patient.phone)
-    counts = (
+    same_email, same_phone = same_email_address(email), same_phone_key(phone_key)
+    return (
         Appointment.objects.upcoming(now=now)
         .filter(same_email | same_phone)
         .aggregate(same_email=Count("pk", filter=same_email), same_phone=Count("pk", filter=same_phone))
     )
-    if max(counts["same_email"], counts["same_phone"]) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
-        raise BookingLimitReached("contact")
-    if count_booking(guard.client_key, now=now) > settings.RATE_LIMIT_BOOKINGS_PER_HOUR:
-        raise BookingLimitReached("address")
+
+
+_CONTACT_COUNTS = PreparedQuery(
+    _contact_counts,
+    samples={
+        "now": SAMPLE_TIMES,
+        "email": (" Sample.First@Example.ORG ", " Sample.Second@Example.NET "),
+        "phone_key": (" +44 7700 900001 ", " +44 7700 900002 "),
+    },
+)
 
 
 def _lock_contact(patient: PatientDetails) -> None:
@@ -891,9 +958,17 @@ def waiting_list_leave(*, entry: WaitingListEntry, now: datetime, actor=None) ->
         _end_entries([entry.pk], status=status, now=now)
 
 
+# The argument is the address as `WaitingListQuerySet.same_email` compares it (stripped, lower case): the
+# samples are too, so that the method's own normalising leaves them as given.
+_OPEN_ENTRIES_WITH_EMAIL = PreparedQuery(
+    lambda email_key: WaitingListEntry.objects.open().same_email(email_key).values_list("pk"),
+    samples={"email_key": ("sample.first@example.org", "sample.second@example.net")},
+)
+
+
 def _leave_waiting_list_booked_elsewhere(*, email: str, now: datetime) -> None:
     """A patient who books another way (online, or by phone with the same e-mail) is taken off the list."""
-    entry_ids = list(WaitingListEntry.objects.open().same_email(email).values_list("pk", flat=True))
+    entry_ids = [pk for (pk,) in _OPEN_ENTRIES_WITH_EMAIL.rows(email_key=email.strip().lower())]
     if entry_ids:
         _end_entries(entry_ids, status=WaitingListEntry.Status.BOOKED_ELSEWHERE, now=now)
 
