@@ -39,6 +39,7 @@ from bookings.models import (
     UsedSafetyCheckPass,
     WaitingListEntry,
     WaitingListOffer,
+    _keep_phone_normalised,
     hash_token,
     new_token,
     phone_contact_key,
@@ -46,7 +47,7 @@ from bookings.models import (
     same_phone_key,
 )
 from bookings.schedule import clinic_zone, slot_fits_schedule
-from clinic.prepared import PreparedQuery
+from clinic.prepared import PreparedInsert, PreparedQuery
 from clinic.ratelimit import count_booking
 
 # -- Booking ------------------------------------------------------------------------------
@@ -112,6 +113,15 @@ class BookingResult:
     replayed: bool = False
 
 
+# Every change writes its history row, and every booking its appointment: the INSERTs written once per process.
+# The appointment's save() keeps its normalised phone beside the phone: done here as it does
+# (tests/bookings/test_booking_prepared_statements.py compares the rows the two write).
+_INSERT_APPOINTMENT = PreparedInsert(
+    Appointment, before_insert=lambda appointment: _keep_phone_normalised(appointment, {})
+)
+_INSERT_EVENT = PreparedInsert(AppointmentEvent)
+
+
 def _record_event(
     appointment,
     *,
@@ -131,15 +141,17 @@ def _record_event(
     `manage_token` (booking only) is the raw manage-link token the confirmation e-mail must carry.
     `actor_label` names a caller without an account (an API key: "api:<key name>").
     """
-    AppointmentEvent.objects.create(
-        appointment=appointment,
-        at=now,
-        actor=actor,
-        actor_label=actor_label or (actor.get_username() if actor else "patient"),
-        action=action,
-        from_value=from_value,
-        to_value=to_value,
-        detail=detail,
+    _INSERT_EVENT.insert(
+        AppointmentEvent(
+            appointment=appointment,
+            at=now,
+            actor=actor,
+            actor_label=actor_label or (actor.get_username() if actor else "patient"),
+            action=action,
+            from_value=from_value,
+            to_value=to_value,
+            detail=detail,
+        )
     )
     from bookings import notifications
 
@@ -391,7 +403,7 @@ def appointment_book(
                 )
             if online_guard is not None and booked_by is None:
                 _check_online_limits(patient, now=now, guard=online_guard)
-            appointment = Appointment.objects.create(
+            appointment = Appointment(
                 slot=slot,
                 source=(
                     Appointment.Source.WAITING_LIST
@@ -417,6 +429,7 @@ def appointment_book(
                 created_at=now,
                 updated_at=now,
             )
+            _INSERT_APPOINTMENT.insert(appointment)
             _record_event(
                 appointment,
                 now=now,

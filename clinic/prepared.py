@@ -104,3 +104,57 @@ class PreparedQuery:
 def _same(value, sample) -> bool:
     # The type too: 1 == True == 1.0 in Python. A driver's adapter (psycopg2's Json) by the value it adapts.
     return type(value) is type(sample) and getattr(value, "adapted", value) == getattr(sample, "adapted", sample)
+
+
+class PreparedInsert:
+    """INSERTs of a model's new rows, the statement written once per process (per number of rows).
+
+    The values are what the ORM's own insert sends: each field's `pre_save(obj, add=True)` (defaults were set
+    when the instance was made, auto_now here) through its `get_db_prep_save`; the primary key and the other
+    returning fields come back onto the instances. As with bulk_create, the model's save() and its signals do
+    not run: a model that overrides save() must say what its save() adds (BEFORE_INSERT, run on each instance
+    first), and a test must show that the two write the same row. A value that is an expression, or a field
+    left to its database default, is refused (the ORM writes SQL or DEFAULT for them).
+    """
+
+    def __init__(self, model, *, before_insert: Callable | None = None):
+        from django.db.models import Model
+
+        if model.save is not Model.save and before_insert is None:
+            raise TypeError(f"{model.__name__} overrides save(): give BEFORE_INSERT, what it adds.")
+        meta = model._meta
+        self._fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+        if any(field.generated for field in self._fields):
+            raise TypeError(f"{model.__name__} has generated fields: use the ORM.")
+        self._returning = meta.db_returning_fields
+        self._before_insert = before_insert
+        self._model = model
+        quote = connection.ops.quote_name
+        self._head = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in self._fields)}) VALUES "
+        )
+        self._row = f"({', '.join(['%s'] * len(self._fields))})"
+        self._tail = f" RETURNING {', '.join(quote(field.column) for field in self._returning)}"
+
+    def insert(self, *objs) -> None:
+        params = []
+        for obj in objs:
+            if type(obj) is not self._model:
+                raise TypeError(f"Not a {self._model.__name__}: {obj!r}")
+            if self._before_insert is not None:
+                self._before_insert(obj)
+            obj._prepare_related_fields_for_save(operation_name="insert")
+            for field in self._fields:
+                value = field.pre_save(obj, add=True)
+                if hasattr(value, "resolve_expression"):
+                    # An expression, or a database default left to the database.
+                    raise TypeError(f"{field.name} is an expression (or DEFAULT): use the ORM.")
+                params.append(field.get_db_prep_save(value, connection=connection))
+        with connection.cursor() as cursor:
+            cursor.execute(self._head + ", ".join([self._row] * len(objs)) + self._tail, params)
+            returned = cursor.fetchall()
+        for obj, row in zip(objs, returned, strict=True):
+            for field, value in zip(self._returning, row, strict=True):
+                setattr(obj, field.attname, value)
+            obj._state.adding = False
+            obj._state.db = connection.alias

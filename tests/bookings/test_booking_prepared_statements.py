@@ -115,3 +115,54 @@ def test_the_subscriptions_receiving_each_event_agree_with_their_queryset(db):
         expected = list(WebhookSubscription.objects.receiving(event).values_list("pk", "include_contact_details"))
         assert _RECEIVING[event].rows() == expected, event
     assert len(_RECEIVING[WebhookEvent.APPOINTMENT_BOOKED].rows()) == 2
+
+
+def _row(model, pk) -> dict:
+    return {key: value for key, value in model.objects.filter(pk=pk).values().get().items() if key != "id"}
+
+
+def test_the_prepared_inserts_write_the_rows_the_orm_writes(dr_patel):
+    """The appointment (its save() keeps the normalised phone), its history row and its messages."""
+    from bookings.models import AppointmentEvent, OutboundMessage
+    from bookings.notifications import _INSERT_MESSAGES
+    from bookings.services import _INSERT_APPOINTMENT, _INSERT_EVENT
+
+    now = timezone.now()
+    slot = make_slot(dr_patel, local(3, 9))
+    details = {
+        "slot": slot,
+        "first_name": "Pat",
+        "last_name": "Ient",
+        "email": "Pat@Example.org",
+        "phone": "+44 7700 900123",
+        "note": "Knee",
+        "safety_answers": {"version": "2026-11", "answers": [{"key": "trauma", "answer": "no"}]},
+        "privacy_notice_version": "2026-11",
+        "manage_token_hash": "a" * 64,
+        "submission_key": uuid.uuid4(),
+        "client_key": "b" * 32,
+        "created_at": now,
+        "updated_at": now,
+    }
+    by_orm = Appointment.objects.create(**details)
+    expected = _row(Appointment, by_orm.pk)
+    Appointment.objects.filter(pk=by_orm.pk).delete()
+    prepared = Appointment(**details)
+    _INSERT_APPOINTMENT.insert(prepared)
+    assert prepared.pk is not None and not prepared._state.adding
+    assert _row(Appointment, prepared.pk) == expected
+    assert expected["phone_normalised"] == "+447700900123"
+
+    event = {"appointment": prepared, "at": now, "actor_label": "patient", "action": "booked", "to_value": "Mon"}
+    by_orm = AppointmentEvent.objects.create(**event)
+    made = AppointmentEvent(**event)
+    _INSERT_EVENT.insert(made)
+    assert _row(AppointmentEvent, made.pk) == _row(AppointmentEvent, by_orm.pk)
+
+    message = {"kind": "confirmation", "appointment": prepared, "recipient": "pat@example.org", "slot_id": slot.pk}
+    message |= {"sequence": 0, "manage_token": "t", "created_at": now, "send_after": now, "next_attempt_at": now}
+    (by_orm,) = OutboundMessage.objects.bulk_create([OutboundMessage(**message)])
+    made = [OutboundMessage(**message), OutboundMessage(**message | {"kind": "reminder"})]
+    _INSERT_MESSAGES.insert(*made)
+    assert _row(OutboundMessage, made[0].pk) == _row(OutboundMessage, by_orm.pk)
+    assert _row(OutboundMessage, made[1].pk)["kind"] == "reminder"

@@ -6,7 +6,7 @@ import pytest
 from django.db.models import Count, Q
 
 from bookings.models import Slot
-from clinic.prepared import PreparedQuery
+from clinic.prepared import PreparedInsert, PreparedQuery
 from tests.helpers import local, make_slot
 
 TIMES = (datetime(1901, 1, 1, tzinfo=UTC), datetime(1902, 2, 2, tzinfo=UTC))
@@ -76,3 +76,22 @@ def test_none_is_refused_at_each_run(dr_patel):
         blocked.rows(reason=None)
     with pytest.raises(TypeError):
         blocked.rows(other="A")
+
+
+def test_an_insert_of_a_model_with_its_own_save_must_say_what_that_save_adds(db):
+    from bookings.models import Appointment
+
+    with pytest.raises(TypeError, match="overrides save"):
+        PreparedInsert(Appointment)
+
+
+def test_an_insert_refuses_a_field_left_to_its_database_default(dr_patel):
+    from bookings.models import Appointment
+
+    slot = make_slot(dr_patel, local(3, 9))
+    now = datetime.now(UTC)
+    appointment = Appointment(slot=slot, first_name="Pat", last_name="Ient", phone="07700 900123")
+    appointment.manage_token_hash, appointment.created_at, appointment.updated_at = "a" * 64, now, now
+    # Its save() would set phone_normalised; this BEFORE_INSERT forgets to.
+    with pytest.raises(TypeError, match="DEFAULT"):
+        PreparedInsert(Appointment, before_insert=lambda appointment: None).insert(appointment)
