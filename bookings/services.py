@@ -459,10 +459,13 @@ USED_PASS_KEPT = timedelta(hours=2)
 PRUNE_PASSES_EVERY = 200
 _passes_used = itertools.count(1)
 
-CONSUME_PASS_SQL = f"""
+# The pass is consumed (ON CONFLICT DO NOTHING: a pass used before returns no row, and nothing is locked), then
+# the contact's two advisory locks are taken by RETURNING, after the insert, in the order of its list: PostgreSQL
+# evaluates it from left to right. One statement, in the same order as two.
+CONSUME_PASS_AND_LOCK_CONTACT_SQL = f"""
     INSERT INTO {UsedSafetyCheckPass._meta.db_table} (pass_hash, used_at) VALUES (%s, %s)
     ON CONFLICT (pass_hash) DO NOTHING
-    RETURNING pass_hash
+    RETURNING pg_advisory_xact_lock(%s), pg_advisory_xact_lock(%s)
 """
 
 
@@ -472,19 +475,29 @@ def _check_online_limits(patient: PatientDetails, *, now: datetime, guard: Onlin
     Refusals are decided by statements that cannot fail (ON CONFLICT DO NOTHING, counts), never by a
     constraint violation: PostgreSQL logs a failing statement with its values.
     """
+    phone_key = phone_contact_key(patient.phone)
+    # Two bookings for one contact at once (from two addresses) queue on the locks, so the count below is exact.
     with connection.cursor() as cursor:
-        cursor.execute(CONSUME_PASS_SQL, [hash_token(guard.safety_pass), now])
+        cursor.execute(
+            CONSUME_PASS_AND_LOCK_CONTACT_SQL,
+            [hash_token(guard.safety_pass), now, *_contact_lock_keys(email=patient.email, phone_key=phone_key)],
+        )
         if cursor.fetchone() is None:
             raise SafetyCheckPassUsed
-    # Two bookings for one contact at once (from two addresses) queue here, so the count below is exact.
-    _lock_contact(patient)
-    ((same_email, same_phone),) = _CONTACT_COUNTS.rows(
-        now=now, email=patient.email, phone_key=phone_contact_key(patient.phone)
-    )
+    ((same_email, same_phone),) = _CONTACT_COUNTS.rows(now=now, email=patient.email, phone_key=phone_key)
     if max(same_email, same_phone) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
         raise BookingLimitReached("contact")
     if count_booking(guard.client_key, now=now) > settings.RATE_LIMIT_BOOKINGS_PER_HOUR:
         raise BookingLimitReached("address")
+
+
+def _contact_lock_keys(*, email: str, phone_key: str) -> list[int]:
+    """The keys of the advisory locks on the e-mail address and the phone number, in one order (no deadlock)."""
+    names = (f"email:{email.strip().lower()}", f"phone:{phone_key}")
+    return sorted(
+        int.from_bytes(hashlib.sha256(f"bookings.contact:{name}".encode()).digest()[:8], "big", signed=True)
+        for name in names
+    )
 
 
 def _contact_counts(*, now: datetime, email: str, phone_key: str):
@@ -507,18 +520,6 @@ _CONTACT_COUNTS = PreparedQuery(
         "phone_key": (" +44 7700 900001 ", " +44 7700 900002 "),
     },
 )
-
-
-def _lock_contact(patient: PatientDetails) -> None:
-    """Transaction-level advisory locks on the e-mail address and the phone number, in one order (no deadlock)."""
-    names = {f"email:{patient.email.strip().lower()}", f"phone:{phone_contact_key(patient.phone)}"}
-    keys = sorted(
-        int.from_bytes(hashlib.sha256(f"bookings.contact:{name}".encode()).digest()[:8], "big", signed=True)
-        for name in names
-    )
-    # One statement: PostgreSQL evaluates a select list from left to right, so the order stands.
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(['pg_advisory_xact_lock(%s)'] * len(keys))}", keys)
 
 
 def _booking_with_key(submission_key: uuid.UUID | None) -> Appointment | None:
