@@ -47,6 +47,9 @@ class PreparedQuery:
         self._parameters: list[tuple[str | None, object]] = []
 
     def _statement(self, values: dict) -> tuple[str, tuple]:
+        # A debug cursor (DEBUG, or a test counting queries) logs the statement it was asked to send even when it
+        # was not sent: those entries go, so that preparing counts as no query.
+        logged = len(connection.queries_log)
         try:
             with connection.execute_wrapper(_capture):
                 result = self._build(**values)
@@ -54,6 +57,9 @@ class PreparedQuery:
                     list(result)
         except _Captured as captured:
             return captured.sql, captured.params
+        finally:
+            while len(connection.queries_log) > logged:
+                connection.queries_log.pop()
         raise ValueError("BUILD sent no statement.")
 
     def prepare(self) -> str:

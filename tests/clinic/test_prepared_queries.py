@@ -95,3 +95,10 @@ def test_an_insert_refuses_a_field_left_to_its_database_default(dr_patel):
     # Its save() would set phone_normalised; this BEFORE_INSERT forgets to.
     with pytest.raises(TypeError, match="DEFAULT"):
         PreparedInsert(Appointment, before_insert=lambda appointment: None).insert(appointment)
+
+
+def test_preparing_counts_as_no_query(dr_patel, django_assert_num_queries):
+    blocked = PreparedQuery(lambda reason: Slot.objects.filter(blocked_reason=reason), samples={"reason": ("A", "B")})
+    with django_assert_num_queries(1) as captured:
+        assert blocked.rows(reason="Course") == []
+    assert captured.captured_queries[0]["sql"].startswith("SELECT")
