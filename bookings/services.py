@@ -250,8 +250,8 @@ def _lock_bookable_slot(
     rows = _LOCK_SLOT.rows(slot_id=slot_id) if 0 < slot_id <= BIGGEST_ID else []
     if not rows:
         raise SlotUnavailable("unknown")
-    slot = Slot.from_db(None, _SLOT_COLUMNS, rows[0][: len(_SLOT_COLUMNS)])
-    slot.practitioner = Practitioner.from_db(None, _PRACTITIONER_COLUMNS, rows[0][len(_SLOT_COLUMNS) :])
+    slot = Slot.from_db(connection.alias, _SLOT_COLUMNS, rows[0][: len(_SLOT_COLUMNS)])
+    slot.practitioner = Practitioner.from_db(connection.alias, _PRACTITIONER_COLUMNS, rows[0][len(_SLOT_COLUMNS) :])
     # After the lock was granted, so that it sees the latest commit.
     if held_for is not None:
         facts = _slot_facts(slot_id=slot.pk, now=now, submission_key=submission_key, held_for=held_for).get()

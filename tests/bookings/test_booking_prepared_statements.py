@@ -19,6 +19,7 @@ def test_the_locked_slot_and_its_practitioner_are_the_rows_the_orm_reads(dr_pate
         with transaction.atomic():
             locked = _lock_bookable_slot(slot.pk, now=timezone.now(), staff=True)
         expected = Slot.objects.select_related("practitioner").get(pk=slot.pk)
+        assert locked._state.db == expected._state.db and not locked._state.adding
         for field in Slot._meta.concrete_fields:
             assert getattr(locked, field.attname) == getattr(expected, field.attname), field.name
         for field in type(expected.practitioner)._meta.concrete_fields:
