@@ -58,8 +58,12 @@ def main() -> int:
         browsing = Client(HTTP_HOST="127.0.0.1")
         browsing.cookies["booking"] = next(cookies)
 
+        # One client (one handler, its middleware loaded once, as in a server process), each booking a new
+        # browser: its cookies cleared, then its own flow cookie.
+        patient = Client(HTTP_HOST="127.0.0.1")
+
         def booking_post():
-            patient = Client(HTTP_HOST="127.0.0.1")
+            patient.cookies.clear()
             patient.cookies["booking"] = next(cookies)
             form = {
                 "slot": next(slots),

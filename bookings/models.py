@@ -513,7 +513,12 @@ def phone_contact_key(phone: str) -> str:
 
 def same_phone_number(phone: str) -> Q:
     """A condition on appointments: booked with this phone number (compared as `phone_contact_key` says)."""
-    return Q(phone_normalised=phone_contact_key(phone)) & ~Q(phone_normalised="")
+    return same_phone_key(phone_contact_key(phone))
+
+
+def same_phone_key(key: str) -> Q:
+    """`same_phone_number` for a number already made its `phone_contact_key`."""
+    return Q(phone_normalised=key) & ~Q(phone_normalised="")
 
 
 def same_email_address(email: str) -> Q:

@@ -74,6 +74,7 @@ from bookings.models import (
 )
 from bookings.schedule import clinic_zone
 from clinic.logging import redact
+from clinic.prepared import PreparedInsert
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,10 @@ def reminder_time(appointment) -> datetime | None:
     if not settings.REMINDER_HOURS_BEFORE:
         return None
     return appointment.slot.starts_at - timedelta(hours=settings.REMINDER_HOURS_BEFORE)
+
+
+# Written in every appointment change's transaction (a booking's too): the INSERT written once per process.
+_INSERT_MESSAGES = PreparedInsert(OutboundMessage)
 
 
 def appointment_changed(
@@ -152,7 +157,7 @@ def appointment_changed(
             _new_message(appointment, kind=reception_kind, recipient=settings.RECEPTION_NOTIFY_EMAIL, now=now)
         )
     if messages:
-        OutboundMessage.objects.bulk_create(messages)
+        _INSERT_MESSAGES.insert(*messages)
 
 
 def _new_message(appointment, *, kind, recipient, now, send_after=None, manage_token=None) -> OutboundMessage:

@@ -13,8 +13,8 @@ import hashlib
 import itertools
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -39,13 +39,15 @@ from bookings.models import (
     UsedSafetyCheckPass,
     WaitingListEntry,
     WaitingListOffer,
+    _keep_phone_normalised,
     hash_token,
     new_token,
     phone_contact_key,
     same_email_address,
-    same_phone_number,
+    same_phone_key,
 )
 from bookings.schedule import clinic_zone, slot_fits_schedule
+from clinic.prepared import PreparedInsert, PreparedQuery
 from clinic.ratelimit import count_booking
 
 # -- Booking ------------------------------------------------------------------------------
@@ -111,6 +113,15 @@ class BookingResult:
     replayed: bool = False
 
 
+# Every change writes its history row, and every booking its appointment: the INSERTs written once per process.
+# The appointment's save() keeps its normalised phone beside the phone: done here as it does
+# (tests/bookings/test_booking_prepared_statements.py compares the rows the two write).
+_INSERT_APPOINTMENT = PreparedInsert(
+    Appointment, before_insert=lambda appointment: _keep_phone_normalised(appointment, {})
+)
+_INSERT_EVENT = PreparedInsert(AppointmentEvent)
+
+
 def _record_event(
     appointment,
     *,
@@ -130,15 +141,17 @@ def _record_event(
     `manage_token` (booking only) is the raw manage-link token the confirmation e-mail must carry.
     `actor_label` names a caller without an account (an API key: "api:<key name>").
     """
-    AppointmentEvent.objects.create(
-        appointment=appointment,
-        at=now,
-        actor=actor,
-        actor_label=actor_label or (actor.get_username() if actor else "patient"),
-        action=action,
-        from_value=from_value,
-        to_value=to_value,
-        detail=detail,
+    _INSERT_EVENT.insert(
+        AppointmentEvent(
+            appointment=appointment,
+            at=now,
+            actor=actor,
+            actor_label=actor_label or (actor.get_username() if actor else "patient"),
+            action=action,
+            from_value=from_value,
+            to_value=to_value,
+            detail=detail,
+        )
     )
     from bookings import notifications
 
@@ -153,6 +166,59 @@ def _record_event(
 def _describe_slot(slot: Slot) -> str:
     local = slot.starts_at.astimezone(clinic_zone())
     return f"{local:%a %d %b %Y %H:%M} with {slot.practitioner.full_name}"
+
+
+# Sample values for the statements prepared once per process (clinic.prepared): no real row has them.
+SAMPLE_IDS = (-7_000_001, -7_000_002)
+SAMPLE_TIMES = (datetime(1901, 2, 3, 4, 5, 6, 7, tzinfo=UTC), datetime(1902, 3, 4, 5, 6, 7, 8, tzinfo=UTC))
+SAMPLE_KEYS = (uuid.UUID(int=1), uuid.UUID(int=2))
+BIGGEST_ID = 2**63 - 1
+
+_SLOT_COLUMNS = [field.attname for field in Slot._meta.concrete_fields]
+_PRACTITIONER_COLUMNS = [field.attname for field in Practitioner._meta.concrete_fields]
+
+
+def _slot_with_practitioner_to_lock(slot_id):
+    """The slot's row and its practitioner's, to lock the slot's alone (FOR UPDATE OF the slot)."""
+    return (
+        Slot.objects.filter(pk=slot_id)
+        .order_by()
+        .select_for_update(of=("self",))
+        .values_list(*_SLOT_COLUMNS, *(f"practitioner__{name}" for name in _PRACTITIONER_COLUMNS))
+    )
+
+
+_LOCK_SLOT = PreparedQuery(_slot_with_practitioner_to_lock, samples={"slot_id": SAMPLE_IDS})
+
+
+def _slot_facts(*, slot_id, now: datetime, submission_key: uuid.UUID | None = None, held_for=None):
+    """The one read under the slot's lock: whether the slot has a live appointment, whether a waiting-list
+    offer holds it, and the appointment made with the same submission key if there is one."""
+    replayed = (
+        Subquery(Appointment.objects.filter(submission_key=submission_key).order_by().values("pk")[:1])
+        if submission_key is not None
+        else Value(None, output_field=IntegerField())
+    )
+    return (
+        Slot.objects.filter(pk=slot_id)
+        .order_by()
+        .values_list(
+            Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))),
+            Exists(Slot.held_by_others(now=now, held_for=held_for, slot=OuterRef("pk"))),
+            replayed,
+        )
+    )
+
+
+# The shapes a booking without a waiting-list offer sends (with the offer: built each time, it is rare).
+_SLOT_FACTS = PreparedQuery(
+    lambda slot_id, now: _slot_facts(slot_id=slot_id, now=now),
+    samples={"slot_id": SAMPLE_IDS, "now": SAMPLE_TIMES},
+)
+_SLOT_FACTS_WITH_KEY = PreparedQuery(
+    lambda slot_id, now, submission_key: _slot_facts(slot_id=slot_id, now=now, submission_key=submission_key),
+    samples={"slot_id": SAMPLE_IDS, "now": SAMPLE_TIMES, "submission_key": SAMPLE_KEYS},
+)
 
 
 def _lock_bookable_slot(
@@ -175,29 +241,25 @@ def _lock_bookable_slot(
     failing statement with its values (a patient's name, e-mail and phone), so a slot just
     taken or a form sent twice must never reach the INSERT or UPDATE. The unique constraints
     stay as the backstop. With a `submission_key`, an earlier booking made with it is a replay.
+    Both statements are prepared once per process (clinic.prepared), from the QuerySets above.
     """
     try:
-        slot = Slot.objects.select_related("practitioner").order_by().select_for_update(of=("self",)).get(pk=slot_id)
-    except (Slot.DoesNotExist, ValueError, TypeError):
+        slot_id = int(slot_id)
+    except (ValueError, TypeError):
         raise SlotUnavailable("unknown") from None
-    # One read, after the lock was granted, so that it sees the latest commit: whether the slot has a
-    # live appointment, whether a waiting-list offer holds it, and the appointment made with the same
-    # submission key if there is one.
-    replayed = (
-        Subquery(Appointment.objects.filter(submission_key=submission_key).order_by().values("pk")[:1])
-        if submission_key is not None
-        else Value(None, output_field=IntegerField())
-    )
-    taken, held, earlier_id = (
-        Slot.objects.filter(pk=slot.pk)
-        .order_by()
-        .values_list(
-            Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))),
-            Exists(Slot.held_by_others(now=now, held_for=held_for, slot=OuterRef("pk"))),
-            replayed,
-        )
-        .get()
-    )
+    rows = _LOCK_SLOT.rows(slot_id=slot_id) if 0 < slot_id <= BIGGEST_ID else []
+    if not rows:
+        raise SlotUnavailable("unknown")
+    slot = Slot.from_db(connection.alias, _SLOT_COLUMNS, rows[0][: len(_SLOT_COLUMNS)])
+    slot.practitioner = Practitioner.from_db(connection.alias, _PRACTITIONER_COLUMNS, rows[0][len(_SLOT_COLUMNS) :])
+    # After the lock was granted, so that it sees the latest commit.
+    if held_for is not None:
+        facts = _slot_facts(slot_id=slot.pk, now=now, submission_key=submission_key, held_for=held_for).get()
+    elif submission_key is not None:
+        (facts,) = _SLOT_FACTS_WITH_KEY.rows(slot_id=slot.pk, now=now, submission_key=submission_key)
+    else:
+        (facts,) = _SLOT_FACTS.rows(slot_id=slot.pk, now=now)
+    taken, held, earlier_id = facts
     if earlier_id is not None:
         raise Replayed(Appointment.objects.order_by().get(pk=earlier_id))
     if staff:
@@ -341,7 +403,7 @@ def appointment_book(
                 )
             if online_guard is not None and booked_by is None:
                 _check_online_limits(patient, now=now, guard=online_guard)
-            appointment = Appointment.objects.create(
+            appointment = Appointment(
                 slot=slot,
                 source=(
                     Appointment.Source.WAITING_LIST
@@ -367,6 +429,7 @@ def appointment_book(
                 created_at=now,
                 updated_at=now,
             )
+            _INSERT_APPOINTMENT.insert(appointment)
             _record_event(
                 appointment,
                 now=now,
@@ -396,10 +459,13 @@ USED_PASS_KEPT = timedelta(hours=2)
 PRUNE_PASSES_EVERY = 200
 _passes_used = itertools.count(1)
 
-CONSUME_PASS_SQL = f"""
+# The pass is consumed (ON CONFLICT DO NOTHING: a pass used before returns no row, and nothing is locked), then
+# the contact's two advisory locks are taken by RETURNING, after the insert, in the order of its list: PostgreSQL
+# evaluates it from left to right. One statement, in the same order as two.
+CONSUME_PASS_AND_LOCK_CONTACT_SQL = f"""
     INSERT INTO {UsedSafetyCheckPass._meta.db_table} (pass_hash, used_at) VALUES (%s, %s)
     ON CONFLICT (pass_hash) DO NOTHING
-    RETURNING pass_hash
+    RETURNING pg_advisory_xact_lock(%s), pg_advisory_xact_lock(%s)
 """
 
 
@@ -409,36 +475,51 @@ def _check_online_limits(patient: PatientDetails, *, now: datetime, guard: Onlin
     Refusals are decided by statements that cannot fail (ON CONFLICT DO NOTHING, counts), never by a
     constraint violation: PostgreSQL logs a failing statement with its values.
     """
+    phone_key = phone_contact_key(patient.phone)
+    # Two bookings for one contact at once (from two addresses) queue on the locks, so the count below is exact.
     with connection.cursor() as cursor:
-        cursor.execute(CONSUME_PASS_SQL, [hash_token(guard.safety_pass), now])
+        cursor.execute(
+            CONSUME_PASS_AND_LOCK_CONTACT_SQL,
+            [hash_token(guard.safety_pass), now, *_contact_lock_keys(email=patient.email, phone_key=phone_key)],
+        )
         if cursor.fetchone() is None:
             raise SafetyCheckPassUsed
-    # Two bookings for one contact at once (from two addresses) queue here, so the count below is exact.
-    _lock_contact(patient)
-    # The condition repeated in WHERE: the two indexes (e-mail in any case, phone) find the contact's rows,
-    # where the FILTERs alone would read every upcoming appointment.
-    same_email, same_phone = same_email_address(patient.email), same_phone_number(patient.phone)
-    counts = (
-        Appointment.objects.upcoming(now=now)
-        .filter(same_email | same_phone)
-        .aggregate(same_email=Count("pk", filter=same_email), same_phone=Count("pk", filter=same_phone))
-    )
-    if max(counts["same_email"], counts["same_phone"]) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
+    ((same_email, same_phone),) = _CONTACT_COUNTS.rows(now=now, email=patient.email, phone_key=phone_key)
+    if max(same_email, same_phone) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
         raise BookingLimitReached("contact")
     if count_booking(guard.client_key, now=now) > settings.RATE_LIMIT_BOOKINGS_PER_HOUR:
         raise BookingLimitReached("address")
 
 
-def _lock_contact(patient: PatientDetails) -> None:
-    """Transaction-level advisory locks on the e-mail address and the phone number, in one order (no deadlock)."""
-    names = {f"email:{patient.email.strip().lower()}", f"phone:{phone_contact_key(patient.phone)}"}
-    keys = sorted(
+def _contact_lock_keys(*, email: str, phone_key: str) -> list[int]:
+    """The keys of the advisory locks on the e-mail address and the phone number, in one order (no deadlock)."""
+    names = (f"email:{email.strip().lower()}", f"phone:{phone_key}")
+    return sorted(
         int.from_bytes(hashlib.sha256(f"bookings.contact:{name}".encode()).digest()[:8], "big", signed=True)
         for name in names
     )
-    # One statement: PostgreSQL evaluates a select list from left to right, so the order stands.
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(['pg_advisory_xact_lock(%s)'] * len(keys))}", keys)
+
+
+def _contact_counts(*, now: datetime, email: str, phone_key: str):
+    """The live upcoming bookings with this e-mail address, and with this phone number (its contact key)."""
+    # The condition repeated in WHERE: the two indexes (e-mail in any case, phone) find the contact's rows,
+    # where the FILTERs alone would read every upcoming appointment.
+    same_email, same_phone = same_email_address(email), same_phone_key(phone_key)
+    return (
+        Appointment.objects.upcoming(now=now)
+        .filter(same_email | same_phone)
+        .aggregate(same_email=Count("pk", filter=same_email), same_phone=Count("pk", filter=same_phone))
+    )
+
+
+_CONTACT_COUNTS = PreparedQuery(
+    _contact_counts,
+    samples={
+        "now": SAMPLE_TIMES,
+        "email": (" Sample.First@Example.ORG ", " Sample.Second@Example.NET "),
+        "phone_key": (" +44 7700 900001 ", " +44 7700 900002 "),
+    },
+)
 
 
 def _booking_with_key(submission_key: uuid.UUID | None) -> Appointment | None:
@@ -891,9 +972,17 @@ def waiting_list_leave(*, entry: WaitingListEntry, now: datetime, actor=None) ->
         _end_entries([entry.pk], status=status, now=now)
 
 
+# The argument is the address as `WaitingListQuerySet.same_email` compares it (stripped, lower case): the
+# samples are too, so that the method's own normalising leaves them as given.
+_OPEN_ENTRIES_WITH_EMAIL = PreparedQuery(
+    lambda email_key: WaitingListEntry.objects.open().same_email(email_key).values_list("pk"),
+    samples={"email_key": ("sample.first@example.org", "sample.second@example.net")},
+)
+
+
 def _leave_waiting_list_booked_elsewhere(*, email: str, now: datetime) -> None:
     """A patient who books another way (online, or by phone with the same e-mail) is taken off the list."""
-    entry_ids = list(WaitingListEntry.objects.open().same_email(email).values_list("pk", flat=True))
+    entry_ids = [pk for (pk,) in _OPEN_ENTRIES_WITH_EMAIL.rows(email_key=email.strip().lower())]
     if entry_ids:
         _end_entries(entry_ids, status=WaitingListEntry.Status.BOOKED_ELSEWHERE, now=now)
 

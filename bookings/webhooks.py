@@ -29,6 +29,7 @@ import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -44,6 +45,7 @@ from bookings.models import (
     WebhookSubscription,
 )
 from bookings.notifications import retry_delay
+from clinic.prepared import PreparedQuery
 
 logger = logging.getLogger("bookings.webhooks")
 
@@ -97,13 +99,30 @@ def appointment_payload(appointment: Appointment, *, with_contact: bool) -> dict
     return data
 
 
+class Receiver(NamedTuple):
+    """What recording a delivery needs of a subscription receiving the event."""
+
+    pk: int
+    include_contact_details: bool
+
+
+# Read in every change's transaction (a booking's too): prepared once per process, one statement per event.
+_RECEIVING = {
+    event: PreparedQuery(
+        lambda event=event: WebhookSubscription.objects.receiving(event).values_list("pk", "include_contact_details"),
+        samples={},
+    )
+    for event in WebhookEvent.values
+}
+
+
 def _record(event: str, *, now: datetime, data_for) -> None:
-    subscriptions = list(WebhookSubscription.objects.receiving(event))
+    subscriptions = [Receiver(*row) for row in _RECEIVING[event].rows()]
     if not subscriptions:
         return
     WebhookDelivery.objects.bulk_create(
         WebhookDelivery(
-            subscription=subscription,
+            subscription_id=subscription.pk,
             message_id=f"msg_{uuid.uuid4().hex}",
             event=event,
             payload={"type": event, "timestamp": now.isoformat(), "data": data_for(subscription)},
