@@ -13,8 +13,8 @@ import hashlib
 import itertools
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -47,7 +47,7 @@ from bookings.models import (
     same_phone_key,
 )
 from bookings.schedule import clinic_zone, slot_fits_schedule
-from clinic.prepared import PreparedInsert, PreparedQuery
+from clinic.prepared import SAMPLE_IDS, SAMPLE_TIMES, PreparedInsert, PreparedQuery
 from clinic.ratelimit import count_booking
 
 # -- Booking ------------------------------------------------------------------------------
@@ -169,8 +169,6 @@ def _describe_slot(slot: Slot) -> str:
 
 
 # Sample values for the statements prepared once per process (clinic.prepared): no real row has them.
-SAMPLE_IDS = (-7_000_001, -7_000_002)
-SAMPLE_TIMES = (datetime(1901, 2, 3, 4, 5, 6, 7, tzinfo=UTC), datetime(1902, 3, 4, 5, 6, 7, 8, tzinfo=UTC))
 SAMPLE_KEYS = (uuid.UUID(int=1), uuid.UUID(int=2))
 BIGGEST_ID = 2**63 - 1
 

@@ -63,8 +63,8 @@ from bookings.services import (
     waiting_list_offer_accept,
     waiting_list_send_link,
 )
-from clinic.compiled_query import CompiledQuery
 from clinic.page_cache import MAX_AGE, PageCache, Rendering
+from clinic.prepared import SAMPLE_IDS, PreparedQuery, sample_times
 from clinic.ratelimit import client_address_key, rate_limited_post
 
 # A manage link stops working this long after the appointment.
@@ -188,45 +188,37 @@ def _practitioner_options_html(practitioners: list[PractitionerChoice], chosen: 
 
 # The picker's statements, compiled once per process from the QuerySets that define them (the rule stays
 # Slot.objects.bookable's): building them again for every rendering cost more than PostgreSQL's answer.
-_practitioners_offered = CompiledQuery(
-    lambda: Practitioner.objects.offering_consultations().values_list("pk", "title", "display_name")
+# The samples each statement is prepared with (clinic.prepared): one pair of times for each time argument.
+_WINDOW_SAMPLES = {"now": sample_times(0), "earliest": sample_times(1), "latest": sample_times(2)}
+_practitioners_offered = PreparedQuery(
+    lambda: Practitioner.objects.offering_consultations().values_list("pk", "title", "display_name"), samples={}
 )
 _first_bookable_start = {
-    "any": CompiledQuery(
+    "any": PreparedQuery(
         lambda now, earliest, latest: Slot.objects.bookable_between(
             now=now, earliest=earliest, latest=latest
         ).values_list("starts_at")[:1],
-        now=datetime,
-        earliest=datetime,
-        latest=datetime,
+        samples=_WINDOW_SAMPLES,
     ),
-    "one": CompiledQuery(
+    "one": PreparedQuery(
         lambda now, earliest, latest, practitioner: Slot.objects.bookable_between(
             now=now, earliest=earliest, latest=latest, practitioner=practitioner
         ).values_list("starts_at")[:1],
-        now=datetime,
-        earliest=datetime,
-        latest=datetime,
-        practitioner=int,
+        samples={**_WINDOW_SAMPLES, "practitioner": SAMPLE_IDS},
     ),
 }
 _bookable_times = {
-    "any": CompiledQuery(
+    "any": PreparedQuery(
         lambda now, earliest, latest: _distinct_times(
             Slot.objects.bookable_between(now=now, earliest=earliest, latest=latest)
         ).values_list("pk", "starts_at"),
-        now=datetime,
-        earliest=datetime,
-        latest=datetime,
+        samples=_WINDOW_SAMPLES,
     ),
-    "one": CompiledQuery(
+    "one": PreparedQuery(
         lambda now, earliest, latest, practitioner: Slot.objects.bookable_between(
             now=now, earliest=earliest, latest=latest, practitioner=practitioner
         ).values_list("pk", "starts_at"),
-        now=datetime,
-        earliest=datetime,
-        latest=datetime,
-        practitioner=int,
+        samples={**_WINDOW_SAMPLES, "practitioner": SAMPLE_IDS},
     ),
 }
 

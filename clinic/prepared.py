@@ -23,9 +23,24 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.db.models import QuerySet
+
+# Sample values for the arguments, far from any real one and different in the two captures.
+SAMPLE_IDS = (-7_000_001, -7_000_002)
+
+
+def sample_times(n: int = 0) -> tuple[datetime, datetime]:
+    """The N-th pair of sample times: a statement with several time arguments gives each its own pair."""
+    return (
+        datetime(1901, 2, 3, 4, 5, 6, 7, tzinfo=UTC) + timedelta(days=n),
+        datetime(1902, 3, 4, 5, 6, 7, 8, tzinfo=UTC) + timedelta(days=n),
+    )
+
+
+SAMPLE_TIMES = sample_times()
 
 
 class _Captured(Exception):
