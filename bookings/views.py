@@ -414,11 +414,18 @@ def too_soon_or_past(starts_at: datetime | None, *, now: datetime) -> str:
     return ""
 
 
-def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, headline=None):
+def _never_offered(any_at: datetime | None) -> bool:
+    """An "any practitioner" time at which no slot starts at all: a made-up or mistyped link, not a time taken."""
+    return any_at is not None and not Slot.objects.filter(starts_at=any_at).order_by().exists()
+
+
+def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, headline=None, never_offered=False):
     alternatives = nearest_alternatives(now=now, around=wanted_start)
     # A time that passed its minimum notice was not "just taken": say what happened.
     clock = too_soon_or_past(wanted_start, now=now)
-    if clock == "past":
+    if never_offered:
+        headline = "We do not offer a consultation at that time"
+    elif clock == "past":
         headline = "Sorry, that time has passed"
     elif clock == "too soon":
         headline = "That time is too soon to book online"
@@ -551,13 +558,15 @@ def _details_form(
     elif wanted_start is None:
         response = render(request, "bookings/slot_not_found.html", status=404)
     else:
+        never_offered = _never_offered(any_at)
         response = _slot_unavailable_response(
             request,
             form=form,
             wanted_start=wanted_start,
             now=now,
-            status=409 if status == 200 else 400,
+            status=404 if never_offered else 409 if status == 200 else 400,
             headline="Sorry, that time is no longer available",
+            never_offered=never_offered,
         )
     if kept is not None or flow.KEPT_FORM_COOKIE in request.COOKIES:
         response.delete_cookie(flow.KEPT_FORM_COOKIE, path=flow.FLOW_COOKIE_PATH)
@@ -596,7 +605,16 @@ def _book_online(
         wanted_start = any_at if any_at else getattr(_wanted_slot(slot_id), "starts_at", None)
         if wanted_start is None:
             return render(request, "bookings/slot_not_found.html", status=404)
-        return _slot_unavailable_response(request, form=form, wanted_start=wanted_start, now=now)
+        # What was typed is kept either way, with the nearest times.
+        never_offered = _never_offered(any_at)
+        return _slot_unavailable_response(
+            request,
+            form=form,
+            wanted_start=wanted_start,
+            now=now,
+            status=404 if never_offered else 409,
+            never_offered=never_offered,
+        )
     known = flow.confirmations_with_proof(request, result.appointment, browser_secret=browser_secret)
     if known is None:
         return render(request, "bookings/already_booked.html", status=409)

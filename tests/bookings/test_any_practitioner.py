@@ -257,3 +257,24 @@ def test_a_double_click_on_any_practitioner_racing_itself_for_the_last_free_time
     assert not [result for result in results if isinstance(result, Exception)], results
     assert {result.appointment.pk for result in results} == {Appointment.objects.get().pk}
     assert sum(1 for result in results if not result.replayed) == 1
+
+
+def test_a_made_up_any_time_says_it_is_not_offered_keeps_the_details_and_offers_the_nearest(client, team):
+    """A well-formed time at which no slot starts (a link edited by hand: 10:01) was never offered: the page
+    says so rather than "just taken", on the link and when the form is sent, and keeps what was typed."""
+    later = make_slot(team[1], local(3, 11))
+    pass_safety_check(client)
+    made_up = start_time_value(local(3, 10) + timedelta(minutes=1))
+
+    opened = client.get("/book/details/", {"at": made_up})
+    form = {**_any_details_form(client, later.starts_at), "at": made_up}
+    sent = client.post("/book/details/", form)
+
+    for response in (opened, sent):
+        assert response.status_code == 404
+        page = response.content.decode()
+        assert "We do not offer a consultation at that time" in page
+        assert "just been taken" not in page and "no longer available" not in page
+        assert f'value="{later.pk}"' in page
+    assert PATIENT["email"] in sent.content.decode()
+    assert Appointment.objects.count() == 0
