@@ -252,6 +252,21 @@ def _clinic_context() -> dict:
     }
 
 
+def _email(message: OutboundMessage, *, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
+    """One outbox row's e-mail from bookings/email/TEMPLATE.txt and .html."""
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"bookings/email/{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.recipient],
+        reply_to=[settings.CLINIC_EMAIL],
+        # The same Message-ID on every attempt: a copy sent twice (see README) is recognisably one message.
+        headers={"Message-ID": f"<outbound-{message.pk}@{_mail_domain()}>"},
+    )
+    email.attach_alternative(render_to_string(f"bookings/email/{template}.html", context), "text/html")
+    return email
+
+
 def render_offer_message(message: OutboundMessage) -> EmailMultiAlternatives:
     """A waiting-list offer: the time, how long it is held, the accept link. Only the recipient's own name."""
     offer = message.waiting_list_offer
@@ -269,16 +284,12 @@ def render_offer_message(message: OutboundMessage) -> EmailMultiAlternatives:
         "clinic": _clinic_context(),
         "minutes": settings.CONSULTATION_MINUTES,
     }
-    email = EmailMultiAlternatives(
+    return _email(
+        message,
         subject=f"A time has come free: {starts:%a} {starts.day} {starts:%b} at {starts:%H:%M}",
-        body=render_to_string("bookings/email/waiting_list_offer.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[message.recipient],
-        reply_to=[settings.CLINIC_EMAIL],
-        headers={"Message-ID": f"<outbound-{message.pk}@{_mail_domain()}>"},
+        template="waiting_list_offer",
+        context=context,
     )
-    email.attach_alternative(render_to_string("bookings/email/waiting_list_offer.html", context), "text/html")
-    return email
 
 
 def render_link_message(message: OutboundMessage) -> EmailMultiAlternatives:
@@ -290,16 +301,7 @@ def render_link_message(message: OutboundMessage) -> EmailMultiAlternatives:
         "clinic": _clinic_context(),
     }
     subject = "Confirm joining the waiting list" if context["confirming"] else "Your link to the waiting list"
-    email = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("bookings/email/waiting_list_link.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[message.recipient],
-        reply_to=[settings.CLINIC_EMAIL],
-        headers={"Message-ID": f"<outbound-{message.pk}@{_mail_domain()}>"},
-    )
-    email.attach_alternative(render_to_string("bookings/email/waiting_list_link.html", context), "text/html")
-    return email
+    return _email(message, subject=subject, template="waiting_list_link", context=context)
 
 
 def render_message(message: OutboundMessage) -> EmailMultiAlternatives:
@@ -324,28 +326,18 @@ def render_message(message: OutboundMessage) -> EmailMultiAlternatives:
         "staff_url": settings.SITE_URL + reverse("staff_home"),
         "book_url": settings.SITE_URL + reverse("booking_start"),
         "site_url": settings.SITE_URL,
-        "clinic": {
-            "name": settings.CLINIC_NAME,
-            "address": settings.CLINIC_ADDRESS,
-            "phone": settings.CLINIC_PHONE,
-            "email": settings.CLINIC_EMAIL,
-            "directions": settings.CLINIC_DIRECTIONS,
-        },
+        "clinic": _clinic_context(),
         "minutes": settings.CONSULTATION_MINUTES,
         "cutoff_hours": int(settings.MANAGE_CUTOFF.total_seconds() // 3600),
     }
     template = "reception" if is_reception else message.kind
     when = f"{starts:%a} {starts.day} {starts:%b} at {starts:%H:%M}"
-    email = EmailMultiAlternatives(
+    email = _email(
+        message,
         subject=_SUBJECTS[message.kind].format(when=when, practitioner=practitioner),
-        body=render_to_string(f"bookings/email/{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[message.recipient],
-        reply_to=[settings.CLINIC_EMAIL],
-        # The same Message-ID on every attempt: a copy sent twice (see README) is recognisably one message.
-        headers={"Message-ID": f"<outbound-{message.pk}@{_mail_domain()}>"},
+        template=template,
+        context=context,
     )
-    email.attach_alternative(render_to_string(f"bookings/email/{template}.html", context), "text/html")
     method = _ICS_METHOD.get(message.kind)
     if method:
         part = SafeMIMEText(appointment_ics(appointment, method=method).decode(), "calendar", "utf-8")

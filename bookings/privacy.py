@@ -166,6 +166,17 @@ def _when(value):
     return value.isoformat() if value else None
 
 
+def _email_record(message) -> dict:
+    """An e-mail the clinic sent (or tried to) about a record, as the download gives it."""
+    return {
+        "kind": message.get_kind_display(),
+        "to": message.recipient,
+        "status": message.get_status_display(),
+        "created_at": _when(message.created_at),
+        "sent_at": _when(message.sent_at),
+    }
+
+
 def patient_data_export(records: PatientRecords) -> dict:
     """The subject-access file: every record held about the patient, machine-readable (json.dumps-able)."""
     return {
@@ -199,16 +210,7 @@ def patient_data_export(records: PatientRecords) -> dict:
                     }
                     for e in a.events.all()
                 ],
-                "emails": [
-                    {
-                        "kind": m.get_kind_display(),
-                        "to": m.recipient,
-                        "status": m.get_status_display(),
-                        "created_at": _when(m.created_at),
-                        "sent_at": _when(m.sent_at),
-                    }
-                    for m in sorted(a.messages.all(), key=lambda m: (m.created_at, m.pk))
-                ],
+                "emails": [_email_record(m) for m in sorted(a.messages.all(), key=lambda m: (m.created_at, m.pk))],
             }
             for a in records.appointments
         ],
@@ -250,16 +252,7 @@ def patient_data_export(records: PatientRecords) -> dict:
                         "offered_at": _when(o.offered_at),
                         "held_until": _when(o.held_until),
                         "ended_at": _when(o.ended_at),
-                        "emails": [
-                            {
-                                "kind": m.get_kind_display(),
-                                "to": m.recipient,
-                                "status": m.get_status_display(),
-                                "created_at": _when(m.created_at),
-                                "sent_at": _when(m.sent_at),
-                            }
-                            for m in o.messages.all()
-                        ],
+                        "emails": [_email_record(m) for m in o.messages.all()],
                     }
                     for o in e.offers.all()
                 ],
