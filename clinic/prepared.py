@@ -64,6 +64,9 @@ class PreparedQuery:
     def _statement(self, values: dict) -> tuple[str, tuple]:
         # A debug cursor (DEBUG, or a test counting queries) logs the statement it was asked to send even when it
         # was not sent: those entries go, so that preparing counts as no query.
+        # Opened here, not inside the capture: opening a connection may send statements of its own (the
+        # first connection in a process looks up hstore's type), which the capture would take for BUILD's.
+        connection.ensure_connection()
         logged = len(connection.queries_log)
         try:
             with connection.execute_wrapper(_capture):

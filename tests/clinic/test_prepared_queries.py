@@ -102,3 +102,16 @@ def test_preparing_counts_as_no_query(dr_patel, django_assert_num_queries):
     with django_assert_num_queries(1) as captured:
         assert blocked.rows(reason="Course") == []
     assert captured.captured_queries[0]["sql"].startswith("SELECT")
+
+
+def test_it_prepares_on_a_processs_first_connection_which_sends_statements_of_its_own(transactional_db):
+    # A new process's first connection looks up hstore's and citext's types (django.contrib.postgres) before
+    # anything else: when that happened inside the capture, preparing raised ValueError (a server error).
+    from django.contrib.postgres.signals import get_citext_oids, get_hstore_oids
+    from django.db import connection
+
+    connection.close()
+    get_hstore_oids.cache_clear()
+    get_citext_oids.cache_clear()
+    blocked = PreparedQuery(lambda reason: Slot.objects.filter(blocked_reason=reason), samples={"reason": ("A", "B")})
+    assert blocked.rows(reason="Course") == []
