@@ -226,13 +226,15 @@ class SlotQuerySet(models.QuerySet):
 
         Apart so that a statement compiled once (views.slot_picker_context) takes the bounds as values.
         """
+        # Not booked: `taken`, which PostgreSQL keeps equal to "has a live appointment" (Slot.taken).
         slots = self.filter(
             state=Slot.State.OPEN,
+            taken=False,
             starts_at__gte=earliest,
             starts_at__lt=latest,
             practitioner__is_active=True,
             practitioner__offers_free_consultation=True,
-        ).exclude(Exists(Appointment.objects.live().filter(slot=OuterRef("pk"))))
+        )
         # Held for the people a waiting-list offer went to (WaitingListOffer), until they accept or the hold ends.
         slots = slots.exclude(Exists(WaitingListOffer.objects.holding(now=now).filter(slot=OuterRef("pk"))))
         if practitioner is not None:
@@ -271,18 +273,23 @@ class Slot(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     blocked_reason = models.CharField(max_length=200, blank=True)
+    # Whether a live appointment holds the slot: kept by PostgreSQL (migration 0026's triggers), whoever writes the
+    # appointment or the slot, so that the patients' availability reads it from the start-time index instead of
+    # looking up every slot's appointments (most of a week's cost). The appointments stay the truth: the booking
+    # decides on them under its lock, and the unique index on live appointments is the backstop.
+    taken = models.BooleanField(default=False, db_default=False, editable=False)
 
     objects = SlotQuerySet.as_manager()
 
     class Meta:
         ordering = ["starts_at", "practitioner"]
         indexes = [
-            # The availability query: open slots in a time window, across practitioners. With the slot and its
-            # practitioner in the index, a week for "any practitioner" (6,750 slots at 50 practitioners) is read
-            # from the index alone, not from the table's pages as well.
+            # The availability query: open slots in a time window, across practitioners. With the slot, its
+            # practitioner and whether it is taken in the index, a week for "any practitioner" (6,750 slots at 50
+            # practitioners) is read from the index alone, not from the table's pages or the appointments as well.
             models.Index(
                 fields=["starts_at"],
-                include=["practitioner", "id"],
+                include=["practitioner", "id", "taken"],
                 condition=Q(state=SlotState.OPEN),
                 name="slot_open_starts_at_idx",
             ),
