@@ -1,3 +1,4 @@
+import functools
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -11,6 +12,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 
 from articles import structured_data
@@ -156,8 +158,9 @@ class DayTimes(list):
     anchor: str = ""
 
 
-def _day_links_html(times: list[BookableTime], *, day_label: str, practitioner_name: str | None) -> str:
-    details_url = reverse("booking_details")
+def _day_links_html(
+    times: list[BookableTime], *, details_url: str, day_label: str, practitioner_name: str | None
+) -> str:
     hidden = escape(f" on {day_label}" + (f" with {practitioner_name}" if practitioner_name else ""))
     return mark_safe(  # noqa: S308 - every value below is escaped
         "".join(
@@ -167,6 +170,13 @@ def _day_links_html(times: list[BookableTime], *, day_label: str, practitioner_n
             for time in times
         )
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _date_text(day: date, format_string: str, language: str) -> str:
+    """date_format(DAY, FORMAT_STRING) in LANGUAGE (the active one, given for the cache's key): always the same text,
+    so made once per process. About 30 microseconds each, and the picker names a dozen days and weeks a page."""
+    return date_format(day, format_string)
 
 
 class PractitionerChoice(NamedTuple):
@@ -234,8 +244,8 @@ def _bookable_rows(statements: dict, *, now: datetime, chosen, start=None, end=N
 def slot_picker_context(request, *, now: datetime) -> dict:
     """A week of bookable times, grouped by local day, for the time page and the move page.
 
-    Queries: practitioners; the first bookable slot (only without ?week); the week's slots;
-    the next bookable slot after the week (only when the week is empty).
+    Queries: practitioners; the week's slots; when the week has none, the next bookable slot after it (and, with
+    no ?week, that slot's week: the page then shows the first week with a bookable time).
 
     Besides what the template shows, "availability" says which rows the answer was built from and
     "valid_until" when the clock alone will change it (the first time shown passing its minimum
@@ -249,22 +259,33 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
     this_week, last_week = bookable_weeks(now)
 
-    week = asked_week = _parse_week(request.GET.get("week"))
-    # From here to `depends_until`: the slots this answer reads (see "availability" below).
-    depends_from = now + settings.BOOKING_MIN_NOTICE
-    if week is None:
-        first = _bookable_rows(_first_bookable_start, now=now, chosen=chosen)
-        week = _parse_week(first[0][0].astimezone(zone).date().isoformat()) if first else this_week
-    week = _withinbookable_weeks(week, now)
-
+    asked_week = _parse_week(request.GET.get("week"))
+    week = this_week if asked_week is None else _withinbookable_weeks(asked_week, now)
     week_start, week_end = local_midnight(week), local_midnight(week + timedelta(days=7))
+    rows = _bookable_rows(_bookable_times, now=now, chosen=chosen, start=week_start, end=week_end)
+    next_available = None
+    if not rows:
+        # Nothing bookable this week: the next bookable time after it, to name it or, with no week asked, to
+        # show its week (the first with a bookable time). Asked only then: most often this week has times,
+        # and the first bookable time is in it (a statement fewer than reading the first time, then its week).
+        following = _bookable_rows(_first_bookable_start, now=now, chosen=chosen, start=week_end)
+        if following and asked_week is None:
+            week = _withinbookable_weeks(_parse_week(following[0][0].astimezone(zone).date().isoformat()), now)
+            week_start, week_end = local_midnight(week), local_midnight(week + timedelta(days=7))
+            rows = _bookable_rows(_bookable_times, now=now, chosen=chosen, start=week_start, end=week_end)
+        elif following:
+            next_available = following[0][0].astimezone(zone)
+
+    # From `depends_from` to `depends_until`: the slots this answer reads (see "availability" below). With no week
+    # asked, the weeks before the one shown count too: a time freed in them would be the one to show.
+    depends_from = now + settings.BOOKING_MIN_NOTICE
     if asked_week is not None:
         depends_from = max(depends_from, week_start)
-    depends_until = week_end
+    depends_until = week_end if rows else now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
     # Only what the picker shows, as plain tuples (no model instance per time) with the label made
     # here once: the template then only prints strings (the practitioner's name is chosen_practitioner's).
     days: dict[date, DayTimes] = {}
-    for pk, starts_at in _bookable_rows(_bookable_times, now=now, chosen=chosen, start=week_start, end=week_end):
+    for pk, starts_at in rows:
         local_start = starts_at.astimezone(zone)
         # "Any practitioner" links the time, and the booking chooses who is free then (services._lock_free_slot_at).
         query = f"slot={pk}" if chosen else f"at={start_time_value(starts_at)}"
@@ -272,16 +293,15 @@ def slot_picker_context(request, *, now: datetime) -> dict:
             BookableTime(pk, local_start, str(pk), local_start.strftime("%H:%M"), query)
         )
 
-    next_available = None
-    if not days:
-        depends_until = now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
-        following = _bookable_rows(_first_bookable_start, now=now, chosen=chosen, start=week_end)
-        if following:
-            next_available = following[0][0].astimezone(zone)
+    details_url = reverse("booking_details")
+    language = get_language()
     for day, times in days.items():
-        times.label, times.anchor = date_format(day, "l j F"), day.strftime("%Y%m%d")
+        times.label, times.anchor = _date_text(day, "l j F", language), day.strftime("%Y%m%d")
         times.links_html = _day_links_html(
-            times, day_label=times.label, practitioner_name=chosen.full_name if chosen else None
+            times,
+            details_url=details_url,
+            day_label=times.label,
+            practitioner_name=chosen.full_name if chosen else None,
         )
     first_time_shown = min((times[0].local_start for times in days.values()), default=next_available)
     # The soonest time, as one button at the top: the first one shown when the page shows the first week
@@ -290,15 +310,25 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     if days and (asked_week is None or week == this_week):
         soonest = min(days.items())[1][0]
 
+    previous_week = week - timedelta(days=7) if week > this_week else None
+    next_week = week + timedelta(days=7) if week < last_week else None
     return {
         "soonest": soonest,
+        "soonest_day_label": days[soonest.local_start.date()].label if soonest else "",
+        "details_url": details_url,
         "practitioners": practitioners,
         "practitioner_options_html": _practitioner_options_html(practitioners, chosen),
         "chosen_practitioner": chosen,
         "week": week,
         "week_end_day": week + timedelta(days=6),
-        "previous_week": week - timedelta(days=7) if week > this_week else None,
-        "next_week": week + timedelta(days=7) if week < last_week else None,
+        "previous_week": previous_week,
+        "next_week": next_week,
+        # As the template prints them (the `date` filter costs as much as a database round trip here).
+        "week_value": week.isoformat(),
+        "previous_week_value": previous_week.isoformat() if previous_week else "",
+        "next_week_value": next_week.isoformat() if next_week else "",
+        "week_heading_from": _date_text(week, "j M", language),
+        "week_heading_to": _date_text(week + timedelta(days=6), "j M Y", language),
         "next_available": next_available,
         "next_available_week": _parse_week(next_available.date().isoformat()) if next_available else None,
         "days": sorted(days.items()),

@@ -13,7 +13,7 @@ import time_machine
 
 from bookings.forms import start_time_value
 from bookings.models import Appointment
-from tests.helpers import PATIENT, local, make_slot, pass_safety_check
+from tests.helpers import PATIENT, local, make_appointment, make_slot, pass_safety_check
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +107,37 @@ def test_a_later_week_asked_for_shows_its_days_but_no_soonest_button(client, dr_
 
     assert "soonest-link" not in page
     assert [" ".join(text.split()) for _, text in DAY_LINK.findall(page)] == ["Wednesday 9 December: 1 time"]
+
+
+@time_machine.travel(MONDAY, tick=False)
+def test_with_this_week_booked_up_the_page_opens_on_the_first_week_with_a_time_and_offers_it_first(
+    client, dr_patel, django_assert_num_queries
+):
+    make_appointment(make_slot(dr_patel, local(WEDNESDAY, 16)), at=MONDAY)
+    later = make_slot(dr_patel, local(date(2026, 12, 16), 10))
+    pass_safety_check(client)
+
+    # 1 practitioners, 2 this week's times (none), 3 the first time after this week, 4 that time's week.
+    with django_assert_num_queries(4):
+        response = client.get("/book/time/")
+
+    page = response.content.decode()
+    assert response.context["week"] == date(2026, 12, 14)
+    assert [" ".join(text.split()) for _, text in DAY_LINK.findall(page)] == ["Wednesday 16 December: 1 time"]
+    assert SOONEST.search(page).group(1) == f"/book/details/?at={start_time_value(later.starts_at)}"
+
+
+@time_machine.travel(MONDAY, tick=False)
+def test_with_nothing_bookable_at_all_the_page_shows_this_week_and_the_phone_number(
+    client, dr_patel, django_assert_num_queries
+):
+    make_appointment(make_slot(dr_patel, local(WEDNESDAY, 16)), at=MONDAY)
+    pass_safety_check(client)
+
+    # 1 practitioners, 2 this week's times (none), 3 the first time after this week (none).
+    with django_assert_num_queries(3):
+        response = client.get("/book/time/")
+
+    assert response.context["week"] == date(2026, 11, 30)
+    assert response.context["next_available"] is None
+    assert "We have no free times online at the moment" in response.content.decode()
