@@ -184,8 +184,10 @@ class PreparedInsert:
             if self._before_insert is not None:
                 self._before_insert(obj)
             to_parent = self._foreign_keys_to(obj, parent) if parent is not None else ()
-            if not to_parent:
-                obj._prepare_related_fields_for_save(operation_name="insert")
+            # Each other related instance must be saved already (the ORM's own check).
+            others = [field for field in self._relations if field not in to_parent]
+            if others:
+                obj._prepare_related_fields_for_save(operation_name="insert", fields=others)
             placeholders = []
             for field in self._fields:
                 if field in to_parent:

@@ -156,3 +156,12 @@ def test_a_childs_key_to_a_parent_inserted_in_the_same_statement_is_the_parents_
         assert event.appointment_id == appointment.pk and not event._state.adding
     saved = AppointmentEvent.objects.order_by("pk").values_list("pk", "appointment_id", "action")
     assert list(saved) == [(events[0].pk, appointment.pk, "booked"), (events[1].pk, appointment.pk, "cancelled")]
+
+
+def test_a_child_with_another_unsaved_related_instance_is_refused_as_the_orm_refuses_it(dr_patel):
+    from bookings.models import Appointment, OutboundMessage, WaitingListOffer
+
+    appointment = Appointment(slot=make_slot(dr_patel, local(3, 9)))
+    message = OutboundMessage(appointment=appointment, waiting_list_offer=WaitingListOffer(), recipient="a@b.c")
+    with pytest.raises(ValueError, match="unsaved related object 'waiting_list_offer'"):
+        PreparedInsert(OutboundMessage).statement(message, parent=appointment, parent_cte="parent")
