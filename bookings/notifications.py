@@ -124,15 +124,28 @@ def appointment_changed(
     """Record the messages this change causes. Must run in the change's transaction.
 
     1. A move or cancellation skips the reminder still waiting for the old time.
-    2. The patient's message (if they gave an e-mail address and are to be told).
-    3. A new reminder for a booking or a move, if its time is still ahead.
-    4. Reception's copy, if RECEPTION_NOTIFY_EMAIL is set.
-    All new rows go in with one INSERT.
+    2. The new messages (`messages_for_change`) go in with one INSERT.
     """
     if action in (AppointmentEvent.Action.MOVED, AppointmentEvent.Action.CANCELLED):
         OutboundMessage.objects.filter(appointment=appointment, kind=Kind.REMINDER, status=Status.PENDING).update(
             status=Status.SKIPPED, last_error=f"Not needed: the appointment was {action}.", lease_expires_at=None
         )
+    messages = messages_for_change(
+        appointment, action=action, now=now, notify_patient=notify_patient, manage_token=manage_token
+    )
+    if messages:
+        _INSERT_MESSAGES.insert(*messages)
+
+
+def messages_for_change(
+    appointment, *, action: str, now: datetime, notify_patient: bool = True, manage_token: str | None = None
+) -> list[OutboundMessage]:
+    """The new messages a change causes, not saved (a booking inserts them with its appointment):
+
+    1. The patient's message (if they gave an e-mail address and are to be told).
+    2. A new reminder for a booking or a move, if its time is still ahead.
+    3. Reception's copy, if RECEPTION_NOTIFY_EMAIL is set.
+    """
     messages = []
     patient_kind = _PATIENT_KIND.get(action)
     if patient_kind and appointment.email and notify_patient:
@@ -156,8 +169,7 @@ def appointment_changed(
         messages.append(
             _new_message(appointment, kind=reception_kind, recipient=settings.RECEPTION_NOTIFY_EMAIL, now=now)
         )
-    if messages:
-        _INSERT_MESSAGES.insert(*messages)
+    return messages
 
 
 def _new_message(appointment, *, kind, recipient, now, send_after=None, manage_token=None) -> OutboundMessage:

@@ -142,15 +142,15 @@ def _record_event(
     `actor_label` names a caller without an account (an API key: "api:<key name>").
     """
     _INSERT_EVENT.insert(
-        AppointmentEvent(
-            appointment=appointment,
-            at=now,
-            actor=actor,
-            actor_label=actor_label or (actor.get_username() if actor else "patient"),
+        _new_event(
+            appointment,
+            now=now,
             action=action,
+            actor=actor,
             from_value=from_value,
             to_value=to_value,
             detail=detail,
+            actor_label=actor_label,
         )
     )
     from bookings import notifications
@@ -161,6 +161,21 @@ def _record_event(
     from bookings import webhooks
 
     webhooks.appointment_changed(appointment, action=action, now=now)
+
+
+def _new_event(
+    appointment, *, now, action, actor=None, from_value="", to_value="", detail="", actor_label=""
+) -> AppointmentEvent:
+    return AppointmentEvent(
+        appointment=appointment,
+        at=now,
+        actor=actor,
+        actor_label=actor_label or (actor.get_username() if actor else "patient"),
+        action=action,
+        from_value=from_value,
+        to_value=to_value,
+        detail=detail,
+    )
 
 
 def _describe_slot(slot: Slot) -> str:
@@ -427,18 +442,20 @@ def appointment_book(
                 created_at=now,
                 updated_at=now,
             )
-            _INSERT_APPOINTMENT.insert(appointment)
-            _record_event(
+            _insert_booking(
                 appointment,
+                event=_new_event(
+                    appointment,
+                    now=now,
+                    action=AppointmentEvent.Action.BOOKED,
+                    actor=booked_by,
+                    to_value=_describe_slot(slot),
+                    actor_label=f"api:{api_key_name}" if api_key_name else "",
+                ),
                 now=now,
-                action=AppointmentEvent.Action.BOOKED,
-                actor=booked_by,
-                to_value=_describe_slot(slot),
                 manage_token=token,
-                actor_label=f"api:{api_key_name}" if api_key_name else "",
+                leave_waiting_list=bool(patient.email) and waiting_list_offer is None,
             )
-            if patient.email and waiting_list_offer is None:
-                _leave_waiting_list_booked_elsewhere(email=patient.email, now=now)
     except Replayed as replay:
         return BookingResult(replay.appointment, None, replayed=True)
     except IntegrityError:
@@ -449,6 +466,64 @@ def appointment_book(
     if online_guard is not None and next(_passes_used) % PRUNE_PASSES_EVERY == 0:
         UsedSafetyCheckPass.objects.filter(used_at__lt=now - USED_PASS_KEPT).delete()
     return BookingResult(appointment, token)
+
+
+def _insert_booking(
+    appointment: Appointment, *, event: AppointmentEvent, now: datetime, manage_token: str, leave_waiting_list: bool
+) -> None:
+    """Step 1 of `appointment_book` after the checks: the appointment, its history row and its messages, in one
+    statement that also reads the webhook subscriptions told of it and (LEAVE_WAITING_LIST) the open waiting-list
+    entries of its e-mail address. What those reads find is then recorded (deliveries) and ended (entries):
+    statements only when there is something.
+
+    1. WITH appointment AS (INSERT ... RETURNING id), event AS (INSERT ... (SELECT id FROM appointment) ...),
+       messages AS (INSERT ...): the PreparedInsert statements, the children's key to the appointment taken from
+       the first. Foreign keys are checked at commit (Django makes them deferrable), so their order does not matter.
+    2. The SELECT after them: each part's rows tagged with its number, the keys in the order of the VALUES.
+    The reads see the same rows as they did as statements of their own after the INSERTs: neither reads the rows
+    inserted here. A unique violation fails the whole statement (appointment_book's backstop), as before.
+    """
+    from bookings import notifications, webhooks
+
+    action = AppointmentEvent.Action.BOOKED
+    messages = notifications.messages_for_change(appointment, action=action, now=now, manage_token=manage_token)
+    parts = [(_INSERT_APPOINTMENT, [appointment]), (_INSERT_EVENT, [event])]
+    if messages:
+        parts.append((notifications._INSERT_MESSAGES, messages))
+    ctes, params = [], []
+    for number, (prepared, objs) in enumerate(parts):
+        if number:
+            sql, part_params = prepared.statement(*objs, parent=appointment, parent_cte="part_0")
+        else:
+            sql, part_params = prepared.statement(*objs)
+        ctes.append(f"part_{number} AS ({sql})")
+        params += part_params
+    # Each row: (part, a receiver's flag, then the keys: the appointment's returned fields, one key for the others).
+    width = len(Appointment._meta.db_returning_fields)
+    pad = ", NULL" * (width - 1)
+    selects = ["SELECT 0, NULL::boolean, part.* FROM part_0 AS part"]
+    selects += [f"SELECT {number}, NULL, part.*{pad} FROM part_{number} AS part" for number in range(1, len(parts))]
+    receiving_sql, receiving_params = webhooks.receiving_statement(action)
+    selects.append(f"SELECT -1, receiver.flag, receiver.pk{pad} FROM ({receiving_sql}) AS receiver(pk, flag)")
+    params += receiving_params
+    if leave_waiting_list:
+        entries_sql = _OPEN_ENTRIES_WITH_EMAIL.prepare()
+        selects.append(f"SELECT -2, NULL, entry.pk{pad} FROM ({entries_sql}) AS entry(pk)")
+        params += _OPEN_ENTRIES_WITH_EMAIL.params({"email_key": appointment.email.strip().lower()})
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", params)
+        rows = cursor.fetchall()
+    for number, (prepared, objs) in enumerate(parts):
+        prepared.returned(objs, [row[2 : 2 + (width if number == 0 else 1)] for row in rows if row[0] == number])
+    webhooks.appointment_changed(
+        appointment,
+        action=action,
+        now=now,
+        receivers=[webhooks.Receiver(row[2], row[1]) for row in rows if row[0] == -1],
+    )
+    entry_ids = [row[2] for row in rows if row[0] == -2]
+    if entry_ids:
+        _end_entries(entry_ids, status=WaitingListEntry.Status.BOOKED_ELSEWHERE, now=now)
 
 
 # A pass lives an hour in its cookie (bookings.flow.FLOW_COOKIE_MAX_AGE); its row is kept a little longer,
@@ -976,13 +1051,6 @@ _OPEN_ENTRIES_WITH_EMAIL = PreparedQuery(
     lambda email_key: WaitingListEntry.objects.open().same_email(email_key).values_list("pk"),
     samples={"email_key": ("sample.first@example.org", "sample.second@example.net")},
 )
-
-
-def _leave_waiting_list_booked_elsewhere(*, email: str, now: datetime) -> None:
-    """A patient who books another way (online, or by phone with the same e-mail) is taken off the list."""
-    entry_ids = [pk for (pk,) in _OPEN_ENTRIES_WITH_EMAIL.rows(email_key=email.strip().lower())]
-    if entry_ids:
-        _end_entries(entry_ids, status=WaitingListEntry.Status.BOOKED_ELSEWHERE, now=now)
 
 
 # The matching: for every slot a patient could book now, the first BATCH waiting entries (by joining

@@ -116,8 +116,16 @@ _RECEIVING = {
 }
 
 
-def _record(event: str, *, now: datetime, data_for) -> None:
-    subscriptions = [Receiver(*row) for row in _RECEIVING[event].rows()]
+def receiving_statement(action: str) -> tuple[str, list]:
+    """The read of the subscriptions receiving ACTION's event, as SQL and parameters, for a caller to send with
+    statements of its own (its rows make `Receiver`s)."""
+    prepared = _RECEIVING[_EVENT_OF_ACTION[action]]
+    return prepared.prepare(), prepared.params({})
+
+
+def _record(event: str, *, now: datetime, data_for, receivers: list[Receiver] | None = None) -> None:
+    """Record a delivery to each subscription receiving EVENT (RECEIVERS, if the caller has read them already)."""
+    subscriptions = receivers if receivers is not None else [Receiver(*row) for row in _RECEIVING[event].rows()]
     if not subscriptions:
         return
     WebhookDelivery.objects.bulk_create(
@@ -133,12 +141,19 @@ def _record(event: str, *, now: datetime, data_for) -> None:
     )
 
 
-def appointment_changed(appointment: Appointment, *, action: str, now: datetime) -> None:
-    """Record the deliveries for an appointment change; call inside the change's transaction."""
+def appointment_changed(
+    appointment: Appointment, *, action: str, now: datetime, receivers: list[Receiver] | None = None
+) -> None:
+    """Record the deliveries for an appointment change; call inside the change's transaction.
+
+    RECEIVERS: the subscriptions receiving the change's event, if the caller read them in a statement of its own
+    (`receiving_statement`; a booking does, with its INSERTs).
+    """
     event = _EVENT_OF_ACTION[action]
     _record(
         event,
         now=now,
+        receivers=receivers,
         data_for=lambda subscription: appointment_payload(
             appointment, with_contact=subscription.include_contact_details
         ),

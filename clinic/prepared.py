@@ -151,6 +151,7 @@ class PreparedInsert:
         if any(field.generated for field in self._fields):
             raise TypeError(f"{model.__name__} has generated fields: use the ORM.")
         self._returning = meta.db_returning_fields
+        self._relations = [field for field in self._fields if field.is_relation]
         self._before_insert = before_insert
         self._model = model
         quote = connection.ops.quote_name
@@ -161,24 +162,59 @@ class PreparedInsert:
         self._tail = f" RETURNING {', '.join(quote(field.column) for field in self._returning)}"
 
     def insert(self, *objs) -> None:
+        sql, params = self.statement(*objs)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            returned = cursor.fetchall()
+        self.returned(objs, returned)
+
+    def statement(self, *objs, parent=None, parent_cte: str = "") -> tuple[str, list]:
+        """The INSERT ... RETURNING of OBJS, and its parameters.
+
+        With PARENT (an instance not saved yet) and PARENT_CTE (the name of the WITH query that inserts it,
+        returning its key), a foreign key of OBJS to PARENT takes that query's key: `(SELECT id FROM parent_cte)`.
+        `returned` then sets it on the instances with their own keys.
+        """
+        quote = connection.ops.quote_name
         params = []
+        rows = []
         for obj in objs:
             if type(obj) is not self._model:
                 raise TypeError(f"Not a {self._model.__name__}: {obj!r}")
             if self._before_insert is not None:
                 self._before_insert(obj)
-            obj._prepare_related_fields_for_save(operation_name="insert")
+            to_parent = self._foreign_keys_to(obj, parent) if parent is not None else ()
+            # Each other related instance must be saved already (the ORM's own check).
+            others = [field for field in self._relations if field not in to_parent]
+            if others:
+                obj._prepare_related_fields_for_save(operation_name="insert", fields=others)
+            placeholders = []
             for field in self._fields:
+                if field in to_parent:
+                    placeholders.append(f"(SELECT {quote(parent._meta.pk.column)} FROM {parent_cte})")
+                    continue
                 value = field.pre_save(obj, add=True)
                 if hasattr(value, "resolve_expression"):
                     # An expression, or a database default left to the database.
                     raise TypeError(f"{field.name} is an expression (or DEFAULT): use the ORM.")
                 params.append(field.get_db_prep_save(value, connection=connection))
-        with connection.cursor() as cursor:
-            cursor.execute(self._head + ", ".join([self._row] * len(objs)) + self._tail, params)
-            returned = cursor.fetchall()
-        for obj, row in zip(objs, returned, strict=True):
+                placeholders.append("%s")
+            rows.append(f"({', '.join(placeholders)})" if to_parent else self._row)
+        return self._head + ", ".join(rows) + self._tail, params
+
+    def _foreign_keys_to(self, obj, parent) -> list:
+        """OBJ's foreign keys whose related instance is PARENT, itself not saved yet."""
+        return [field for field in self._relations if field.is_cached(obj) and field.get_cached_value(obj) is parent]
+
+    def returned(self, objs, rows) -> None:
+        """Set the returned fields (the key) of each row on OBJS, and their foreign keys to a parent now saved."""
+        for obj, row in zip(objs, rows, strict=True):
             for field, value in zip(self._returning, row, strict=True):
                 setattr(obj, field.attname, value)
+            for field in self._relations:
+                if getattr(obj, field.attname) is None and field.is_cached(obj):
+                    related = field.get_cached_value(obj)
+                    if related is not None:
+                        setattr(obj, field.attname, related.pk)
             obj._state.adding = False
             obj._state.db = connection.alias

@@ -167,3 +167,70 @@ def test_the_prepared_inserts_write_the_rows_the_orm_writes(dr_patel):
     _INSERT_MESSAGES.insert(*made)
     assert _row(OutboundMessage, made[0].pk) == _row(OutboundMessage, by_orm.pk)
     assert _row(OutboundMessage, made[1].pk)["kind"] == "reminder"
+
+
+def test_an_online_booking_writes_and_reads_after_its_checks_in_one_statement(dr_patel):
+    """The appointment, its history row, its messages, the subscriptions told of it and the patient's waiting-list
+    entries: one statement (services._insert_booking), whose rows are those the ORM would have written."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bookings.models import (
+        AppointmentEvent,
+        OutboundMessage,
+        WaitingListEntry,
+        WebhookDelivery,
+        WebhookEvent,
+        WebhookSubscription,
+    )
+    from bookings.services import OnlineBookingGuard, PatientDetails, appointment_book
+
+    now = timezone.now()
+    told = WebhookSubscription.objects.create(
+        name="Told",
+        url="https://example.org/hook",
+        secret="whsec_x",
+        created_at=now,
+        events=[WebhookEvent.APPOINTMENT_BOOKED],
+        include_contact_details=True,
+    )
+    WebhookSubscription.objects.create(
+        name="Not told",
+        url="https://example.org/other",
+        secret="whsec_y",
+        created_at=now,
+        events=[WebhookEvent.APPOINTMENT_CANCELLED],
+    )
+    entry, _ = waiting("Pat@Example.org")
+    someone_else, _ = waiting("someone.else@example.org")
+    slot = make_slot(dr_patel, local(4, 10))
+    with CaptureQueriesContext(connection) as captured:
+        result = appointment_book(
+            slot_id=slot.pk,
+            patient=PatientDetails(first_name="Pat", last_name="Ient", phone="07700 900123", email="pat@example.org"),
+            now=now,
+            submission_key=uuid.uuid4(),
+            online_guard=OnlineBookingGuard(safety_pass="a pass", client_key="an address"),
+        )
+    statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # The lock, the read under it, the pass and the contact's locks, the contact's count, the address's count;
+    # then the INSERTs and the two reads in one; then the delivery, and the entry ended with its offers withdrawn.
+    assert len(statements) == 9, [sql[:60] for sql in statements]
+    assert statements[5].startswith("WITH part_0 AS (INSERT INTO")
+    booked = result.appointment
+    assert booked.pk is not None and not booked._state.adding
+    assert booked.phone_normalised == "+447700900123" and booked.client_key == "an address"
+    assert Appointment.objects.get(pk=booked.pk).slot_id == slot.pk
+    (event,) = AppointmentEvent.objects.filter(appointment=booked)
+    assert (event.action, event.actor_label) == ("booked", "patient")
+    messages = OutboundMessage.objects.filter(appointment=booked).order_by("pk")
+    assert [message.kind for message in messages] == ["confirmation", "reminder"]
+    assert messages[0].manage_token == result.manage_token
+    (delivery,) = WebhookDelivery.objects.all()
+    assert delivery.subscription_id == told.pk
+    assert delivery.payload["data"]["patient"]["email"] == "pat@example.org"
+    assert delivery.payload["data"]["appointment_id"] == booked.pk
+    entry.refresh_from_db()
+    someone_else.refresh_from_db()
+    assert entry.status == WaitingListEntry.Status.BOOKED_ELSEWHERE
+    assert someone_else.status == WaitingListEntry.Status.WAITING

@@ -115,3 +115,53 @@ def test_it_prepares_on_a_processs_first_connection_which_sends_statements_of_it
     get_citext_oids.cache_clear()
     blocked = PreparedQuery(lambda reason: Slot.objects.filter(blocked_reason=reason), samples={"reason": ("A", "B")})
     assert blocked.rows(reason="Course") == []
+
+
+def test_a_childs_key_to_a_parent_inserted_in_the_same_statement_is_the_parents_new_key(dr_patel):
+    """PreparedInsert.statement with PARENT: the children's foreign key reads the WITH query that inserts the
+    parent; `returned` then gives each instance its key and the children their parent's."""
+    from django.db import connection
+
+    from bookings.models import Appointment, AppointmentEvent
+
+    now = datetime.now(UTC)
+    slot = make_slot(dr_patel, local(3, 9))
+    appointment = Appointment(
+        slot=slot, first_name="Pat", last_name="Ient", phone="07700 900123", phone_normalised="+447700900123"
+    )
+    appointment.manage_token_hash, appointment.created_at, appointment.updated_at = "a" * 64, now, now
+    appointment.client_key = ""
+    events = [
+        AppointmentEvent(appointment=appointment, at=now, actor_label="patient", action=action)
+        for action in ("booked", "cancelled")
+    ]
+    parent = PreparedInsert(Appointment, before_insert=lambda appointment: None)
+    child = PreparedInsert(AppointmentEvent)
+    parent_sql, parent_params = parent.statement(appointment)
+    child_sql, child_params = child.statement(*events, parent=appointment, parent_cte="parent")
+    assert child_sql.count('(SELECT "id" FROM parent)') == 2
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH parent AS ({parent_sql}), child AS ({child_sql}) "
+            "SELECT 0, parent.id FROM parent UNION ALL SELECT 1, child.id FROM child",
+            parent_params + child_params,
+        )
+        rows = cursor.fetchall()
+    # The parent's returned fields, as its own RETURNING gives them.
+    returning = [field.attname for field in Appointment._meta.db_returning_fields]
+    parent.returned([appointment], [Appointment.objects.values_list(*returning).get()])
+    child.returned(events, [row[1:] for row in rows if row[0] == 1])
+    assert [row[1] for row in rows if row[0] == 0] == [appointment.pk]
+    for event in events:
+        assert event.appointment_id == appointment.pk and not event._state.adding
+    saved = AppointmentEvent.objects.order_by("pk").values_list("pk", "appointment_id", "action")
+    assert list(saved) == [(events[0].pk, appointment.pk, "booked"), (events[1].pk, appointment.pk, "cancelled")]
+
+
+def test_a_child_with_another_unsaved_related_instance_is_refused_as_the_orm_refuses_it(dr_patel):
+    from bookings.models import Appointment, OutboundMessage, WaitingListOffer
+
+    appointment = Appointment(slot=make_slot(dr_patel, local(3, 9)))
+    message = OutboundMessage(appointment=appointment, waiting_list_offer=WaitingListOffer(), recipient="a@b.c")
+    with pytest.raises(ValueError, match="unsaved related object 'waiting_list_offer'"):
+        PreparedInsert(OutboundMessage).statement(message, parent=appointment, parent_cte="parent")
