@@ -137,3 +137,25 @@ def test_reception_day_view_reads_only_the_days_slots_by_index(client, rita, dr_
     ]:
         plan = _plan(_statement(captured, starting=starting, containing=containing))
         assert "slot_open_starts_at_idx" in plan and "slot_blocked_starts_at_idx" in plan, (starting, plan)
+
+
+def test_reception_day_view_reads_the_oldest_undelivered_emails_in_index_order_and_counts_them_once(
+    client, rita, dr_patel
+):
+    """With no worker running every booking's confirmation is soon overdue: the panel reads the oldest twenty in
+    the order of outbound_attention_idx and stops, and counts the rest in a subquery run once, rather than
+    joining the whole backlog to its appointments and slots for a window count and sorting it (26 ms at 3,400)."""
+    from bookings.models import OutboundMessage
+
+    for hour in (9, 10, 11):
+        patient_books(make_slot(dr_patel, local(3, hour)))
+    OutboundMessage.objects.update(next_attempt_at=timezone.now() - timedelta(hours=1))
+    verified_login(client, rita)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("reception_day"), {"date": local(3, 10).date().isoformat()})
+    assert response.status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bookings_outboundmessage")
+    plan = _plan(_statement(captured, starting='SELECT "bookings_outboundmessage"', containing="LIMIT"))
+    assert "outbound_attention_idx" in plan
+    assert "WindowAgg" not in plan and "Sort" not in plan, plan
