@@ -1,0 +1,61 @@
+"""The calendar's slots and appointments, read by statements prepared once per process (clinic.prepared), are
+the rows their QuerySets give, in every state a cell can show."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from bookings.models import Appointment, Slot
+from bookings.schedule import local_midnight
+from bookings.services import waiting_list_offer_by_hand
+from staff import views
+from tests.helpers import local, make_appointment, make_slot, patient_books, waiting
+
+
+def test_the_calendars_prepared_reads_give_the_rows_of_their_querysets(dr_patel, dr_okafor, rita):
+    now = timezone.now()
+    day = local(3, 9).date()
+    free, booked, cancelled, held, noted, phoned = (make_slot(dr_patel, local(3, hour)) for hour in range(9, 15))
+    blocked = make_slot(dr_okafor, local(3, 9), state=Slot.State.BLOCKED, blocked_reason="Course")
+    make_slot(dr_okafor, local(3, 10), state=Slot.State.RETIRED)
+    patient_books(make_slot(dr_okafor, local(4, 9)))  # the next day
+    again = make_slot(dr_okafor, local(3, 11))
+    patient_books(again, email="pat@example.org")  # the same patient as on BOOKED
+    patient_books(booked)
+    make_appointment(cancelled, at=now, status=Appointment.Status.CANCELLED)
+    patient_books(noted, note="Knee", email="sam@example.org", phone="07700 900555")
+    phoned_appointment = patient_books(phoned, email="kim@example.org", phone="07700 900666")
+    Appointment.objects.filter(pk=phoned_appointment.pk).update(
+        source=Appointment.Source.PHONE, status=Appointment.Status.ARRIVED
+    )
+    entry, _ = waiting("wanda@example.org")
+    waiting_list_offer_by_hand(entry=entry, slot_id=held.pk, now=now, actor=rita)
+    start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
+    window_now = {"start": start, "end": end, "now": now}
+
+    for at in (now, now + timedelta(days=30)):
+        everyone = views._GRID_SLOTS_OF_EVERYONE.rows(start=start, end=end, now=at)
+        assert everyone == list(views._grid_slot_rows(start=start, end=end, now=at))
+        for practitioner in (dr_patel, dr_okafor):
+            one = views._GRID_SLOTS_OF_ONE.rows(start=start, end=end, now=at, practitioner_id=practitioner.pk)
+            assert one == list(views._grid_slot_rows(start=start, end=end, now=at, practitioner_id=practitioner.pk))
+        slot_ids = [row[views._GRID_SLOT_ID] for row in everyone]
+        window = {"slot_ids": slot_ids, "start": start, "end": end, "now": at}
+        appointments = views._GRID_APPOINTMENTS.rows(**window)
+        assert sorted(appointments) == sorted(views._grid_appointment_rows(**window))
+        assert views._GRID_APPOINTMENTS.rows(**{**window, "slot_ids": []}) == []
+
+    # What the rows hold: every shown slot of the day (not the retired one, not the next day's) ...
+    shown = {free, blocked, booked, again, cancelled, held, noted, phoned}
+    assert {row[views._GRID_SLOT_ID] for row in everyone} == {slot.pk for slot in shown}
+    # Held until the offer runs out: held now, not a month on.
+    held_until = {row[views._GRID_SLOT_ID]: row[-1] for row in views._GRID_SLOTS_OF_EVERYONE.rows(**window_now)}
+    assert held_until[held.pk] is not None and held_until[free.pk] is None
+    assert all(row[-1] is None for row in everyone)
+    # ... and the live appointments on them, with the patient's upcoming consultations counted (here a month on,
+    # when none is upcoming any more; then now).
+    assert {row[1] for row in appointments} == {booked.pk, again.pk, noted.pk, phoned.pk}
+    assert all(row[-3] == 0 for row in appointments)
+    upcoming = {row[1]: row[-3] for row in views._GRID_APPOINTMENTS.rows(**{**window, "now": now})}
+    # Pat: booked, again, and the next day.
+    assert upcoming[booked.pk] == upcoming[again.pk] == 3 and upcoming[noted.pk] == 1
