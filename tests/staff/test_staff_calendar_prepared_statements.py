@@ -59,3 +59,38 @@ def test_the_calendars_prepared_reads_give_the_rows_of_their_querysets(dr_patel,
     upcoming = {row[1]: row[-3] for row in views._GRID_APPOINTMENTS.rows(**{**window, "now": now})}
     # Pat: booked, again, and the next day.
     assert upcoming[booked.pk] == upcoming[again.pk] == 3 and upcoming[noted.pk] == 1
+
+
+def test_the_grids_instances_are_what_from_db_makes_of_the_same_columns(dr_patel):
+    from django.db import connection
+    from django.db.models.signals import post_init
+
+    slot = make_slot(dr_patel, local(3, 9), blocked_reason="Course")
+    appointment = patient_books(slot)
+    for model, columns, pk in (
+        (Slot, views._GRID_SLOT_COLUMNS, slot.pk),
+        (Appointment, views._GRID_APPOINTMENT_COLUMNS, appointment.pk),
+    ):
+        (values,) = model.objects.filter(pk=pk).values_list(*columns)
+        made = views._loaded(model, connection.alias, columns, values)
+        expected = model.from_db(connection.alias, columns, values)
+        assert type(made) is model and made.get_deferred_fields() == expected.get_deferred_fields()
+        assert (made._state.db, made._state.adding) == (expected._state.db, expected._state.adding)
+        assert {k: v for k, v in vars(made).items() if k != "_state"} == {
+            k: v for k, v in vars(expected).items() if k != "_state"
+        }
+        assert made.pk == pk
+
+    # Someone listening for new instances hears of these too (from_db makes them then).
+    heard = []
+
+    def listener(sender, instance, **kwargs):
+        heard.append(instance)
+
+    post_init.connect(listener, sender=Slot)
+    try:
+        (values,) = Slot.objects.filter(pk=slot.pk).values_list(*views._GRID_SLOT_COLUMNS)
+        made = views._loaded(Slot, connection.alias, views._GRID_SLOT_COLUMNS, values)
+    finally:
+        post_init.disconnect(listener, sender=Slot)
+    assert heard == [made]
