@@ -94,3 +94,62 @@ def test_the_grids_instances_are_what_from_db_makes_of_the_same_columns(dr_patel
     finally:
         post_init.disconnect(listener, sender=Slot)
     assert heard == [made]
+
+
+def test_the_undelivered_emails_read_once_prepared_show_what_needs_attention_gives(
+    dr_patel, dr_okafor, rita, django_assert_num_queries
+):
+    from django.template.loader import render_to_string
+
+    from bookings.models import OutboundMessage
+
+    now = timezone.now()
+    Status = OutboundMessage.Status
+    for index in range(22):
+        patient_books(
+            make_slot(dr_patel if index % 2 else dr_okafor, local(3, 8) + timedelta(minutes=20 * index)),
+            last_name=f"Patient{index:02d}",
+            email=f"p{index}@example.org",
+            phone=f"07700 900{index:03d}",
+        )
+    entry, _ = waiting("wanda@example.org")
+    waiting_list_offer_by_hand(entry=entry, slot_id=make_slot(dr_patel, local(4, 9)).pk, now=now, actor=rita)
+    messages = list(OutboundMessage.objects.order_by("pk"))
+    an_hour_ago = now - timedelta(hours=1)
+    for index, message in enumerate(messages):
+        # Failed for good, still retrying, long overdue, or waiting in time (not shown), in turn.
+        status, attempts, due = [
+            (Status.FAILED, 5, an_hour_ago),
+            (Status.PENDING, 3, now + timedelta(minutes=5)),
+            (Status.PENDING, 0, an_hour_ago),
+            (Status.PENDING, 0, now),
+        ][index % 4]
+        OutboundMessage.objects.filter(pk=message.pk).update(
+            status=status,
+            attempts=attempts,
+            next_attempt_at=due,
+            last_error="550 <unknown>" if status == Status.FAILED else "",
+            created_at=an_hour_ago + timedelta(seconds=len(messages) - index),
+        )
+    offer_message = OutboundMessage.objects.get(kind=OutboundMessage.Kind.WAITING_LIST_OFFER)
+    OutboundMessage.objects.filter(pk=offer_message.pk).update(status=Status.FAILED)
+
+    needing_attention = list(OutboundMessage.objects.needs_attention(now=now))
+    assert len(needing_attention) > views.UNDELIVERED_EMAILS_SHOWN
+    shown, not_shown = views._undelivered_emails_to_show(now)
+    assert [message.pk for message in shown] == [message.pk for message in needing_attention[:20]]
+    assert not_shown == len(needing_attention) - 20
+    assert offer_message.pk in {message.pk for message in shown}
+
+    def panel(messages, count):
+        return render_to_string(
+            "bookings/_failed_messages.html", {"failed_messages": messages, "failed_messages_not_shown": count}
+        )
+
+    # The related rows came with the messages, as with select_related: showing them reads nothing more.
+    with django_assert_num_queries(0):
+        shown_panel = panel(shown, not_shown)
+    assert shown_panel == panel(needing_attention[:20], len(needing_attention) - 20)
+    # Nothing needs attention: nothing shown, nothing counted.
+    OutboundMessage.objects.update(status=Status.SENT, sent_at=now)
+    assert views._undelivered_emails_to_show(now) == ([], 0)
