@@ -673,6 +673,22 @@ _UNDELIVERED_EMAIL_RELATIONS = (
 )
 
 
+_PRACTITIONER_COLUMNS = tuple(field.attname for field in Practitioner._meta.concrete_fields)
+
+
+def _day_practitioner_rows(*, start: datetime, end: datetime):
+    """The day view's columns: the listed practitioners, and any made inactive who still have slots that day."""
+    return (
+        Practitioner.objects.filter(Q(is_active=True) | Q(pk__in=_slots_in(start, end).values("practitioner_id")))
+        .order_by("list_order", "display_name")
+        .values_list(*_PRACTITIONER_COLUMNS)
+    )
+
+
+# Built by the ORM once per process (clinic.prepared), as the grid's reads are.
+_DAY_PRACTITIONERS = PreparedQuery(_day_practitioner_rows, samples={"start": sample_times(0), "end": sample_times(1)})
+
+
 @reception_required
 def reception_day(request):
     """One column per practitioner, one row per start time.
@@ -687,11 +703,10 @@ def reception_day(request):
     day = _chosen_day(request, now)
     start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
     # The listed practitioners, and any made inactive who still have slots that day (they keep a column).
-    practitioners = list(
-        Practitioner.objects.filter(
-            Q(is_active=True) | Q(pk__in=_slots_in(start, end).values("practitioner_id"))
-        ).order_by("list_order", "display_name")
-    )
+    practitioners = [
+        _loaded(Practitioner, connection.alias, _PRACTITIONER_COLUMNS, row)
+        for row in _DAY_PRACTITIONERS.rows(start=start, end=end)
+    ]
     slots = _calendar_slots(start=start, end=end, practitioners={p.pk: p for p in practitioners}, only_one=False)
     # The inactive ones after the listed, in the order of their first slot that day.
     first_slot = {}

@@ -153,3 +153,17 @@ def test_the_undelivered_emails_read_once_prepared_show_what_needs_attention_giv
     # Nothing needs attention: nothing shown, nothing counted.
     OutboundMessage.objects.update(status=Status.SENT, sent_at=now)
     assert views._undelivered_emails_to_show(now) == ([], 0)
+
+
+def test_the_day_views_practitioners_read_once_prepared_are_those_of_their_queryset(dr_patel, dr_okafor):
+    from bookings.models import Practitioner
+
+    day = local(3, 9).date()
+    start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
+    left_with_slots, left_without = dr_okafor, Practitioner.objects.create(display_name="Gone", is_active=False)
+    make_slot(left_with_slots, local(3, 10))
+    Practitioner.objects.filter(pk=left_with_slots.pk).update(is_active=False, list_order=0)
+    rows = views._DAY_PRACTITIONERS.rows(start=start, end=end)
+    assert rows == list(views._day_practitioner_rows(start=start, end=end))
+    assert [row[0] for row in rows] == [left_with_slots.pk, dr_patel.pk]
+    assert left_without.pk not in {row[0] for row in rows}
