@@ -619,11 +619,11 @@ _UNDELIVERED_EMAIL_PARTS = tuple(
 def _undelivered_email_rows(*, overdue_before: datetime):
     """The oldest UNDELIVERED_EMAILS_SHOWN e-mails needing attention (needs_attention's rule), each with how many do.
 
-    The count is a subquery PostgreSQL runs once (an index-only read of outbound_attention_idx), not a window
-    over the list: a window needs every matching row joined to its appointment and slot before the first twenty
-    can be cut (26 ms with a backlog of 3,400 on the bench copy), the subquery lets the twenty be read in order
-    and stop. The rule is given the time its overdue cutoff is counted back from, so that the cutoff is the
-    argument itself (clinic.prepared takes no value derived from one).
+    The count is a subquery PostgreSQL runs once (through outbound_attention_idx, or a scan where nearly every
+    row is unsent, as in the bench), not a window over the list: a window needs every matching row joined to its
+    appointment and slot before the first twenty can be cut (26 ms with a backlog of 3,400 on the bench copy),
+    the subquery lets the twenty be read in order and stop. The rule is given the time its overdue cutoff is
+    counted back from, so that the cutoff is the argument itself (clinic.prepared takes no value derived from one).
     """
     needing_attention = OutboundMessage.objects.needs_attention(now=overdue_before + OutboundMessage.OVERDUE_AFTER)
     count = needing_attention.order_by().values(count=Func("pk", function="COUNT", output_field=IntegerField()))
