@@ -937,6 +937,15 @@ class OutboundMessage(models.Model):
                 condition=Q(status=OutboundMessageStatus.SENDING),
                 name="outbound_sending_lease_idx",
             ),
+            # Reception's undelivered e-mails (needs_attention), oldest first: every row it can show, in the order
+            # it reads them, so the oldest twenty are the first twenty matches rather than a sort of the whole
+            # backlog; what its filter tests is in the index, so counting them reads only the index.
+            models.Index(
+                fields=["created_at", "id"],
+                include=["status", "attempts", "next_attempt_at"],
+                condition=Q(status__in=[OutboundMessageStatus.PENDING, OutboundMessageStatus.FAILED]),
+                name="outbound_attention_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -22,6 +22,7 @@ from tests.staff_signin import verified_login
 pytestmark = pytest.mark.django_db
 
 OTHER_PATIENTS = 600
+BACKLOG = 400
 
 
 @pytest.fixture
@@ -137,3 +138,39 @@ def test_reception_day_view_reads_only_the_days_slots_by_index(client, rita, dr_
     ]:
         plan = _plan(_statement(captured, starting=starting, containing=containing))
         assert "slot_open_starts_at_idx" in plan and "slot_blocked_starts_at_idx" in plan, (starting, plan)
+
+
+def test_reception_day_view_reads_the_oldest_undelivered_emails_in_index_order_and_counts_them_once(
+    client, rita, dr_patel
+):
+    """With no worker running every booking's confirmation is soon overdue: the panel reads the oldest twenty in
+    the order of outbound_attention_idx and stops, and counts the rest in a subquery run once, rather than
+    joining the whole backlog to its appointments and slots for a window count and sorting it (26 ms at 3,400)."""
+    from bookings.models import OutboundMessage
+
+    patient_books(make_slot(dr_patel, local(3, 9)))
+    # A backlog, as a day without a worker leaves: with a handful of rows a sort is rightly cheaper.
+    overdue = OutboundMessage.objects.get(kind=OutboundMessage.Kind.CONFIRMATION)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    OutboundMessage.objects.bulk_create(
+        OutboundMessage(
+            kind=overdue.kind,
+            appointment_id=overdue.appointment_id,
+            recipient=overdue.recipient,
+            slot_id=overdue.slot_id,
+            sequence=overdue.sequence,
+            created_at=an_hour_ago + timedelta(seconds=index),
+            send_after=an_hour_ago,
+            next_attempt_at=an_hour_ago,
+        )
+        for index in range(BACKLOG)
+    )
+    verified_login(client, rita)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("reception_day"), {"date": local(3, 10).date().isoformat()})
+    assert response.status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bookings_outboundmessage")
+    plan = _plan(_statement(captured, starting='SELECT "bookings_outboundmessage"', containing="LIMIT"))
+    assert "outbound_attention_idx" in plan
+    assert "WindowAgg" not in plan and "Sort" not in plan, plan
