@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bookings", "0025_slot_blocked_starts_at_index"),
+        ("bookings", "0026_slot_taken"),
     ]
 
     operations = [
