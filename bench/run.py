@@ -786,8 +786,9 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
             "",
             "## How the availability query grows",
             "",
-            "The time page's availability work (`slot_picker_context`: practitioners, the first bookable slot, the "
-            "week's slots), timed in-process against the same database, median of 15 runs:",
+            "The time page's availability work (`slot_picker_context`: practitioners, this week's slots, and when "
+            "it has none the first bookable slot after it and that slot's week), timed in-process against the same "
+            "database, median of 15 runs:",
             "",
             *(growth_lines or ["(skipped)"]),
             "",

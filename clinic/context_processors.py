@@ -27,7 +27,8 @@ _STATIC_FILES = {
 }
 
 
-@functools.cache
+# A few entries at most (one per prefix the site is served under): bounded, as the prefix comes from the request.
+@functools.lru_cache(maxsize=8)
 def _site_urls(script_prefix: str) -> dict[str, str]:
     """The header's and footer's URLs, worked out once per process (and script prefix, which reverse() prefixes):
     the same on every page, they were sixteen reverse() and static() calls on each, about 0.3 ms of every page."""

@@ -8,11 +8,13 @@ Kept exact whoever writes, the way the availability versions are (0006):
 - An appointment that becomes live or stops being live, or moves, sets its slot's flag (AFTER ROW). "Live" is
   what Appointment.objects.live() says: any status but cancelled. The partial unique index on live appointments
   allows one per slot, so the one leaving frees the slot and the one arriving takes it.
-- Only that trigger writes the flag (BEFORE INSERT OR UPDATE on the slot): a new slot is free (nothing can point
-  to it yet), and any other UPDATE keeps the flag the row has, so no write of a slot can store a stale value (a
-  form or the admin saving a slot read before a booking, a hand-written UPDATE). Told apart by
-  pg_trigger_depth(): the appointments' trigger writes one level deeper than any statement. No lookup of the
-  appointments in the slot's trigger: bulk updates of slots (time off) stay as cheap as they were.
+- Only the triggers write the flag (BEFORE INSERT OR UPDATE on the slot): any other UPDATE keeps the flag the
+  row has, so no write of a slot can store a stale value (a form or the admin saving a slot read before a booking,
+  a hand-written UPDATE). Told apart by pg_trigger_depth(): the triggers write one level deeper than any
+  statement. No lookup of the appointments per updated slot: bulk updates of slots (time off) stay as cheap as
+  they were (a slot given a new key, never done by the application, is looked up).
+- A new slot is free, unless a live appointment was written before it in the same transaction (foreign keys are
+  checked at commit: a fixture or a restore listing appointments first): once per INSERT statement, one join.
 - TRUNCATE of the appointments frees every slot.
 Not deferred: the booking has its slot locked already (select_for_update), so the write waits for nothing.
 """
@@ -29,16 +31,47 @@ CREATE FUNCTION bookings_slot_taken_kept() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        -- Free, unless a live appointment was written before it: bookings_new_slots_taken() below.
         NEW.taken := false;
     ELSIF pg_trigger_depth() = 1 THEN
-        -- Written by a statement, not by the appointments' trigger below (which runs one level deeper).
-        NEW.taken := OLD.taken;
+        -- Written by a statement, not by the triggers below (which run one level deeper).
+        IF NEW.id IS DISTINCT FROM OLD.id THEN
+            -- A slot given another key: the appointments pointing to the new one say.
+            NEW.taken := EXISTS (
+                SELECT 1 FROM bookings_appointment a WHERE a.slot_id = NEW.id AND a.status <> 'cancelled'
+            );
+        ELSE
+            NEW.taken := OLD.taken;
+        END IF;
     END IF;
     RETURN NEW;
 END $$;
 
 CREATE TRIGGER slot_taken_kept BEFORE INSERT OR UPDATE ON bookings_slot
     FOR EACH ROW EXECUTE FUNCTION bookings_slot_taken_kept();
+
+-- Foreign keys are checked at commit (Django makes them deferrable), so in one transaction a live appointment may be
+-- written before its slot (a fixture or a restore that writes appointments first): its trigger found no slot then.
+-- Once per statement, as one join, so that generating thousands of slots costs one read, not one per slot.
+CREATE FUNCTION bookings_new_slots_taken() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    held_id bigint;
+BEGIN
+    -- The new slots against the appointments only (an UPDATE ... FROM new_slots was planned as a join with the
+    -- whole slot table: each batch of a bulk insert read every slot). Then each slot found, by its key.
+    FOR held_id IN
+        SELECT n.id FROM new_slots n
+        WHERE EXISTS (SELECT 1 FROM bookings_appointment a WHERE a.slot_id = n.id AND a.status <> 'cancelled')
+    LOOP
+        UPDATE bookings_slot SET taken = true WHERE id = held_id;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER slot_taken_when_inserted AFTER INSERT ON bookings_slot
+    REFERENCING NEW TABLE AS new_slots
+    FOR EACH STATEMENT EXECUTE FUNCTION bookings_new_slots_taken();
 
 CREATE FUNCTION bookings_appointment_slot_taken() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -78,6 +111,8 @@ DROP TRIGGER appointment_truncated_slots_free ON bookings_appointment;
 DROP FUNCTION bookings_every_slot_free();
 DROP TRIGGER appointment_slot_taken ON bookings_appointment;
 DROP FUNCTION bookings_appointment_slot_taken();
+DROP TRIGGER slot_taken_when_inserted ON bookings_slot;
+DROP FUNCTION bookings_new_slots_taken();
 DROP TRIGGER slot_taken_kept ON bookings_slot;
 DROP FUNCTION bookings_slot_taken_kept();
 """

@@ -1,9 +1,11 @@
 """Slot.taken, which PostgreSQL keeps equal to "a live appointment holds this slot" (migration 0026), whoever writes."""
 
+import json
 import random
 import uuid
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -160,3 +162,60 @@ def test_patients_racing_for_slots_while_others_cancel_leave_every_flag_exact(dr
     assert not unexpected, unexpected
     assert not _slots_whose_flag_is_wrong()
     assert Slot.objects.filter(taken=True).count() == Appointment.objects.live().count() > 0
+
+
+def test_each_status_takes_the_slot_exactly_when_appointment_live_counts_it(dr_patel):
+    # The triggers write "live" by hand (status <> 'cancelled'): they must agree with Appointment.objects.live().
+    for hour, status in enumerate(Appointment.Status, start=8):
+        appointment = make_appointment(make_slot(dr_patel, local(3, hour)), at=timezone.now(), status=status)
+        is_live = Appointment.objects.live().filter(pk=appointment.pk).exists()
+        assert _taken(appointment.slot) == is_live, status
+
+
+def test_a_slot_written_after_its_live_appointment_in_the_same_transaction_is_taken(dr_patel):
+    """Foreign keys are checked at commit: a restore or a fixture may write an appointment before its slot."""
+    slot = make_slot(dr_patel, local(3, 9))
+    appointment = make_appointment(slot, at=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE kept_slot AS SELECT * FROM bookings_slot WHERE id = %s", [slot.pk])
+        cursor.execute(
+            "CREATE TEMP TABLE kept_appt AS SELECT * FROM bookings_appointment WHERE id = %s", [appointment.pk]
+        )
+        cursor.execute("DELETE FROM bookings_appointment WHERE id = %s", [appointment.pk])
+        cursor.execute("DELETE FROM bookings_slot WHERE id = %s", [slot.pk])
+        cursor.execute("INSERT INTO bookings_appointment SELECT * FROM kept_appt")
+        cursor.execute("INSERT INTO bookings_slot SELECT * FROM kept_slot")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # every key is satisfied
+
+    assert _taken(slot)
+    assert not _slots_whose_flag_is_wrong()
+
+
+def test_a_slot_given_the_key_its_live_appointment_already_points_to_is_taken(dr_patel):
+    slot = make_slot(dr_patel, local(3, 9))
+    appointment = make_appointment(slot, at=timezone.now())
+    new_key = slot.pk + 1000
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE bookings_appointment SET slot_id = %s WHERE id = %s", [new_key, appointment.pk])
+        cursor.execute("UPDATE bookings_slot SET id = %s WHERE id = %s", [new_key, slot.pk])
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    assert Slot.objects.get(pk=new_key).taken
+    assert not _slots_whose_flag_is_wrong()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_loading_a_fixture_that_lists_appointments_before_slots_keeps_every_flag(dr_patel, tmp_path):
+    for hour in (9, 10):
+        make_appointment(make_slot(dr_patel, local(3, hour)), at=timezone.now())
+    fixture = tmp_path / "bookings.json"
+    with fixture.open("w") as out:
+        call_command("dumpdata", "bookings.Appointment", "bookings.Slot", stdout=out)
+    assert [row["model"] for row in json.loads(fixture.read_text())][0] == "bookings.appointment"
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE bookings_slot CASCADE")
+
+    call_command("loaddata", str(fixture), verbosity=0)
+
+    assert Appointment.objects.live().count() == 2 == Slot.objects.filter(taken=True).count()
+    assert not _slots_whose_flag_is_wrong()
