@@ -776,7 +776,8 @@ def write_report(args, results, raw_name, growth, booked, booking_302, load_at_s
             "a view that does nothing, behind the full middleware stack. The raw transaction is the booking's own "
             "writes as plain SQL: lock the slot row, check it has no live appointment, insert the appointment and "
             "its history row, commit (the app's booking also counts the POST for its rate limit, writes its outbox "
-            "rows). Both run the availability-version trigger of bookings migration 0006.",
+            "rows). Both run the availability-version trigger of bookings migration 0006 and the slot flag's of 0026 "
+            "(the slot's row updated).",
             "",
             *lines,
             "",
