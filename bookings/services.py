@@ -416,6 +416,10 @@ def appointment_book(
                 )
             if online_guard is not None and booked_by is None:
                 _check_online_limits(patient, now=now, guard=online_guard)
+            elif waiting_list_offer is not None and booked_by is None:
+                # Accepted online from the offer's e-mail: the same limit per contact as the public form (a tester
+                # booked twice online, then a third time through the list "for another person").
+                _check_contact_limit(patient, now=now)
             appointment = Appointment(
                 slot=slot,
                 source=(
@@ -557,11 +561,28 @@ def _check_online_limits(patient: PatientDetails, *, now: datetime, guard: Onlin
         )
         if cursor.fetchone() is None:
             raise SafetyCheckPassUsed
+    _refuse_a_contact_at_the_limit(patient, now=now, phone_key=phone_key)
+    if count_booking(guard.client_key, now=now) > settings.RATE_LIMIT_BOOKINGS_PER_HOUR:
+        raise BookingLimitReached("address")
+
+
+def _check_contact_limit(patient: PatientDetails, *, now: datetime) -> None:
+    """The per-contact part of `_check_online_limits`, for a booking without the form's pass (a waiting-list offer)."""
+    phone_key = phone_contact_key(patient.phone)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s), pg_advisory_xact_lock(%s)",
+            _contact_lock_keys(email=patient.email, phone_key=phone_key),
+        )
+    _refuse_a_contact_at_the_limit(patient, now=now, phone_key=phone_key)
+
+
+def _refuse_a_contact_at_the_limit(patient: PatientDetails, *, now: datetime, phone_key: str) -> None:
+    """BookingLimitReached when the e-mail address or the phone number already has its live upcoming bookings.
+    Under the contact's advisory locks, so that two bookings of one contact at once count each other."""
     ((same_email, same_phone),) = _CONTACT_COUNTS.rows(now=now, email=patient.email, phone_key=phone_key)
     if max(same_email, same_phone) >= settings.BOOKING_MAX_LIVE_PER_CONTACT:
         raise BookingLimitReached("contact")
-    if count_booking(guard.client_key, now=now) > settings.RATE_LIMIT_BOOKINGS_PER_HOUR:
-        raise BookingLimitReached("address")
 
 
 def _contact_lock_keys(*, email: str, phone_key: str) -> list[int]:
@@ -852,8 +873,8 @@ class ScanReport:
 class AcceptResult:
     """What accepting an offer did: `outcome` is "booked" or "moved", or why nothing changed:
     "unknown" (no such link), "used" (accepted already), "gone" (someone else got it), "expired"
-    (the hold ran out), "left" (the entry is no longer waiting) or "too late to move" (the booking
-    to be moved is inside its change cut-off)."""
+    (the hold ran out), "left" (the entry is no longer waiting), "too late to move" (the booking
+    to be moved is inside its change cut-off) or "limit" (the contact has its live bookings already)."""
 
     outcome: str
     offer: WaitingListOffer | None = None
@@ -1269,16 +1290,20 @@ def waiting_list_offer_accept(*, token: str, now: datetime) -> AcceptResult:
                 appointment = appointment_move(appointment=moving, new_slot_id=offer.slot_id, now=now, held_for=offer)
                 result = AcceptResult("moved", offer=offer, appointment=appointment)
             else:
-                booking = appointment_book(
-                    slot_id=offer.slot_id,
-                    patient=PatientDetails(
-                        first_name=entry.first_name, last_name=entry.last_name, phone=entry.phone, email=entry.email
-                    ),
-                    now=now,
-                    safety_answers=entry.safety_answers,
-                    privacy_notice_version=entry.privacy_notice_version,
-                    waiting_list_offer=offer,
-                )
+                try:
+                    booking = appointment_book(
+                        slot_id=offer.slot_id,
+                        patient=PatientDetails(
+                            first_name=entry.first_name, last_name=entry.last_name, phone=entry.phone, email=entry.email
+                        ),
+                        now=now,
+                        safety_answers=entry.safety_answers,
+                        privacy_notice_version=entry.privacy_notice_version,
+                        waiting_list_offer=offer,
+                    )
+                except BookingLimitReached:
+                    # Nothing changes: the offer stays open to the others it went to, the entry stays on the list.
+                    return AcceptResult("limit", offer=offer)
                 result = AcceptResult(
                     "booked", offer=offer, appointment=booking.appointment, manage_token=booking.manage_token
                 )

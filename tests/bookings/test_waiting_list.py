@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import (
@@ -250,3 +251,27 @@ def test_the_matching_runs_the_same_queries_whatever_the_length_of_the_list(
     first_six = list(WaitingListEntry.objects.filter(email__startswith="patel").values_list("email", flat=True)[:6])
     assert offered_to(Slot.objects.get(starts_at=local(4, 9))) == first_six[:3]
     assert offered_to(Slot.objects.get(starts_at=local(4, 10))) == first_six[3:]
+
+
+def test_accepting_an_offer_for_another_person_keeps_the_online_limit_per_contact(client, freed_morning, dr_patel):
+    """Found by hand: two bookings online, then a third through the list ("for another person") was booked."""
+    for hour in (9, 11):
+        patient_books(make_slot(dr_patel, local(5, hour)), email="ann@example.org", phone=f"07700 900{hour:03d}")
+    waiting("ANN@example.org", first_name="Ann")
+    waiting_list_scan(now=timezone.now())
+    token = accept_token_of("ANN@example.org", freed_morning)
+
+    refused = waiting_list_offer_accept(token=token, now=timezone.now())
+
+    assert refused.outcome == "limit"
+    assert not Appointment.objects.live().filter(slot=freed_morning).exists()
+    assert WaitingListOffer.objects.get(slot=freed_morning).status == WaitingListOffer.Status.OFFERED
+    assert WaitingListEntry.objects.get(email="ANN@example.org").status == WaitingListEntry.Status.WAITING
+    page = client.post(reverse("waiting_list_offer", args=[token]))
+    assert page.status_code == 409
+    assert "Please phone us to book this time" in page.content.decode()
+    # Below the limit the same offer books: one of the two is cancelled.
+    appointment_cancel(
+        appointment=Appointment.objects.live().filter(email="ann@example.org").first(), now=timezone.now()
+    )
+    assert waiting_list_offer_accept(token=token, now=timezone.now()).outcome == "booked"
