@@ -107,3 +107,32 @@ def test_the_day_view_fits_a_1280_pixel_screen(page, rita, dr_patel, dr_okafor, 
     table = page.locator("table.calendar-grid")
     assert table.locator("thead th").count() == 4
     assert table.bounding_box()["width"] <= 1280
+
+
+def test_a_very_long_name_wraps_inside_its_column_of_the_day_view(page, rita, dr_patel, dr_okafor, django_user_model):
+    """Found by hand: an 80-letter first name (the form takes up to 100) widened its column past the screen."""
+    from django.contrib.auth.models import Group
+
+    from bookings.models import Practitioner
+
+    user = django_user_model.objects.create_user("sam.lee", password=PASSWORD)
+    user.groups.add(Group.objects.get(name="Practitioner"))
+    sam = Practitioner.objects.create(user=user, display_name="Sam Lee", list_order=3)
+    day = days_ahead(1)
+    for index, practitioner in enumerate([dr_patel, dr_okafor, sam]):
+        for step in range(6):
+            make_slot(practitioner, local(day, 9) + timedelta(minutes=20 * step + 10 * index))
+    patient_books(Slot.objects.filter(practitioner=dr_patel).first(), first_name="L" * 80, last_name="Long")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    sign_in(page, "rita")
+    page.wait_for_url("**/staff/reception/")
+    page.goto(f"/staff/reception/?date={day.isoformat()}")
+
+    table = page.locator("table.calendar-grid")
+    assert "L" * 20 in table.inner_text()
+    # The grid keeps to the page's width: nothing to scroll sideways, inside its box or outside.
+    assert table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth"), table.evaluate(
+        "t => [t.scrollWidth, t.parentElement.clientWidth]"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
