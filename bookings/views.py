@@ -320,7 +320,6 @@ def slot_picker_context(request, *, now: datetime) -> dict:
         "practitioner_options_html": _practitioner_options_html(practitioners, chosen),
         "chosen_practitioner": chosen,
         "week": week,
-        "week_end_day": week + timedelta(days=6),
         "previous_week": previous_week,
         "next_week": next_week,
         # As the template prints them (the `date` filter costs as much as a database round trip here).

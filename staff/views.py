@@ -284,11 +284,15 @@ _GRID_SLOT_FIELDS = ("id", "practitioner_id", "starts_at", "ends_at", "state", "
 _GRID_APPOINTMENT_FIELDS = (
     "id", "slot_id", "status", "source", "first_name", "last_name", "anonymised_at", "client_key"
 )  # fmt: skip
-# The same, in the order of the model's fields (Model.from_db takes the values in that order), and the annotations.
-_GRID_SLOT_COLUMNS = tuple(f.attname for f in Slot._meta.concrete_fields if f.attname in _GRID_SLOT_FIELDS)
-_GRID_APPOINTMENT_COLUMNS = tuple(
-    f.attname for f in Appointment._meta.concrete_fields if f.attname in _GRID_APPOINTMENT_FIELDS
-)
+
+
+def _in_model_order(model, names: tuple[str, ...]) -> tuple[str, ...]:
+    """NAMES in the order of the model's fields: Model.from_db (and _loaded) take the values in that order."""
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+_GRID_SLOT_COLUMNS = _in_model_order(Slot, _GRID_SLOT_FIELDS)
+_GRID_APPOINTMENT_COLUMNS = _in_model_order(Appointment, _GRID_APPOINTMENT_FIELDS)
 _GRID_SLOT_ID = _GRID_SLOT_COLUMNS.index("id")
 _GRID_SLOT_PRACTITIONER = _GRID_SLOT_COLUMNS.index("practitioner_id")
 _GRID_APPOINTMENT_ANNOTATIONS = ("upcoming_for_patient", "bookings_from_same_place", "bookings_with_same_note")
@@ -596,13 +600,9 @@ def _grid_html(rows: list[tuple[time, list]], *, request, now: datetime, arrival
 UNDELIVERED_EMAILS_SHOWN = 20
 
 
-def _in_model_order(model, names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
-
-
 # What the panel shows of each message and of what it is about (bookings/_failed_messages.html), the columns
 # needs_attention's select_related and only() read: (the path from the message, model, columns).
-_UNDELIVERED_EMAIL_PARTS = (
+_UNDELIVERED_EMAIL_PARTS = tuple((path, model, _in_model_order(model, columns)) for path, model, columns in (
     ("", OutboundMessage, ("id", "kind", "appointment_id", "waiting_list_offer_id", "slot_id", "status", "attempts",
                            "next_attempt_at", "last_error")),
     ("appointment", Appointment, ("id", "first_name", "last_name")),
@@ -610,10 +610,7 @@ _UNDELIVERED_EMAIL_PARTS = (
     ("waiting_list_offer__entry", WaitingListEntry, ("id", "first_name", "last_name")),
     ("slot", Slot, ("id", "practitioner_id", "starts_at")),
     ("slot__practitioner", Practitioner, ("id", "title", "display_name")),
-)  # fmt: skip
-_UNDELIVERED_EMAIL_PARTS = tuple(
-    (path, model, _in_model_order(model, columns)) for path, model, columns in _UNDELIVERED_EMAIL_PARTS
-)
+))  # fmt: skip
 
 
 def _undelivered_email_rows(*, overdue_before: datetime):
