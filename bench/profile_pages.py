@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument(
         "--cpu-profile", action="store_true", help="cProfile counts this process's CPU time, not the wall clock"
     )
-    parser.add_argument("--only", help="only the pages named so (trivial, home, article, time, booking, day)")
+    parser.add_argument("--only", help="only the pages named so (trivial, home, article, time, booking, day, signed)")
     args = parser.parse_args()
     if not (PGDATA / "PG_VERSION").exists():
         sys.exit("Run `make bench` first: it makes the database this profiles against.")
@@ -151,7 +151,7 @@ def main() -> int:
         reading = Client(HTTP_HOST="127.0.0.1")
         staff = Client(HTTP_HOST="127.0.0.1")
         day_path = None
-        if not args.only or args.only.startswith("day"):
+        if not args.only or args.only.startswith(("day", "signed")):
             # Reception's day view as make bench serves it (bench.run.prepare_day_view: ten practitioners).
             day_path, (staff_cookie,) = prepare_day_view(server, practitioner_ids)
             staff.cookies[staff_cookie.split("=", 1)[0]] = staff_cookie.split("=", 1)[1]
@@ -163,6 +163,8 @@ def main() -> int:
             "booking POST": booking_post,
             "booking WSGI": wsgi_booking_post,
             "day view": lambda: staff.get(day_path),
+            # What every reception page pays before its own work (bench/urls.py).
+            "signed-in floor": lambda: staff.get("/bench/signed-in"),
         }
         for name, request in pages.items():
             if args.only and not name.startswith(args.only):
