@@ -257,6 +257,9 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     ]
     practitioner_id = parse_database_id(request.GET.get("practitioner"))
     chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
+    # A link naming a practitioner who is not offered (inactive, no online consultations, or no such id) shows
+    # everyone's times, and says so: silently it looked as if the practitioner had been chosen.
+    not_offered = practitioner_id is not None and chosen is None
     this_week, last_week = bookable_weeks(now)
 
     asked_week = _parse_week(request.GET.get("week"))
@@ -319,6 +322,8 @@ def slot_picker_context(request, *, now: datetime) -> dict:
         "practitioners": practitioners,
         "practitioner_options_html": _practitioner_options_html(practitioners, chosen),
         "chosen_practitioner": chosen,
+        "practitioner_not_offered": not_offered,
+        "practitioner_not_offered_name": _practitioner_name(practitioner_id) if not_offered else "",
         "week": week,
         "previous_week": previous_week,
         "next_week": next_week,
@@ -341,6 +346,12 @@ def slot_picker_context(request, *, now: datetime) -> dict:
             first_time_shown.astimezone(UTC) - settings.BOOKING_MIN_NOTICE if first_time_shown else now + MAX_AGE
         ),
     }
+
+
+def _practitioner_name(practitioner_id: int) -> str:
+    """The name of a practitioner the picker does not offer (practitioners are public), or "" for no such id."""
+    row = Practitioner.objects.filter(pk=practitioner_id).order_by().values_list("title", "display_name").first()
+    return practitioner_full_name(*row) if row else ""
 
 
 def nearest_alternatives(*, now: datetime, around: datetime | None, limit: int = 5) -> list[Slot]:

@@ -8,10 +8,11 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings.forms import start_time_value
 from bookings.models import Appointment, Practitioner, Slot, WorkingHours
 from bookings.schedule import slots_generate
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book, appointment_move
-from tests.helpers import local, make_appointment, make_slot
+from tests.helpers import local, make_appointment, make_slot, pass_safety_check
 from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +121,54 @@ def test_deactivating_a_practitioner_in_the_admin_takes_their_open_slots_off_and
     assert any(
         "1 booked appointment(s) no longer fit" in message and "2026-06-08 09:00" in message for message in messages
     ), messages
+
+
+# -- The time page for a practitioner not taking online bookings (found by hand) -----------
+
+
+def test_the_time_page_for_a_practitioner_who_left_says_so_and_shows_everyone_elses_times(client, dr_patel, dr_okafor):
+    patels = make_slot(dr_patel, local(3, 10))
+    okafors = make_slot(dr_okafor, local(3, 11))
+    _leaves(dr_patel)
+    pass_safety_check(client)
+
+    response = client.get("/book/time/", {"practitioner": dr_patel.pk})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Dr Priya Patel is not taking online bookings at the moment" in page
+    assert start_time_value(okafors.starts_at) in page
+    assert start_time_value(patels.starts_at) not in page and f"slot={patels.pk}" not in page
+
+
+def test_the_time_page_for_a_practitioner_offering_no_consultations_online_says_so(client, dr_patel, dr_okafor):
+    make_slot(dr_okafor, local(3, 11))
+    Practitioner.objects.filter(pk=dr_patel.pk).update(offers_free_consultation=False)
+    pass_safety_check(client)
+
+    page = client.get("/book/time/", {"practitioner": dr_patel.pk}).content.decode()
+
+    assert "Dr Priya Patel is not taking online bookings at the moment" in page
+
+
+def test_the_time_page_for_a_made_up_practitioner_says_it_could_not_find_them_and_shows_everyones_times(
+    client, dr_okafor
+):
+    okafors = make_slot(dr_okafor, local(3, 11))
+    pass_safety_check(client)
+
+    response = client.get("/book/time/", {"practitioner": 987654})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "We could not find that practitioner" in page
+    assert start_time_value(okafors.starts_at) in page
+
+
+def test_the_time_page_for_a_practitioner_taking_bookings_says_nothing_of_the_sort(client, dr_patel):
+    make_slot(dr_patel, local(3, 11))
+    pass_safety_check(client)
+
+    page = client.get("/book/time/", {"practitioner": dr_patel.pk}).content.decode()
+
+    assert "not taking online bookings" not in page and "could not find that practitioner" not in page
