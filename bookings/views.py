@@ -359,9 +359,13 @@ def nearest_alternatives(*, now: datetime, around: datetime | None, limit: int =
     zone = clinic_zone()
     target = around or now
     later = list(_distinct_times(Slot.objects.bookable(now=now, start=target)).select_related("practitioner")[:limit])
+    # One slot per start time on this side too: LIMIT counted practitioners, so with three free at each earlier
+    # time only two earlier times were candidates, and with the wanted time the last of its day (everyone's slot
+    # taken, "any practitioner") later days' times were offered before nearer ones that day.
     earlier = list(
         Slot.objects.bookable(now=now, end=target)
-        .order_by("-starts_at", "practitioner__list_order")
+        .order_by("-starts_at", "practitioner__list_order", "practitioner_id")
+        .distinct("starts_at")
         .select_related("practitioner")[:limit]
     )
     seen, candidates = set(), []
@@ -510,7 +514,7 @@ def booking_details(request):
         return _slot_unavailable_response(
             request,
             form=PatientDetailsForm(request.POST),
-            wanted_start=None,
+            wanted_start=parse_start_time(request.POST.get("wanted")),
             now=now,
             status=400,
             headline="Please choose one of the times below",
