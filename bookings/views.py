@@ -257,6 +257,9 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     ]
     practitioner_id = parse_database_id(request.GET.get("practitioner"))
     chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
+    # A link naming a practitioner who is not offered (inactive, no online consultations, or no such id) shows
+    # everyone's times, and says so: silently it looked as if the practitioner had been chosen.
+    not_offered = practitioner_id is not None and chosen is None
     this_week, last_week = bookable_weeks(now)
 
     asked_week = _parse_week(request.GET.get("week"))
@@ -319,6 +322,8 @@ def slot_picker_context(request, *, now: datetime) -> dict:
         "practitioners": practitioners,
         "practitioner_options_html": _practitioner_options_html(practitioners, chosen),
         "chosen_practitioner": chosen,
+        "practitioner_not_offered": not_offered,
+        "practitioner_not_offered_name": _practitioner_name(practitioner_id) if not_offered else "",
         "week": week,
         "previous_week": previous_week,
         "next_week": next_week,
@@ -343,14 +348,24 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     }
 
 
+def _practitioner_name(practitioner_id: int) -> str:
+    """The name of a practitioner the picker does not offer (practitioners are public), or "" for no such id."""
+    row = Practitioner.objects.filter(pk=practitioner_id).order_by().values_list("title", "display_name").first()
+    return practitioner_full_name(*row) if row else ""
+
+
 def nearest_alternatives(*, now: datetime, around: datetime | None, limit: int = 5) -> list[Slot]:
     """The bookable times nearest to the one a patient wanted (soonest first when unknown)."""
     zone = clinic_zone()
     target = around or now
     later = list(_distinct_times(Slot.objects.bookable(now=now, start=target)).select_related("practitioner")[:limit])
+    # One slot per start time on this side too: LIMIT counted practitioners, so with three free at each earlier
+    # time only two earlier times were candidates, and with the wanted time the last of its day (everyone's slot
+    # taken, "any practitioner") later days' times were offered before nearer ones that day.
     earlier = list(
         Slot.objects.bookable(now=now, end=target)
-        .order_by("-starts_at", "practitioner__list_order")
+        .order_by("-starts_at", "practitioner__list_order", "practitioner_id")
+        .distinct("starts_at")
         .select_related("practitioner")[:limit]
     )
     seen, candidates = set(), []
@@ -465,6 +480,8 @@ def _slot_unavailable_response(request, *, form, wanted_start, now, status=409, 
             "form": form,
             "chosen": None,
             "alternatives": alternatives,
+            # Sent back with the form: a page sent without a choice, or for a time gone too, still offers these.
+            "wanted_value": start_time_value(wanted_start) if wanted_start else "",
             "headline": headline or "Sorry, that time has just been taken",
             "too_soon": clock == "too soon",
             "minimum_notice": minimum_notice_text(),
@@ -497,7 +514,7 @@ def booking_details(request):
         return _slot_unavailable_response(
             request,
             form=PatientDetailsForm(request.POST),
-            wanted_start=None,
+            wanted_start=parse_start_time(request.POST.get("wanted")),
             now=now,
             status=400,
             headline="Please choose one of the times below",
@@ -546,6 +563,22 @@ def _wanted_slot(slot_id: int | None) -> Slot | None:
     return Slot.objects.filter(pk=slot_id).only("starts_at").order_by().first() if slot_id else None
 
 
+def _wanted_start(request, *, slot_id: int | None, any_at: datetime | None) -> datetime | None:
+    """The time the patient asked for, to offer the nearest ones: the "any practitioner" time, the chosen slot's
+    start, or the start the form carried back ("wanted") when that slot has gone from the diary."""
+    if any_at:
+        return any_at
+    if (slot := _wanted_slot(slot_id)) is not None:
+        return slot.starts_at
+    return parse_start_time(request.POST.get("wanted")) if request.method == "POST" else None
+
+
+def _still_offered_by_its_practitioner(slot_id: int | None) -> bool:
+    """Whether the slot is still in the diary of a practitioner taking online bookings: if not, it was not
+    "just taken" but is no longer available."""
+    return Slot.objects.filter(pk=slot_id, practitioner__in=Practitioner.objects.offering_consultations()).exists()
+
+
 class ChosenTime(NamedTuple):
     """The time on the details form: one practitioner's slot, or a start time with "any practitioner"."""
 
@@ -553,6 +586,9 @@ class ChosenTime(NamedTuple):
     practitioner_name: str | None  # None: any practitioner free then
     field: str  # the hidden field that carries it: "slot" or "at"
     value: str
+    # The start time again ("wanted"), for the nearest times should the slot be gone from the diary when the form
+    # comes back (its practitioner stopped taking bookings: the schedule deletes their open slots).
+    wanted: str
 
 
 def _chosen_time(*, slot_id: int | None, any_at: datetime | None, now: datetime) -> ChosenTime | None:
@@ -561,9 +597,10 @@ def _chosen_time(*, slot_id: int | None, any_at: datetime | None, now: datetime)
     if slot_id:
         slot = _bookable_slot(slot_id, now=now)
         if slot is not None:
-            return ChosenTime(slot.starts_at.astimezone(zone), slot.practitioner.full_name, "slot", str(slot.pk))
+            local_start, wanted = slot.starts_at.astimezone(zone), start_time_value(slot.starts_at)
+            return ChosenTime(local_start, slot.practitioner.full_name, "slot", str(slot.pk), wanted)
     elif any_at and Slot.objects.bookable(now=now, start=any_at).filter(starts_at=any_at).exists():
-        return ChosenTime(any_at.astimezone(zone), None, "at", start_time_value(any_at))
+        return ChosenTime(any_at.astimezone(zone), None, "at", start_time_value(any_at), start_time_value(any_at))
     return None
 
 
@@ -581,7 +618,7 @@ def _details_form(
             initial={"slot": slot_id, "submission_key": PatientDetailsForm.new_submission_key(), **(kept or {})}
         )
     chosen = _chosen_time(slot_id=slot_id, any_at=any_at, now=now)
-    wanted_start = any_at if any_at else getattr(_wanted_slot(slot_id), "starts_at", None)
+    wanted_start = _wanted_start(request, slot_id=slot_id, any_at=any_at)
     if chosen is not None:
         response = render(request, "bookings/details.html", {"form": form, "chosen": chosen}, status=status)
     elif wanted_start is None:
@@ -631,7 +668,7 @@ def _book_online(
         return _book_by_phone(request, status=429 if refusal.reason == "address" else 409)
     except SlotUnavailable:
         # For "any practitioner": nobody is free at that time any more.
-        wanted_start = any_at if any_at else getattr(_wanted_slot(slot_id), "starts_at", None)
+        wanted_start = _wanted_start(request, slot_id=slot_id, any_at=any_at)
         if wanted_start is None:
             return render(request, "bookings/slot_not_found.html", status=404)
         # What was typed is kept either way, with the nearest times.
@@ -642,6 +679,9 @@ def _book_online(
             wanted_start=wanted_start,
             now=now,
             status=404 if never_offered else 409,
+            headline=None
+            if any_at or _still_offered_by_its_practitioner(slot_id)
+            else "Sorry, that time is no longer available",
             never_offered=never_offered,
         )
     known = flow.confirmations_with_proof(request, result.appointment, browser_secret=browser_secret)

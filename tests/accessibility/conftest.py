@@ -133,6 +133,8 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
 
     patient = _patient()
     pages["time page"] = _page(patient.get("/book/time/"))
+    # A link naming a practitioner the picker does not offer: the page says so above everyone's times.
+    pages["time page, practitioner not found"] = _page(patient.get("/book/time/?practitioner=987654"))
     pages["details"] = _page(patient.get(f"/book/details/?slot={free.pk}"))
     pages["details, any practitioner"] = _page(patient.get(f"/book/details/{time_link(free)}"))
     pages["details with errors"] = _page(patient.post("/book/details/", {"slot": free.pk}))

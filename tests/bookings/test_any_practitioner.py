@@ -4,6 +4,7 @@ Dr Patel is first in list order, Dr Okafor second and Sam Lee third: before, eve
 to Dr Patel, and a patient whose Dr Patel slot was taken meanwhile heard "just taken" while a colleague was free.
 """
 
+import re
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -14,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from bookings.forms import start_time_value
-from bookings.models import Appointment, Practitioner
+from bookings.models import Appointment, Practitioner, Slot
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book
 from tests.helpers import PATIENT, local, make_slot, pass_safety_check, run_at_once
 
@@ -278,3 +279,55 @@ def test_a_made_up_any_time_says_it_is_not_offered_keeps_the_details_and_offers_
         assert f'value="{later.pk}"' in page
     assert PATIENT["email"] in sent.content.decode()
     assert Appointment.objects.count() == 0
+
+
+def _every_practitioner_works(team, times):
+    for starts_at in times:
+        for practitioner in team:
+            make_slot(practitioner, starts_at)
+
+
+def _taken_by_others(starts_at):
+    for index, slot in enumerate(Slot.objects.filter(starts_at=starts_at)):
+        _book_one(slot, f"Other{chr(ord('A') + index)}")
+
+
+def test_an_any_time_taken_by_everyone_offers_the_nearest_times_that_day_before_the_next_days(client, team):
+    """Found by hand: the last time of a day, everyone's slot taken while the patient typed; the answer offered
+    two times that day, then the next morning's, not the nearer ones that afternoon (three practitioners free at
+    each earlier time filled the five earlier candidates with two times)."""
+    that_afternoon = [local(3, 15, 40) + timedelta(minutes=20 * index) for index in range(7)]
+    wanted = that_afternoon[-1]
+    next_morning = [local(4, 9), local(4, 9, 20)]
+    _every_practitioner_works(team, that_afternoon + next_morning)
+    pass_safety_check(client)
+    form = _any_details_form(client, wanted)
+    _taken_by_others(wanted)
+
+    response = client.post("/book/details/", form)
+
+    assert response.status_code == 409
+    assert [slot.starts_at for slot in response.context["alternatives"]] == that_afternoon[1:-1]
+
+
+def test_the_taken_page_sent_without_a_choice_still_offers_the_times_nearest_the_one_wanted(client, team):
+    """Found by hand: "Confirm" on the taken page with no time ticked answered with the soonest times of all
+    (another day), as if the patient had not asked for a time."""
+    soonest = [local(1, 9), local(1, 9, 20)]
+    wanted = local(5, 12)
+    near = [local(5, 11, 20), local(5, 11, 40), local(5, 12, 20), local(5, 12, 40), local(5, 13)]
+    _every_practitioner_works(team[:1], soonest + near + [local(5, 15)])
+    _every_practitioner_works(team, [wanted])
+    pass_safety_check(client)
+    form = _any_details_form(client, wanted)
+    _taken_by_others(wanted)
+    taken = client.post("/book/details/", form).content.decode()
+    sent_back = dict(re.findall(r'<input type="hidden" name="(wanted)" value="([^"]*)"', taken))
+    without_choice = {key: value for key, value in form.items() if key != "at"} | sent_back
+
+    response = client.post("/book/details/", without_choice)
+
+    assert response.status_code == 400
+    assert b"Please choose one of the times below" in response.content
+    assert [slot.starts_at for slot in response.context["alternatives"]] == near
+    assert PATIENT["email"] in response.content.decode()

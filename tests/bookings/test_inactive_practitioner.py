@@ -1,5 +1,6 @@
 """A practitioner who has left (inactive): nobody can be booked with them, and their future open slots go."""
 
+import re
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -8,10 +9,11 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings.forms import start_time_value
 from bookings.models import Appointment, Practitioner, Slot, WorkingHours
 from bookings.schedule import slots_generate
 from bookings.services import PatientDetails, SlotUnavailable, appointment_book, appointment_move
-from tests.helpers import local, make_appointment, make_slot
+from tests.helpers import PATIENT, local, make_appointment, make_slot, pass_safety_check
 from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +122,130 @@ def test_deactivating_a_practitioner_in_the_admin_takes_their_open_slots_off_and
     assert any(
         "1 booked appointment(s) no longer fit" in message and "2026-06-08 09:00" in message for message in messages
     ), messages
+
+
+# -- A patient on the way when the practitioner stops taking bookings (found by hand) ------
+
+
+def _sent_back(page: str) -> dict:
+    """The hidden fields the details page's form sends back besides what was typed (the chosen time's start)."""
+    return dict(re.findall(r'<input type="hidden" name="(wanted)" value="([^"]*)"', page))
+
+
+def _details_form_as_sent(client, slot) -> dict:
+    response = client.get(f"/book/details/?slot={slot.pk}")
+    assert response.status_code == 200, response.status_code
+    key = response.context["form"].initial["submission_key"]
+    return {**PATIENT, "slot": slot.pk, "submission_key": str(key), **_sent_back(response.content.decode())}
+
+
+def _leaves_as_the_admin_saves_it(practitioner):
+    """Inactive, and the schedule brought in line as the admin's save does: their open slots go from the diary."""
+    _leaves(practitioner)
+    slots_generate(now=timezone.now(), practitioner=practitioner)
+
+
+def test_a_patient_whose_practitioner_leaves_while_they_type_keeps_the_details_and_gets_the_nearest_times(
+    client, dr_patel, dr_okafor
+):
+    patels = make_slot(dr_patel, local(3, 10))
+    near = make_slot(dr_okafor, local(3, 10, 20))
+    far = make_slot(dr_okafor, local(6, 10))
+    pass_safety_check(client)
+    form = _details_form_as_sent(client, patels)
+    _leaves_as_the_admin_saves_it(dr_patel)
+    assert not Slot.objects.filter(pk=patels.pk).exists()
+
+    response = client.post("/book/details/", form)
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "Sorry, that time is no longer available" in page
+    assert all(PATIENT[name] in page for name in ("first_name", "email", "phone", "note"))
+    assert response.context["alternatives"] == [near, far]
+    assert Appointment.objects.count() == 0
+
+
+def test_a_slot_still_in_the_diary_of_a_practitioner_who_left_is_no_longer_available_not_just_taken(
+    client, dr_patel, dr_okafor
+):
+    patels = make_slot(dr_patel, local(3, 10))
+    okafors = make_slot(dr_okafor, local(3, 10))
+    pass_safety_check(client)
+    form = _details_form_as_sent(client, patels)
+    _leaves(dr_patel)
+
+    response = client.post("/book/details/", form)
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "Sorry, that time is no longer available" in page and "just been taken" not in page
+    assert response.context["alternatives"] == [okafors]
+    assert PATIENT["email"] in page
+
+
+def test_the_details_sent_with_a_mistake_for_a_practitioner_who_left_come_back_with_the_nearest_times(
+    client, dr_patel, dr_okafor
+):
+    patels = make_slot(dr_patel, local(3, 10))
+    okafors = make_slot(dr_okafor, local(3, 11))
+    pass_safety_check(client)
+    form = _details_form_as_sent(client, patels) | {"phone": ""}
+    _leaves_as_the_admin_saves_it(dr_patel)
+
+    response = client.post("/book/details/", form)
+
+    assert response.status_code == 400
+    assert response.context["alternatives"] == [okafors]
+    assert PATIENT["email"] in response.content.decode()
+
+
+# -- The time page for a practitioner not taking online bookings (found by hand) -----------
+
+
+def test_the_time_page_for_a_practitioner_who_left_says_so_and_shows_everyone_elses_times(client, dr_patel, dr_okafor):
+    patels = make_slot(dr_patel, local(3, 10))
+    okafors = make_slot(dr_okafor, local(3, 11))
+    _leaves(dr_patel)
+    pass_safety_check(client)
+
+    response = client.get("/book/time/", {"practitioner": dr_patel.pk})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Dr Priya Patel is not taking online bookings at the moment" in page
+    assert start_time_value(okafors.starts_at) in page
+    assert start_time_value(patels.starts_at) not in page and f"slot={patels.pk}" not in page
+
+
+def test_the_time_page_for_a_practitioner_offering_no_consultations_online_says_so(client, dr_patel, dr_okafor):
+    make_slot(dr_okafor, local(3, 11))
+    Practitioner.objects.filter(pk=dr_patel.pk).update(offers_free_consultation=False)
+    pass_safety_check(client)
+
+    page = client.get("/book/time/", {"practitioner": dr_patel.pk}).content.decode()
+
+    assert "Dr Priya Patel is not taking online bookings at the moment" in page
+
+
+def test_the_time_page_for_a_made_up_practitioner_says_it_could_not_find_them_and_shows_everyones_times(
+    client, dr_okafor
+):
+    okafors = make_slot(dr_okafor, local(3, 11))
+    pass_safety_check(client)
+
+    response = client.get("/book/time/", {"practitioner": 987654})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "We could not find that practitioner" in page
+    assert start_time_value(okafors.starts_at) in page
+
+
+def test_the_time_page_for_a_practitioner_taking_bookings_says_nothing_of_the_sort(client, dr_patel):
+    make_slot(dr_patel, local(3, 11))
+    pass_safety_check(client)
+
+    page = client.get("/book/time/", {"practitioner": dr_patel.pk}).content.decode()
+
+    assert "not taking online bookings" not in page and "could not find that practitioner" not in page
