@@ -688,6 +688,12 @@ class Appointment(models.Model):
     def patient_can_change(self, *, now: datetime) -> bool:
         return self.status == self.Status.BOOKED and now < self.slot.starts_at - settings.MANAGE_CUTOFF
 
+    @property
+    def can_be_moved(self) -> bool:
+        """Whether staff may move it to another time (`appointment_move`'s rule, which reception's pages show):
+        a cancelled appointment is history, and an arrived, completed or missed one records what happened."""
+        return self.status == self.Status.BOOKED
+
 
 class UsedSafetyCheckPass(models.Model):
     """A safety-check pass that has made its one booking (bookings.services.appointment_book consumes it).

@@ -708,7 +708,7 @@ def appointment_move(
     try:
         with transaction.atomic():
             locked = _lock_appointment(appointment.pk)
-            if locked.status not in (Appointment.Status.BOOKED,):
+            if not locked.can_be_moved:
                 raise ChangeNotAllowed("not booked")
             if not staff and not locked.patient_can_change(now=now):
                 raise ChangeNotAllowed("cut-off")

@@ -214,6 +214,10 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
         ("waiting list add", "/staff/reception/waiting-list/add/"),
     ]:
         pages[name] = _page(rita_browser.get(url))
+    cancelled = make_appointment(
+        make_slot(dr_okafor, local(5, 9)), at=timezone.now(), status=Appointment.Status.CANCELLED
+    )
+    pages["staff move, cancelled"] = _page(rita_browser.get(f"/staff/reception/appointments/{cancelled.pk}/move/"))
     pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Wolfeschlegel"}))
     pages["erasure with errors"] = _page(
         rita_browser.post(f"/staff/reception/patients/{booking.appointment.pk}/erase/", {"reference": ""})
