@@ -9,7 +9,7 @@ from django.contrib.postgres.fields import ArrayField, RangeBoundary, RangeOpera
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Case, Exists, F, Func, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, Func, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils.crypto import salted_hmac
@@ -1341,6 +1341,22 @@ class WaitingListOfferQuerySet(models.QuerySet):
 
     def by_token(self, token: str):
         return self.filter(token_hash=hash_token(token))
+
+    def with_batch_size(self):
+        """Each offer's `batch_size`: how many people its time was offered to together (1: held for one alone)."""
+        return self.annotate(batch_size=offers_in_batch(slot_field="slot_id", batch_field="batch"))
+
+
+def offers_in_batch(*, slot_field: str, batch_field: str) -> Subquery:
+    """How many offers share the batch named by the outer query's fields: in the same statement, no query more.
+    Through the slot's index (a batch is one slot's); a batch never grows once made."""
+    return Subquery(
+        WaitingListOffer.objects.filter(slot_id=OuterRef(slot_field), batch=OuterRef(batch_field))
+        .order_by()
+        .values("batch")
+        .annotate(size=Count("pk"))
+        .values("size")
+    )
 
 
 class WaitingListOffer(models.Model):

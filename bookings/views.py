@@ -1024,7 +1024,11 @@ def waiting_list_offer(request, token):
         outcome = result.outcome
     else:
         offer = (
-            WaitingListOffer.objects.by_token(token).select_related("entry", "slot__practitioner").order_by().first()
+            WaitingListOffer.objects.by_token(token)
+            .with_batch_size()
+            .select_related("entry", "slot__practitioner")
+            .order_by()
+            .first()
         )
         outcome = "unknown" if offer is None else offer_refusal(offer, now=now)
         if not outcome and Appointment.objects.live().filter(slot_id=offer.slot_id).exists():
