@@ -166,6 +166,9 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
     confirming, confirming_token = waiting(booking.appointment.email, first_name="Pat")
     WaitingListEntry.objects.filter(pk=confirming.pk).update(status=WaitingListEntry.Status.PENDING)
     pages["waiting list entry to confirm"] = _page(stranger.get(f"/waiting-list/{confirming_token}/"))
+    # Asking only for days after that booking: the list could never move it, and the page says so.
+    WaitingListEntry.objects.filter(pk=confirming.pk).update(weekdays=[local(5, 9).weekday()])
+    pages["waiting list entry to confirm, later days"] = _page(stranger.get(f"/waiting-list/{confirming_token}/"))
     WaitingListEntry.objects.filter(pk=confirming.pk).update(
         status=WaitingListEntry.Status.LEFT, ended_at=timezone.now()
     )
