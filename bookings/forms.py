@@ -6,8 +6,16 @@ from datetime import UTC, date, datetime, timedelta
 from django import forms
 from django.conf import settings
 
-from bookings.models import CallbackRequest, PartOfDay, Practitioner, WorkingHours, first_overlapping_periods
+from bookings.models import (
+    CallbackRequest,
+    PartOfDay,
+    Practitioner,
+    WorkingHours,
+    first_overlapping_periods,
+    wants_a_time_before,
+)
 from bookings.phones import display_phone, normalise_phone
+from bookings.schedule import clinic_zone
 from bookings.services import PatientDetails, WaitingListRequest
 from clinic.privacy_notices import current_privacy_notice_version, describe_period
 
@@ -433,8 +441,10 @@ class WaitingListJoinForm(WaitingListForm):
         error_messages={"required": "Please tick to agree to the privacy notice, or call us."},
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, booking_start: datetime | None = None, now: datetime | None = None, **kwargs):
+        """BOOKING_START: the booking an earlier time would move ("I'd like something sooner"), at NOW."""
         super().__init__(*args, **kwargs)
+        self.booking_start, self.now = booking_start, now
         self.fields["consent"].help_text = waiting_list_keeping()
         # Only the days someone works: an entry for a day without hours would never be offered a time.
         self.days_by_practitioner = working_days_by_practitioner(today=self.today)
@@ -456,7 +466,27 @@ class WaitingListJoinForm(WaitingListForm):
                 self.add_error(
                     "weekdays", f"{practitioner.full_name} does not work on the days ticked: they work on {days}."
                 )
+        self._check_a_time_before_the_booking(data)
         return data
+
+    def _check_a_time_before_the_booking(self, data) -> None:
+        """Waiting to move a booking, only earlier times are offered: wishes all after it would never be offered."""
+        wishes = (data.get("weekdays"), data.get("parts_of_day"), data.get("wait_until"))
+        if self.booking_start is None or self.has_error("weekdays") or not all(wishes):
+            return
+        weekdays, parts_of_day, wait_until = wishes
+        if wants_a_time_before(
+            weekdays=weekdays, parts_of_day=parts_of_day, wait_until=wait_until, before=self.booking_start, now=self.now
+        ):
+            return
+        local_start = self.booking_start.astimezone(clinic_zone())
+        self.add_error(
+            "weekdays",
+            f"None of the days and times ticked comes before your booking on {local_start:%A} {local_start.day} "
+            f"{local_start:%B} at {local_start:%H:%M}, and we only offer you earlier times (accepting one moves "
+            "your booking). Please tick days or times of day before then. To move your booking to a later time, "
+            "go back to your booking and choose another time.",
+        )
 
     @property
     def privacy_notice_version(self) -> str:

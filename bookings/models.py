@@ -1,7 +1,8 @@
 import base64
 import hashlib
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -9,7 +10,7 @@ from django.contrib.postgres.fields import ArrayField, RangeBoundary, RangeOpera
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Case, Exists, F, Func, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, Func, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils.crypto import salted_hmac
@@ -688,6 +689,12 @@ class Appointment(models.Model):
     def patient_can_change(self, *, now: datetime) -> bool:
         return self.status == self.Status.BOOKED and now < self.slot.starts_at - settings.MANAGE_CUTOFF
 
+    @property
+    def can_be_moved(self) -> bool:
+        """Whether staff may move it to another time (`appointment_move`'s rule, which reception's pages show):
+        a cancelled appointment is history, and an arrived, completed or missed one records what happened."""
+        return self.status == self.Status.BOOKED
+
 
 class UsedSafetyCheckPass(models.Model):
     """A safety-check pass that has made its one booking (bookings.services.appointment_book consumes it).
@@ -1188,6 +1195,36 @@ def part_of_day(local_start: datetime) -> str:
     return PartOfDay.EVENING
 
 
+def wants_a_time_before(*, weekdays, parts_of_day, wait_until: date, before: datetime, now: datetime) -> bool:
+    """Whether any time these wishes ask for (from NOW to the end of WAIT_UNTIL) starts before BEFORE.
+
+    An entry waiting to move a booking is offered only times earlier than it (services.MATCHING_SQL): when
+    this is False it could never be offered anything. Reads the wishes as the matching does: local weekdays
+    (Monday 0) and parts of the day by their local start hour.
+    """
+    zone = ZoneInfo(settings.TIME_ZONE)
+    starts = {
+        PartOfDay.MORNING: (time(0), time(AFTERNOON_FROM_HOUR)),
+        PartOfDay.AFTERNOON: (time(AFTERNOON_FROM_HOUR), time(EVENING_FROM_HOUR)),
+        PartOfDay.EVENING: (time(EVENING_FROM_HOUR), None),
+    }
+    day = now.astimezone(zone).date()
+    last = min(wait_until, before.astimezone(zone).date())
+    while day <= last:
+        if day.weekday() in weekdays:
+            for part in parts_of_day:
+                opens, closes = starts[PartOfDay(part)]
+                window_end = (
+                    datetime.combine(day, closes, tzinfo=zone)
+                    if closes
+                    else datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+                )
+                if datetime.combine(day, opens, tzinfo=zone) < before and window_end > now:
+                    return True
+        day += timedelta(days=1)
+    return False
+
+
 class WaitingListEntryStatus(models.TextChoices):
     # Asked online, its e-mailed link not opened yet: offered nothing, and expires
     # (services.WAITING_LIST_CONFIRM_WITHIN).
@@ -1319,6 +1356,16 @@ class WaitingListEntry(models.Model):
     def part_of_day_labels(self) -> list[str]:
         return [PartOfDay(part).label for part in PartOfDay.values if part in self.parts_of_day]
 
+    def wants_a_time_before(self, starts_at: datetime, *, now: datetime) -> bool:
+        """Whether the entry asks for any time before STARTS_AT (its booking's, which only earlier times move)."""
+        return wants_a_time_before(
+            weekdays=self.weekdays,
+            parts_of_day=self.parts_of_day,
+            wait_until=self.wait_until,
+            before=starts_at,
+            now=now,
+        )
+
 
 class WaitingListOfferStatus(models.TextChoices):
     OFFERED = "offered", "Offered"
@@ -1335,6 +1382,22 @@ class WaitingListOfferQuerySet(models.QuerySet):
 
     def by_token(self, token: str):
         return self.filter(token_hash=hash_token(token))
+
+    def with_batch_size(self):
+        """Each offer's `batch_size`: how many people its time was offered to together (1: held for one alone)."""
+        return self.annotate(batch_size=offers_in_batch(slot_field="slot_id", batch_field="batch"))
+
+
+def offers_in_batch(*, slot_field: str, batch_field: str) -> Subquery:
+    """How many offers share the batch named by the outer query's fields: in the same statement, no query more.
+    Through the slot's index (a batch is one slot's); a batch never grows once made."""
+    return Subquery(
+        WaitingListOffer.objects.filter(slot_id=OuterRef(slot_field), batch=OuterRef(batch_field))
+        .order_by()
+        .values("batch")
+        .annotate(size=Count("pk"))
+        .values("size")
+    )
 
 
 class WaitingListOffer(models.Model):

@@ -70,7 +70,9 @@ from bookings.models import (
     AppointmentEvent,
     ManageLinkToken,
     OutboundMessage,
+    WaitingListOffer,
     hash_token,
+    offers_in_batch,
 )
 from bookings.schedule import clinic_zone
 from clinic.logging import redact
@@ -279,6 +281,15 @@ def _email(message: OutboundMessage, *, subject: str, template: str, context: di
     return email
 
 
+def _offered_to(message: OutboundMessage) -> int:
+    """How many people the offer's time went to: annotated by the claim (counted here for one claimed otherwise)."""
+    size = getattr(message, "offer_batch_size", None)
+    if size is None:
+        offer = message.waiting_list_offer
+        size = WaitingListOffer.objects.filter(slot_id=offer.slot_id, batch=offer.batch).count()
+    return size
+
+
 def render_offer_message(message: OutboundMessage) -> EmailMultiAlternatives:
     """A waiting-list offer: the time, how long it is held, the accept link. Only the recipient's own name."""
     offer = message.waiting_list_offer
@@ -290,6 +301,7 @@ def render_offer_message(message: OutboundMessage) -> EmailMultiAlternatives:
         "practitioner": message.slot.practitioner.full_name,
         "held_until": offer.held_until.astimezone(zone),
         "moving": offer.entry.appointment_id is not None,
+        "offered_to": _offered_to(message),
         # Reception put them on the list by phone: they were never sent the entry's own link.
         "added_by_phone": offer.entry.added_by_id is not None,
         "accept_url": settings.SITE_URL + reverse("waiting_list_offer", args=[message.manage_token]),
@@ -413,6 +425,8 @@ def claim_due_messages(*, now: datetime, worker_id: str, limit: int) -> list[Out
     return list(
         OutboundMessage.objects.filter(pk__in=claimable, status=Status.SENDING, claimed_by=worker_id)
         .select_related("appointment", "slot__practitioner", "waiting_list_offer__entry", "waiting_list_entry")
+        # An offer's e-mail says whether the time went to this person alone or to several.
+        .annotate(offer_batch_size=offers_in_batch(slot_field="slot_id", batch_field="waiting_list_offer__batch"))
         .order_by("next_attempt_at", "pk")
     )
 

@@ -708,7 +708,7 @@ def appointment_move(
     try:
         with transaction.atomic():
             locked = _lock_appointment(appointment.pk)
-            if locked.status not in (Appointment.Status.BOOKED,):
+            if not locked.can_be_moved:
                 raise ChangeNotAllowed("not booked")
             if not staff and not locked.patient_can_change(now=now):
                 raise ChangeNotAllowed("cut-off")
@@ -1027,7 +1027,8 @@ def waiting_list_confirm(*, entry: WaitingListEntry, now: datetime, move_booking
 
     MOVE_BOOKING: an earlier time should move the address's live booking ahead (`booking_to_move`, read under
     the lock) rather than make another. Returns "joined", or why not: "expired" (the link was opened too
-    late), "already waiting" (another entry with this address was confirmed first) or "ended".
+    late), "already waiting" (another entry with this address was confirmed first), "ended", or "nothing
+    earlier" (none of the times asked for comes before that booking; the entry stays to be confirmed).
     """
     with transaction.atomic():
         _lock_waiting_list_email(entry.email)
@@ -1043,6 +1044,9 @@ def waiting_list_confirm(*, entry: WaitingListEntry, now: datetime, move_booking
             _end_entries([entry.pk], status=WaitingListEntry.Status.EXPIRED, now=now)
             return "already waiting"
         moving = booking_to_move(email=entry.email, now=now) if move_booking else None
+        if moving is not None and not entry.wants_a_time_before(moving.slot.starts_at, now=now):
+            # Only earlier times move a booking (MATCHING_SQL): joined so, the entry would never be offered one.
+            return "nothing earlier"
         WaitingListEntry.objects.filter(pk=entry.pk).update(
             status=WaitingListEntry.Status.WAITING, appointment=moving, created_at=now
         )

@@ -858,14 +858,18 @@ def _clinic_today(now: datetime) -> date:
     return now.astimezone(clinic_zone()).date()
 
 
-def _waiting_list_form(request, *, now: datetime, initial: dict | None = None) -> WaitingListJoinForm:
+def _waiting_list_form(
+    request, *, now: datetime, initial: dict | None = None, booking_start: datetime | None = None
+) -> WaitingListJoinForm:
     today = _clinic_today(now)
     defaults = {
         "weekdays": [day for day in WorkingHours.Weekday.values if day < WorkingHours.Weekday.SATURDAY],
         "parts_of_day": list(PartOfDay.values),
         "wait_until": today + timedelta(days=min(28, settings.BOOKING_HORIZON_DAYS)),
     }
-    return WaitingListJoinForm(request.POST or None, today=today, initial=defaults | (initial or {}))
+    return WaitingListJoinForm(
+        request.POST or None, today=today, initial=defaults | (initial or {}), booking_start=booking_start, now=now
+    )
 
 
 def _join_waiting_list(request, form, *, now, safety_answers: dict, appointment=None, template_context=None):
@@ -950,7 +954,7 @@ def manage_sooner(request, token):
             _clinic_today(now) + timedelta(days=28), appointment.slot.starts_at.astimezone(clinic_zone()).date()
         ),
     }
-    form = _waiting_list_form(request, now=now, initial=initial)
+    form = _waiting_list_form(request, now=now, initial=initial, booking_start=appointment.slot.starts_at)
     context = {
         "appointment": appointment,
         "token": token,
@@ -984,13 +988,18 @@ def waiting_list_entry(request, token):
     for offer in offers:
         offer.local_start = offer.slot.starts_at.astimezone(zone)
     context = {"entry": entry, "offers": offers, "token": token}
+    now = timezone.now()
+    booking = None
     if entry.status == WaitingListEntry.Status.PENDING:
         # Opening the e-mailed link shows the address is theirs: their booking ahead may be named to them.
-        booking = booking_to_move(email=entry.email, now=timezone.now())
+        booking = booking_to_move(email=entry.email, now=now)
         context["booking"] = booking
-        context["booking_start"] = booking.slot.starts_at.astimezone(zone) if booking else None
     elif entry.appointment_id:
-        context["booking_start"] = entry.appointment.slot.starts_at.astimezone(zone)
+        booking = entry.appointment
+    if booking is not None:
+        context["booking_start"] = booking.slot.starts_at.astimezone(zone)
+        # Only times before the booking are offered to move it: say so when none of those asked for can be.
+        context["nothing_earlier"] = not entry.wants_a_time_before(booking.slot.starts_at, now=now)
     return render(request, "bookings/waiting_list_entry.html", context)
 
 
@@ -998,6 +1007,10 @@ _CONFIRM_ANSWERS = {
     "expired": "This link has expired: please join the waiting list again.",
     "already waiting": "This e-mail address is already on the waiting list: use “Lost your link?” for its link.",
     "ended": "This request has ended: please join the waiting list again.",
+    "nothing earlier": (
+        "None of the times you asked for comes before your booking, and the waiting list only moves a booking "
+        "to an earlier time: nothing has changed. Confirm for another person, or join again with earlier days."
+    ),
 }
 
 
@@ -1064,7 +1077,11 @@ def waiting_list_offer(request, token):
         outcome = result.outcome
     else:
         offer = (
-            WaitingListOffer.objects.by_token(token).select_related("entry", "slot__practitioner").order_by().first()
+            WaitingListOffer.objects.by_token(token)
+            .with_batch_size()
+            .select_related("entry", "slot__practitioner")
+            .order_by()
+            .first()
         )
         outcome = "unknown" if offer is None else offer_refusal(offer, now=now)
         if not outcome and Appointment.objects.live().filter(slot_id=offer.slot_id).exists():

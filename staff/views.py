@@ -968,6 +968,19 @@ def _move_choices(*, now: datetime, day: date) -> list[tuple[Practitioner, list[
     return sorted(by_practitioner.values(), key=lambda entry: (entry[0].list_order, entry[0].display_name))
 
 
+def _why_not_movable(appointment: Appointment) -> str:
+    """Why reception cannot move APPOINTMENT (`Appointment.can_be_moved`), and what to do instead."""
+    if appointment.status == Appointment.Status.CANCELLED:
+        return (
+            "This appointment is cancelled, so it cannot be moved. "
+            "To see the patient at another time, book a new appointment."
+        )
+    return (
+        f"This appointment is marked {appointment.get_status_display().lower()}, so it cannot be moved. "
+        "If that was a mistake, mark it back to booked first."
+    )
+
+
 @reception_required
 def reception_appointment_move(request, pk):
     """Choose a day, then one of its free times; the old slot is freed in the same transaction."""
@@ -976,7 +989,9 @@ def reception_appointment_move(request, pk):
     local_start = appointment.slot.starts_at.astimezone(clinic_zone())
     day = _chosen_day(request, now) if request.GET.get("date") else max(local_start.date(), _today(now))
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and not appointment.can_be_moved:
+        status = 409
+    elif request.method == "POST":
         form = MoveForm(request.POST)
         if form.is_valid():
             try:
@@ -987,14 +1002,16 @@ def reception_appointment_move(request, pk):
                 messages.error(request, "Sorry, that time was just taken (or is no longer free). Nothing changed.")
                 status = 409
             except ChangeNotAllowed:
-                messages.error(request, "Only a booked appointment can be moved. Nothing changed.")
-                return redirect("reception_appointment", pk=pk)
+                # Cancelled or marked meanwhile: the page says so, as it would have on opening.
+                appointment = _appointment_for_reception(pk)
+                status = 409
             else:
                 messages.success(request, f"Moved {appointment.patient_name}. The history shows the old time.")
                 return redirect("reception_appointment", pk=pk)
         else:
             status = 400
     _record_access(request, appointments=[appointment])
+    movable = appointment.can_be_moved
     return render(
         request,
         "staff/move.html",
@@ -1005,7 +1022,9 @@ def reception_appointment_move(request, pk):
             "previous_day": day - timedelta(days=1),
             "next_day": day + timedelta(days=1),
             "day_form": DayForm(initial={"date": day}),
-            "choices": _move_choices(now=now, day=day),
+            "refusal": "" if movable else _why_not_movable(appointment),
+            "move_refused": not movable and request.method == "POST",
+            "choices": _move_choices(now=now, day=day) if movable else [],
         },
         status=status,
     )

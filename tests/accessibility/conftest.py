@@ -168,6 +168,9 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
     confirming, confirming_token = waiting(booking.appointment.email, first_name="Pat")
     WaitingListEntry.objects.filter(pk=confirming.pk).update(status=WaitingListEntry.Status.PENDING)
     pages["waiting list entry to confirm"] = _page(stranger.get(f"/waiting-list/{confirming_token}/"))
+    # Asking only for days after that booking: the list could never move it, and the page says so.
+    WaitingListEntry.objects.filter(pk=confirming.pk).update(weekdays=[local(5, 9).weekday()])
+    pages["waiting list entry to confirm, later days"] = _page(stranger.get(f"/waiting-list/{confirming_token}/"))
     WaitingListEntry.objects.filter(pk=confirming.pk).update(
         status=WaitingListEntry.Status.LEFT, ended_at=timezone.now()
     )
@@ -216,6 +219,10 @@ def every_page(rita, mallory, dr_patel, dr_okafor, margaret) -> dict[str, Page]:
         ("waiting list add", "/staff/reception/waiting-list/add/"),
     ]:
         pages[name] = _page(rita_browser.get(url))
+    cancelled = make_appointment(
+        make_slot(dr_okafor, local(5, 9)), at=timezone.now(), status=Appointment.Status.CANCELLED
+    )
+    pages["staff move, cancelled"] = _page(rita_browser.get(f"/staff/reception/appointments/{cancelled.pk}/move/"))
     pages["search"] = _page(rita_browser.post("/staff/reception/search/", {"q": "Wolfeschlegel"}))
     pages["erasure with errors"] = _page(
         rita_browser.post(f"/staff/reception/patients/{booking.appointment.pk}/erase/", {"reference": ""})
