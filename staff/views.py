@@ -298,15 +298,20 @@ _GRID_SLOT_PRACTITIONER = _GRID_SLOT_COLUMNS.index("practitioner_id")
 _GRID_APPOINTMENT_ANNOTATIONS = ("upcoming_for_patient", "bookings_from_same_place", "bookings_with_same_note")
 
 
+def _held_until(*, now: datetime) -> Subquery:
+    """Until when a waiting-list offer holds the outer query's slot (None: not held), in the same statement."""
+    holding = WaitingListOffer.objects.holding(now=now).filter(slot=OuterRef("pk")).order_by("-held_until")
+    return Subquery(holding.values("held_until")[:1])
+
+
 def _grid_slot_rows(*, start: datetime, end: datetime, now: datetime, practitioner_id: int | None = None):
     """The calendar's slots of a time window (of one practitioner, or of all), each with until when a
     waiting-list offer holds it (a correlated subquery, no query of its own): _GRID_SLOT_COLUMNS, held_until."""
-    holding = WaitingListOffer.objects.holding(now=now).filter(slot=OuterRef("pk")).order_by("-held_until")
     slots = _slots_in(start, end)
     if practitioner_id is not None:
         slots = slots.filter(practitioner_id=practitioner_id)
     return (
-        slots.annotate(held_until=Subquery(holding.values("held_until")[:1]))
+        slots.annotate(held_until=_held_until(now=now))
         .order_by("starts_at")
         .values_list(*_GRID_SLOT_COLUMNS, "held_until")
     )
@@ -955,11 +960,14 @@ def reception_appointment_cancel(request, pk):
 
 
 def _move_choices(*, now: datetime, day: date) -> list[tuple[Practitioner, list[Slot]]]:
+    """The day's free times by practitioner, each with `held_until`: reception may move someone into a time a
+    waiting-list offer holds, and the page says so, as the day view does (found by hand: a patient was moved into
+    a time held for a waiter, who was then told someone else had taken it first)."""
     slots = _with_local_start(
         list(
-            Slot.objects.staff_bookable(now=now).filter(
-                starts_at__gte=local_midnight(day), starts_at__lt=local_midnight(day + timedelta(days=1))
-            )
+            Slot.objects.staff_bookable(now=now)
+            .filter(starts_at__gte=local_midnight(day), starts_at__lt=local_midnight(day + timedelta(days=1)))
+            .annotate(held_until=_held_until(now=now))
         )
     )
     by_practitioner: dict[int, tuple[Practitioner, list[Slot]]] = {}

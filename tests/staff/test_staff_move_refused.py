@@ -3,13 +3,24 @@
 Found by hand: a cancelled appointment's move page listed free times, and choosing one was then refused.
 """
 
+import uuid
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings.models import Appointment, AppointmentEvent
+from bookings.models import Appointment, AppointmentEvent, WaitingListOffer
 from bookings.services import appointment_cancel
-from tests.helpers import appointment_in_the_past_or_today, days_ahead, local, make_slot, patient_books, today
+from tests.helpers import (
+    appointment_in_the_past_or_today,
+    days_ahead,
+    local,
+    make_slot,
+    patient_books,
+    today,
+    waiting,
+)
 from tests.staff_signin import verified_login
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +99,29 @@ def test_an_appointment_with_its_attendance_recorded_cannot_be_moved_either(
     grace.refresh_from_db()
     assert (grace.slot.starts_at, grace.status) == (local(today(), 0, 20), status)
     assert not grace.events.filter(action=AppointmentEvent.Action.MOVED).exists()
+
+
+def test_the_move_page_marks_a_time_held_for_a_waiting_list_offer_as_the_day_view_does(client, rita, dr_okafor):
+    """Found by hand: reception moved a patient into a time held for a waiter, who was then told someone else had
+    taken it first; the day view marked the time as held, the move page did not."""
+    ada = patient_books(make_slot(dr_okafor, local(days_ahead(3), 10)), first_name="Ada")
+    held = make_slot(dr_okafor, local(days_ahead(3), 11))
+    free = make_slot(dr_okafor, local(days_ahead(3), 12))
+    entry, _ = waiting("wanda@example.org")
+    now = timezone.now()
+    WaitingListOffer.objects.create(
+        entry=entry,
+        slot=held,
+        batch=uuid.uuid4(),
+        offered_at=now,
+        held_until=now + timedelta(minutes=30),
+        token_hash=uuid.uuid4().hex,
+    )
+    verified_login(client, rita)
+
+    html = _move_page(client, ada, days_ahead(3)).content.decode()
+
+    held_button = html[html.index(f'value="{held.pk}"') :].split("</button>", 1)[0]
+    free_button = html[html.index(f'value="{free.pk}"') :].split("</button>", 1)[0]
+    assert "Held for a waiting-list offer until" in held_button
+    assert "Held for a waiting-list offer" not in free_button
