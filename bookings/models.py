@@ -1235,6 +1235,11 @@ class WaitingListEntryStatus(models.TextChoices):
     LEFT = "left", "Left the list"
     REMOVED = "removed", "Removed by reception"
     EXPIRED = "expired", "Waited until the date given"
+    # Asked online, its e-mailed link not opened in time (services.WAITING_LIST_CONFIRM_WITHIN).
+    LAPSED = "lapsed", "Its e-mailed link was not opened in time"
+    # Asked online again before this request's link was opened, or another request of the address was confirmed
+    # first: one open entry per address. (Found by hand: a replaced request said "Waited until the date given".)
+    REPLACED = "replaced", "Replaced by a newer request"
 
 
 # An entry not ended yet: waiting, or waiting for its e-mailed link to be opened.

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, IntegerField, OuterRef, Q, Subquery, Value
 
 from articles.models import Article
 from bookings.models import (
@@ -966,7 +966,7 @@ def waiting_list_ask(
             .same_email(request.email)
             .values_list("pk", flat=True)
         )
-        _end_entries(earlier, status=WaitingListEntry.Status.EXPIRED, now=now)
+        _end_entries(earlier, status=WaitingListEntry.Status.REPLACED, now=now)
         entry = _new_entry(
             request,
             token=token,
@@ -1038,10 +1038,10 @@ def waiting_list_confirm(*, entry: WaitingListEntry, now: datetime, move_booking
         if entry.status != WaitingListEntry.Status.PENDING:
             return "ended"
         if entry.created_at + WAITING_LIST_CONFIRM_WITHIN <= now:
-            _end_entries([entry.pk], status=WaitingListEntry.Status.EXPIRED, now=now)
+            _end_entries([entry.pk], status=WaitingListEntry.Status.LAPSED, now=now)
             return "expired"
         if WaitingListEntry.objects.waiting().same_email(entry.email).exists():
-            _end_entries([entry.pk], status=WaitingListEntry.Status.EXPIRED, now=now)
+            _end_entries([entry.pk], status=WaitingListEntry.Status.REPLACED, now=now)
             return "already waiting"
         moving = booking_to_move(email=entry.email, now=now) if move_booking else None
         if moving is not None and not entry.wants_a_time_before(moving.slot.starts_at, now=now):
@@ -1168,18 +1168,21 @@ def waiting_list_scan(*, now: datetime) -> ScanReport:
         status=WaitingListOffer.Status.OFFERED, slot__appointments__in=Appointment.objects.live()
     ).update(status=WaitingListOffer.Status.GONE, ended_at=now)
     today = now.astimezone(clinic_zone()).date()
-    past_their_date = list(
+    # Links never opened: these joined nothing.
+    lapsed = Q(status=WaitingListEntry.Status.PENDING, created_at__lte=now - WAITING_LIST_CONFIRM_WITHIN)
+    ending = list(
         WaitingListEntry.objects.open()
-        .filter(
-            Q(wait_until__lt=today)
-            # Links never opened: these joined nothing.
-            | Q(status=WaitingListEntry.Status.PENDING, created_at__lte=now - WAITING_LIST_CONFIRM_WITHIN)
-        )
-        .values_list("pk", flat=True)
+        .filter(Q(wait_until__lt=today) | lapsed)
+        .annotate(lapsed=ExpressionWrapper(lapsed, output_field=BooleanField()))
+        .values_list("pk", "lapsed")
     )
-    if past_their_date:
-        _end_entries(past_their_date, status=WaitingListEntry.Status.EXPIRED, now=now)
-        report.expired_entries = len(past_their_date)
+    for status, ended_so in (
+        (WaitingListEntry.Status.LAPSED, [pk for pk, was_lapsed in ending if was_lapsed]),
+        (WaitingListEntry.Status.EXPIRED, [pk for pk, was_lapsed in ending if not was_lapsed]),
+    ):
+        if ended_so:
+            _end_entries(ended_so, status=status, now=now)
+    report.expired_entries = len(ending)
     offered_this_scan: set[int] = set()
     batch = settings.WAITING_LIST_BATCH
     # More candidates than a batch per slot: the first people may be offered an earlier slot in this scan.

@@ -73,7 +73,7 @@ def test_an_entry_whose_link_was_not_opened_is_offered_nothing_and_expires_after
 
     waiting_list_scan(now=timezone.now() + WAITING_LIST_CONFIRM_WITHIN)
     entry.refresh_from_db()
-    assert entry.status == WaitingListEntry.Status.EXPIRED
+    assert entry.status == WaitingListEntry.Status.LAPSED
     # The link of an entry that ended before the worker reached it is not sent.
     send_due_messages(now=timezone.now() + WAITING_LIST_CONFIRM_WITHIN, worker_id="test")
     assert mailoutbox == []
@@ -89,7 +89,7 @@ def test_a_link_opened_after_a_day_joins_nothing(dr_patel):
     outcome = waiting_list_confirm(entry=entry, now=entry.created_at + WAITING_LIST_CONFIRM_WITHIN, move_booking=True)
 
     assert outcome == "expired"
-    assert WaitingListEntry.objects.get().status == WaitingListEntry.Status.EXPIRED
+    assert WaitingListEntry.objects.get().status == WaitingListEntry.Status.LAPSED
 
 
 def test_joining_from_the_time_page_with_a_booking_ahead_moves_it_by_default_when_an_offer_is_accepted(
@@ -145,7 +145,7 @@ def test_mallory_cannot_join_with_someone_else_s_address_nor_learn_or_block_it(c
 
     entry = WaitingListEntry.objects.waiting().get()
     assert entry.first_name == "Wanda"
-    assert WaitingListEntry.objects.exclude(pk=entry.pk).get().status == WaitingListEntry.Status.EXPIRED
+    assert WaitingListEntry.objects.exclude(pk=entry.pk).get().status == WaitingListEntry.Status.REPLACED
 
 
 def test_the_lost_link_form_answers_the_same_for_any_address_and_e_mails_a_fresh_link_only_to_one_waiting(
@@ -238,3 +238,32 @@ def test_reception_s_list_shows_no_request_whose_link_is_unopened(client, dr_pat
     html = client.get(reverse("reception_waiting_list")).content.decode()
 
     assert "Wanda Waits" in html and "Mallory" not in html
+
+
+def test_a_request_replaced_before_its_link_was_opened_says_so_not_that_it_waited_until_its_date(client, dr_patel):
+    """Found by hand: asking to join again before confirming ended the first request as "Waited until the date
+    given", on reception's screens and on its old link, though that date was still ahead."""
+    every_day(dr_patel)
+    ask_to_join(client, first_name="Wanda")
+    first = WaitingListEntry.objects.get()
+
+    ask_to_join(client, first_name="Wanda")
+
+    first.refresh_from_db()
+    assert first.status == WaitingListEntry.Status.REPLACED
+    assert first.get_status_display() == "Replaced by a newer request"
+    assert first.wait_until >= timezone.localdate()
+    assert WaitingListEntry.objects.exclude(pk=first.pk).get().status == WaitingListEntry.Status.PENDING
+
+
+def test_the_scan_ends_an_unopened_link_as_lapsed_and_a_past_last_day_as_expired(dr_patel):
+    unopened, _ = waiting("una@example.org")
+    WaitingListEntry.objects.filter(pk=unopened.pk).update(status=WaitingListEntry.Status.PENDING)
+    past, _ = waiting("pat@example.org", wait_until=timezone.localdate())
+    later = timezone.now() + max(WAITING_LIST_CONFIRM_WITHIN, timedelta(days=2))
+
+    report = waiting_list_scan(now=later)
+
+    statuses = dict(WaitingListEntry.objects.values_list("email", "status"))
+    assert statuses == {"una@example.org": "lapsed", "pat@example.org": "expired"}
+    assert report.expired_entries == 2
