@@ -148,6 +148,29 @@ class PractitionerAdmin(admin.ModelAdmin):
             return [form.instance]
 
         _apply(request, save_and_touch)
+        practitioner = form.instance
+        if not (practitioner.is_active and practitioner.offers_free_consultation):
+            self._warn_of_bookings_kept(request, practitioner)
+
+    @staticmethod
+    def _warn_of_bookings_kept(request, practitioner) -> None:
+        """A practitioner who stops taking bookings keeps the ones they have (found by hand: nothing said so):
+        reception moves or cancels them, and the patients are told by that."""
+        kept = list(
+            Appointment.objects.live()
+            .filter(slot__practitioner=practitioner, slot__starts_at__gt=timezone.now())
+            .select_related("slot")
+            .order_by("slot__starts_at")
+        )
+        if kept:
+            zone = timezone.get_current_timezone()
+            messages.warning(
+                request,
+                f"{practitioner.full_name} is not taking online bookings but still has {len(kept)} upcoming "
+                "appointment(s), left in place: move or cancel them from the reception calendar: "
+                + ", ".join(f"{each.slot.starts_at.astimezone(zone):%a %d %b %H:%M}" for each in kept[:20])
+                + ("..." if len(kept) > 20 else "."),
+            )
 
 
 @admin.register(WorkingHours)

@@ -12,6 +12,7 @@ from django.db.models import Max
 
 from bookings.models import Appointment, Practitioner, Slot, TimeOff, WorkingHours
 from bookings.schedule import slots_generate
+from tests.helpers import patient_books
 from tests.staff_signin import verified_login
 
 LONDON = ZoneInfo("Europe/London")
@@ -351,3 +352,32 @@ def test_the_demo_clinic_is_closed_on_englands_bank_holidays_and_a_rerun_adds_no
     slot_days = {slot.starts_at.astimezone(LONDON).date() for slot in Slot.objects.all()}
     assert not slot_days & closed
     assert date(2026, 12, 24) in slot_days
+
+
+def test_making_a_practitioner_inactive_in_the_admin_warns_of_the_appointments_they_still_have(
+    admin_client, clock, mondays, dr_patel
+):
+    """Found by hand: the bookings stayed (reception moves or cancels them) and nothing said so."""
+    booked = Slot.objects.filter(practitioner=dr_patel).order_by("starts_at").first()
+    patient_books(booked, first_name="Ada", last_name="Lovelace")
+    form = _practitioner_page(dr_patel, WorkingHours.objects.get(practitioner=dr_patel), second=(1, "14:00", "14:40"))
+    del form["is_active"]
+
+    response = admin_client.post(f"/admin/bookings/practitioner/{dr_patel.pk}/change/", form, follow=True)
+
+    messages = [str(message) for message in response.context["messages"]]
+    warning = "is not taking online bookings but still has 1 upcoming appointment(s)"
+    assert any(warning in message and "Mon 08 Jun 09:00" in message for message in messages), messages
+    assert Appointment.objects.live().filter(slot=booked).exists()
+
+
+def test_an_active_practitioners_page_saved_in_the_admin_says_nothing_of_kept_appointments(
+    admin_client, clock, mondays, dr_patel
+):
+    booked = Slot.objects.filter(practitioner=dr_patel).order_by("starts_at").first()
+    patient_books(booked, first_name="Ada", last_name="Lovelace")
+    form = _practitioner_page(dr_patel, WorkingHours.objects.get(practitioner=dr_patel), second=(1, "14:00", "14:40"))
+
+    response = admin_client.post(f"/admin/bookings/practitioner/{dr_patel.pk}/change/", form, follow=True)
+
+    assert not any("still has" in str(message) for message in response.context["messages"])
