@@ -1356,6 +1356,16 @@ class WaitingListEntry(models.Model):
     def part_of_day_labels(self) -> list[str]:
         return [PartOfDay(part).label for part in PartOfDay.values if part in self.parts_of_day]
 
+    def may_move_to(self, starts_at: datetime) -> bool:
+        """Whether a time starting at STARTS_AT may be offered to this entry at all, whoever offers it.
+
+        An entry waiting to move a booking is promised something sooner: only times before its booking, never
+        one after (accepting would move the booking later). services.MATCHING_SQL keeps the same rule in the
+        database; reception's list, a hand offer and accepting read it here. Reads `appointment.slot`: select
+        it with the entry where several entries are asked.
+        """
+        return self.appointment_id is None or starts_at < self.appointment.slot.starts_at
+
     def wants_a_time_before(self, starts_at: datetime, *, now: datetime) -> bool:
         """Whether the entry asks for any time before STARTS_AT (its booking's, which only earlier times move)."""
         return wants_a_time_before(

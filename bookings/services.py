@@ -874,7 +874,8 @@ class AcceptResult:
     """What accepting an offer did: `outcome` is "booked" or "moved", or why nothing changed:
     "unknown" (no such link), "used" (accepted already), "gone" (someone else got it), "expired"
     (the hold ran out), "left" (the entry is no longer waiting), "too late to move" (the booking
-    to be moved is inside its change cut-off) or "limit" (the contact has its live bookings already)."""
+    to be moved is inside its change cut-off), "not earlier" (the booking to be moved is no later than the
+    time offered: it was moved since) or "limit" (the contact has its live bookings already)."""
 
     outcome: str
     offer: WaitingListOffer | None = None
@@ -1246,6 +1247,8 @@ def waiting_list_offer_by_hand(*, entry: WaitingListEntry, slot_id: int, now: da
         raise OfferNotPossible("This person is no longer on the waiting list.")
     if WaitingListOffer.objects.filter(entry=entry, slot_id=slot_id).exists():
         raise OfferNotPossible("This time has already been offered to this person.")
+    if entry.appointment_id is not None:
+        _refuse_a_later_time(entry, slot_id=slot_id)
     made = _offer_slot(slot_id=slot_id, entry_ids=[entry.pk], now=now, actor=actor)
     if not made:
         raise OfferNotPossible(
@@ -1253,6 +1256,17 @@ def waiting_list_offer_by_hand(*, entry: WaitingListEntry, slot_id: int, now: da
             "or no longer in the diary."
         )
     return WaitingListOffer.objects.get(entry=entry, slot_id=slot_id)
+
+
+def _refuse_a_later_time(entry: WaitingListEntry, *, slot_id: int) -> None:
+    """OfferNotPossible when ENTRY waits to move a booking and the slot is not before it (`may_move_to`)."""
+    entry = WaitingListEntry.objects.select_related("appointment__slot").get(pk=entry.pk)
+    slot = Slot.objects.filter(pk=slot_id).only("starts_at").first()
+    if slot is not None and not entry.may_move_to(slot.starts_at):
+        raise OfferNotPossible(
+            "This person is waiting to move their booking to an earlier time: only times before it can be "
+            "offered, and this one is not."
+        )
 
 
 def waiting_list_offer_accept(*, token: str, now: datetime) -> AcceptResult:
@@ -1291,6 +1305,11 @@ def waiting_list_offer_accept(*, token: str, now: datetime) -> AcceptResult:
             if moving is not None:
                 if not moving.patient_can_change(now=now):
                     return AcceptResult("too late to move", offer=offer)
+                # The booking may have been moved since the offer (reception, on the phone): the promise is
+                # something sooner, so an offer never moves a booking to a later time.
+                entry.appointment = moving
+                if not entry.may_move_to(offer.slot.starts_at):
+                    return AcceptResult("not earlier", offer=offer)
                 appointment = appointment_move(appointment=moving, new_slot_id=offer.slot_id, now=now, held_for=offer)
                 result = AcceptResult("moved", offer=offer, appointment=appointment)
             else:
