@@ -1390,6 +1390,16 @@ class WaitingListOfferQuerySet(models.QuerySet):
         """Offers that hold their slot at NOW: offered, and their hold not yet run out."""
         return self.filter(status=WaitingListOffer.Status.OFFERED, held_until__gt=now)
 
+    def keeping_the_slot_from_the_entry(self):
+        """Offers after which their slot is not offered to their entry again: all but those GONE.
+
+        An entry that let its hold run out (or holds it now, or left) is not offered the same time again, so
+        that the time goes on to the next people; one whose offer ended because someone else took the time
+        first did nothing wrong, and is offered it again, in joining order, when it comes free again.
+        services.MATCHING_SQL keeps the same rule in the database.
+        """
+        return self.exclude(status=WaitingListOffer.Status.GONE)
+
     def by_token(self, token: str):
         return self.filter(token_hash=hash_token(token))
 
@@ -1446,7 +1456,8 @@ class WaitingListOffer(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["token_hash"], name="waitlist_offer_token_hash_unique"),
-            # A slot is offered to an entry once: the next batch goes to the next people.
+            # One offer of a slot per entry: the next batch goes to the next people. An offer that someone else
+            # took first (GONE) is made again in its row when the time comes free (services._offer_slot).
             models.UniqueConstraint(fields=["entry", "slot"], name="waitlist_offer_once_per_entry_and_slot"),
             models.CheckConstraint(
                 condition=Q(status__in=list(WaitingListOfferStatus)), name="waitlist_offer_status_valid"

@@ -1080,7 +1080,8 @@ _OPEN_ENTRIES_WITH_EMAIL = PreparedQuery(
 
 
 # The matching: for every slot a patient could book now, the first BATCH waiting entries (by joining
-# order) that want it and have not been offered it, one query whatever the length of the list. The
+# order) that want it and have not been offered it (or lost it to someone else who took it first:
+# WaitingListOfferQuerySet.keeping_the_slot_from_the_entry), one query whatever the length of the list. The
 # slots come from SlotQuerySet.bookable (held slots left out); the entries are walked in joining order
 # through waitlist_waiting_order_idx. An entry holding a live offer is not offered another time at
 # once (nobody holds several times), and an entry wanting to improve on a booking is offered only
@@ -1098,7 +1099,9 @@ CROSS JOIN LATERAL (
       AND (CASE WHEN EXTRACT(HOUR FROM s.starts_at AT TIME ZONE %s) < %s THEN %s
                 WHEN EXTRACT(HOUR FROM s.starts_at AT TIME ZONE %s) < %s THEN %s
                 ELSE %s END) = ANY(e.parts_of_day)
-      AND NOT EXISTS (SELECT 1 FROM bookings_waitinglistoffer o WHERE o.entry_id = e.id AND o.slot_id = s.id)
+      AND NOT EXISTS (
+          SELECT 1 FROM bookings_waitinglistoffer o WHERE o.entry_id = e.id AND o.slot_id = s.id AND o.status <> %s
+      )
       AND NOT EXISTS (
           SELECT 1 FROM bookings_waitinglistoffer o
           WHERE o.entry_id = e.id AND o.status = %s AND o.held_until > %s
@@ -1134,6 +1137,7 @@ def waiting_list_matches(*, now: datetime, batch: int) -> dict[int, list[int]]:
         EVENING_FROM_HOUR,
         PartOfDay.AFTERNOON.value,
         PartOfDay.EVENING.value,
+        WaitingListOffer.Status.GONE,
         WaitingListOffer.Status.OFFERED,
         now,
         batch,
@@ -1209,10 +1213,14 @@ def _offer_slot(*, slot_id: int, entry_ids: list[int], now: datetime, actor=None
             return []
         if not slot.offered_to_patients(now=now) or Appointment.objects.live().filter(slot=slot).exists():
             return []
+        earlier_offers = WaitingListOffer.objects.filter(entry=OuterRef("pk"), slot=slot)
         entries = list(
             WaitingListEntry.objects.waiting()
             .filter(pk__in=entry_ids)
-            .exclude(offers__slot=slot)
+            .filter(~Exists(earlier_offers.keeping_the_slot_from_the_entry()))
+            # What is left of an earlier offer of this slot was GONE (someone else took the time first): the
+            # offer is made again in that row (one per entry and slot), its old link no longer working.
+            .annotate(gone_offer_id=Subquery(earlier_offers.values("pk")[:1]))
             .select_for_update(of=("self",))
             .order_by("created_at", "pk")
         )
@@ -1224,6 +1232,7 @@ def _offer_slot(*, slot_id: int, entry_ids: list[int], now: datetime, actor=None
             tokens.append(token)
             offers.append(
                 WaitingListOffer(
+                    pk=entry.gone_offer_id,
                     entry=entry,
                     slot=slot,
                     batch=batch,
@@ -1233,7 +1242,18 @@ def _offer_slot(*, slot_id: int, entry_ids: list[int], now: datetime, actor=None
                     offered_by=actor,
                 )
             )
-        WaitingListOffer.objects.bulk_create(offers)
+        made_again = [offer for offer in offers if offer.pk is not None]
+        WaitingListOffer.objects.bulk_create([offer for offer in offers if offer.pk is None])
+        for offer in made_again:
+            WaitingListOffer.objects.filter(pk=offer.pk, status=WaitingListOffer.Status.GONE).update(
+                status=WaitingListOffer.Status.OFFERED,
+                batch=batch,
+                offered_at=now,
+                held_until=held_until,
+                token_hash=offer.token_hash,
+                offered_by=actor,
+                ended_at=None,
+            )
         notifications.waiting_list_offered(offers, tokens=tokens, now=now)
     return [entry.pk for entry in entries]
 
@@ -1245,7 +1265,7 @@ def waiting_list_offer_by_hand(*, entry: WaitingListEntry, slot_id: int, now: da
     """
     if entry.status != WaitingListEntry.Status.WAITING:
         raise OfferNotPossible("This person is no longer on the waiting list.")
-    if WaitingListOffer.objects.filter(entry=entry, slot_id=slot_id).exists():
+    if WaitingListOffer.objects.filter(entry=entry, slot_id=slot_id).keeping_the_slot_from_the_entry().exists():
         raise OfferNotPossible("This time has already been offered to this person.")
     if entry.appointment_id is not None:
         _refuse_a_later_time(entry, slot_id=slot_id)

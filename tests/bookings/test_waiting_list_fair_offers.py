@@ -11,15 +11,16 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings.models import Appointment, OutboundMessage, WaitingListEntry, WaitingListOffer
+from bookings.models import Appointment, OutboundMessage, PartOfDay, WaitingListEntry, WaitingListOffer
 from bookings.services import (
     OfferNotPossible,
+    appointment_cancel,
     appointment_move,
     waiting_list_offer_accept,
     waiting_list_offer_by_hand,
     waiting_list_scan,
 )
-from tests.helpers import local, make_slot, patient_books, waiting, works_at
+from tests.helpers import days_ahead, local, make_slot, patient_books, waiting, works_at
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,58 @@ def test_accepting_an_offer_that_would_move_a_booking_later_is_refused_and_chang
     assert "would move your booking to a later time" in page.content.decode()
     booking.refresh_from_db()
     assert booking.slot_id == ten.pk
+
+
+@pytest.fixture
+def friday_noon(dr_patel):
+    """A 12:00 with Dr Patel, and Kim, Jack and Lee (joined in that order) waiting for that day's afternoons."""
+    slot = make_slot(dr_patel, local(5, 12))
+    works_at(dr_patel, slot.starts_at)
+    now = timezone.now()
+    wishes = {"practitioner": dr_patel, "weekdays": [days_ahead(5).weekday()], "parts_of_day": [PartOfDay.AFTERNOON]}
+    for minutes, name in enumerate(("kim", "jack", "lee")):
+        waiting(
+            f"{name}@example.org", first_name=name.title(), joined=now - timezone.timedelta(hours=3 - minutes), **wishes
+        )
+    return slot, wishes
+
+
+def test_a_time_that_comes_free_again_goes_first_to_those_who_lost_it_to_someone_else(friday_noon, rita):
+    slot, wishes = friday_noon
+    now = timezone.now()
+    waiting_list_scan(now=now)
+    assert waiting_list_offer_accept(token=accept_token_of("jack@example.org", slot), now=now).outcome == "booked"
+    appointment_cancel(appointment=Appointment.objects.get(slot=slot), now=now, actor=rita)
+    waiting("nina@example.org", first_name="Nina", joined=now, **wishes)
+
+    waiting_list_scan(now=now)
+
+    holding = WaitingListOffer.objects.holding(now=now).filter(slot=slot)
+    assert sorted(holding.values_list("entry__email", flat=True)) == [
+        "kim@example.org",
+        "lee@example.org",
+        "nina@example.org",
+    ]
+    # Kim's new link books it; her old one (ended when Jack took it) no longer works.
+    assert waiting_list_offer_accept(token=accept_token_of("kim@example.org", slot), now=now).outcome == "booked"
+    assert Appointment.objects.live().get(slot=slot).email == "kim@example.org"
+
+
+def test_reception_may_offer_again_a_time_someone_lost_to_another_but_not_one_they_let_run_out(friday_noon, rita):
+    slot, _ = friday_noon
+    now = timezone.now()
+    waiting_list_scan(now=now)
+    waiting_list_offer_accept(token=accept_token_of("jack@example.org", slot), now=now)
+    appointment_cancel(appointment=Appointment.objects.get(slot=slot), now=now, actor=rita)
+    kim, lee = (WaitingListEntry.objects.get(email=f"{name}@example.org") for name in ("kim", "lee"))
+
+    offer = waiting_list_offer_by_hand(entry=kim, slot_id=slot.pk, now=now, actor=rita)
+
+    assert offer.status == WaitingListOffer.Status.OFFERED and offer.offered_by == rita
+    later = now + timezone.timedelta(minutes=20)
+    waiting_list_scan(now=later)
+    assert WaitingListOffer.objects.get(entry=kim, slot=slot).status == WaitingListOffer.Status.EXPIRED
+    # Lee, who lost it to Jack, is offered it now; Kim let her hold run out and is not offered it again.
+    assert WaitingListOffer.objects.get(entry=lee, slot=slot).status == WaitingListOffer.Status.OFFERED
+    with pytest.raises(OfferNotPossible, match="already been offered"):
+        waiting_list_offer_by_hand(entry=kim, slot_id=slot.pk, now=later, actor=rita)
