@@ -1361,6 +1361,16 @@ class WaitingListEntry(models.Model):
     def part_of_day_labels(self) -> list[str]:
         return [PartOfDay(part).label for part in PartOfDay.values if part in self.parts_of_day]
 
+    def may_move_to(self, starts_at: datetime) -> bool:
+        """Whether a time starting at STARTS_AT may be offered to this entry at all, whoever offers it.
+
+        An entry waiting to move a booking is promised something sooner: only times before its booking, never
+        one after (accepting would move the booking later). services.MATCHING_SQL keeps the same rule in the
+        database; reception's list, a hand offer and accepting read it here. Reads `appointment.slot`: select
+        it with the entry where several entries are asked.
+        """
+        return self.appointment_id is None or starts_at < self.appointment.slot.starts_at
+
     def wants_a_time_before(self, starts_at: datetime, *, now: datetime) -> bool:
         """Whether the entry asks for any time before STARTS_AT (its booking's, which only earlier times move)."""
         return wants_a_time_before(
@@ -1384,6 +1394,16 @@ class WaitingListOfferQuerySet(models.QuerySet):
     def holding(self, *, now: datetime):
         """Offers that hold their slot at NOW: offered, and their hold not yet run out."""
         return self.filter(status=WaitingListOffer.Status.OFFERED, held_until__gt=now)
+
+    def keeping_the_slot_from_the_entry(self):
+        """Offers after which their slot is not offered to their entry again: all but those GONE.
+
+        An entry that let its hold run out (or holds it now, or left) is not offered the same time again, so
+        that the time goes on to the next people; one whose offer ended because someone else took the time
+        first did nothing wrong, and is offered it again, in joining order, when it comes free again.
+        services.MATCHING_SQL keeps the same rule in the database.
+        """
+        return self.exclude(status=WaitingListOffer.Status.GONE)
 
     def by_token(self, token: str):
         return self.filter(token_hash=hash_token(token))
@@ -1441,7 +1461,8 @@ class WaitingListOffer(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["token_hash"], name="waitlist_offer_token_hash_unique"),
-            # A slot is offered to an entry once: the next batch goes to the next people.
+            # One offer of a slot per entry: the next batch goes to the next people. An offer that someone else
+            # took first (GONE) is made again in its row when the time comes free (services._offer_slot).
             models.UniqueConstraint(fields=["entry", "slot"], name="waitlist_offer_once_per_entry_and_slot"),
             models.CheckConstraint(
                 condition=Q(status__in=list(WaitingListOfferStatus)), name="waitlist_offer_status_valid"

@@ -874,7 +874,8 @@ class AcceptResult:
     """What accepting an offer did: `outcome` is "booked" or "moved", or why nothing changed:
     "unknown" (no such link), "used" (accepted already), "gone" (someone else got it), "expired"
     (the hold ran out), "left" (the entry is no longer waiting), "too late to move" (the booking
-    to be moved is inside its change cut-off) or "limit" (the contact has its live bookings already)."""
+    to be moved is inside its change cut-off), "not earlier" (the booking to be moved is no later than the
+    time offered: it was moved since) or "limit" (the contact has its live bookings already)."""
 
     outcome: str
     offer: WaitingListOffer | None = None
@@ -1079,7 +1080,8 @@ _OPEN_ENTRIES_WITH_EMAIL = PreparedQuery(
 
 
 # The matching: for every slot a patient could book now, the first BATCH waiting entries (by joining
-# order) that want it and have not been offered it, one query whatever the length of the list. The
+# order) that want it and have not been offered it (or lost it to someone else who took it first:
+# WaitingListOfferQuerySet.keeping_the_slot_from_the_entry), one query whatever the length of the list. The
 # slots come from SlotQuerySet.bookable (held slots left out); the entries are walked in joining order
 # through waitlist_waiting_order_idx. An entry holding a live offer is not offered another time at
 # once (nobody holds several times), and an entry wanting to improve on a booking is offered only
@@ -1097,7 +1099,9 @@ CROSS JOIN LATERAL (
       AND (CASE WHEN EXTRACT(HOUR FROM s.starts_at AT TIME ZONE %s) < %s THEN %s
                 WHEN EXTRACT(HOUR FROM s.starts_at AT TIME ZONE %s) < %s THEN %s
                 ELSE %s END) = ANY(e.parts_of_day)
-      AND NOT EXISTS (SELECT 1 FROM bookings_waitinglistoffer o WHERE o.entry_id = e.id AND o.slot_id = s.id)
+      AND NOT EXISTS (
+          SELECT 1 FROM bookings_waitinglistoffer o WHERE o.entry_id = e.id AND o.slot_id = s.id AND o.status <> %s
+      )
       AND NOT EXISTS (
           SELECT 1 FROM bookings_waitinglistoffer o
           WHERE o.entry_id = e.id AND o.status = %s AND o.held_until > %s
@@ -1133,6 +1137,7 @@ def waiting_list_matches(*, now: datetime, batch: int) -> dict[int, list[int]]:
         EVENING_FROM_HOUR,
         PartOfDay.AFTERNOON.value,
         PartOfDay.EVENING.value,
+        WaitingListOffer.Status.GONE,
         WaitingListOffer.Status.OFFERED,
         now,
         batch,
@@ -1211,10 +1216,14 @@ def _offer_slot(*, slot_id: int, entry_ids: list[int], now: datetime, actor=None
             return []
         if not slot.offered_to_patients(now=now) or Appointment.objects.live().filter(slot=slot).exists():
             return []
+        earlier_offers = WaitingListOffer.objects.filter(entry=OuterRef("pk"), slot=slot)
         entries = list(
             WaitingListEntry.objects.waiting()
             .filter(pk__in=entry_ids)
-            .exclude(offers__slot=slot)
+            .filter(~Exists(earlier_offers.keeping_the_slot_from_the_entry()))
+            # What is left of an earlier offer of this slot was GONE (someone else took the time first): the
+            # offer is made again in that row (one per entry and slot), its old link no longer working.
+            .annotate(gone_offer_id=Subquery(earlier_offers.values("pk")[:1]))
             .select_for_update(of=("self",))
             .order_by("created_at", "pk")
         )
@@ -1226,6 +1235,7 @@ def _offer_slot(*, slot_id: int, entry_ids: list[int], now: datetime, actor=None
             tokens.append(token)
             offers.append(
                 WaitingListOffer(
+                    pk=entry.gone_offer_id,
                     entry=entry,
                     slot=slot,
                     batch=batch,
@@ -1235,7 +1245,18 @@ def _offer_slot(*, slot_id: int, entry_ids: list[int], now: datetime, actor=None
                     offered_by=actor,
                 )
             )
-        WaitingListOffer.objects.bulk_create(offers)
+        made_again = [offer for offer in offers if offer.pk is not None]
+        WaitingListOffer.objects.bulk_create([offer for offer in offers if offer.pk is None])
+        for offer in made_again:
+            WaitingListOffer.objects.filter(pk=offer.pk, status=WaitingListOffer.Status.GONE).update(
+                status=WaitingListOffer.Status.OFFERED,
+                batch=batch,
+                offered_at=now,
+                held_until=held_until,
+                token_hash=offer.token_hash,
+                offered_by=actor,
+                ended_at=None,
+            )
         notifications.waiting_list_offered(offers, tokens=tokens, now=now)
     return [entry.pk for entry in entries]
 
@@ -1247,8 +1268,10 @@ def waiting_list_offer_by_hand(*, entry: WaitingListEntry, slot_id: int, now: da
     """
     if entry.status != WaitingListEntry.Status.WAITING:
         raise OfferNotPossible("This person is no longer on the waiting list.")
-    if WaitingListOffer.objects.filter(entry=entry, slot_id=slot_id).exists():
+    if WaitingListOffer.objects.filter(entry=entry, slot_id=slot_id).keeping_the_slot_from_the_entry().exists():
         raise OfferNotPossible("This time has already been offered to this person.")
+    if entry.appointment_id is not None:
+        _refuse_a_later_time(entry, slot_id=slot_id)
     made = _offer_slot(slot_id=slot_id, entry_ids=[entry.pk], now=now, actor=actor)
     if not made:
         raise OfferNotPossible(
@@ -1256,6 +1279,17 @@ def waiting_list_offer_by_hand(*, entry: WaitingListEntry, slot_id: int, now: da
             "or no longer in the diary."
         )
     return WaitingListOffer.objects.get(entry=entry, slot_id=slot_id)
+
+
+def _refuse_a_later_time(entry: WaitingListEntry, *, slot_id: int) -> None:
+    """OfferNotPossible when ENTRY waits to move a booking and the slot is not before it (`may_move_to`)."""
+    entry = WaitingListEntry.objects.select_related("appointment__slot").get(pk=entry.pk)
+    slot = Slot.objects.filter(pk=slot_id).only("starts_at").first()
+    if slot is not None and not entry.may_move_to(slot.starts_at):
+        raise OfferNotPossible(
+            "This person is waiting to move their booking to an earlier time: only times before it can be "
+            "offered, and this one is not."
+        )
 
 
 def waiting_list_offer_accept(*, token: str, now: datetime) -> AcceptResult:
@@ -1294,6 +1328,11 @@ def waiting_list_offer_accept(*, token: str, now: datetime) -> AcceptResult:
             if moving is not None:
                 if not moving.patient_can_change(now=now):
                     return AcceptResult("too late to move", offer=offer)
+                # The booking may have been moved since the offer (reception, on the phone): the promise is
+                # something sooner, so an offer never moves a booking to a later time.
+                entry.appointment = moving
+                if not entry.may_move_to(offer.slot.starts_at):
+                    return AcceptResult("not earlier", offer=offer)
                 appointment = appointment_move(appointment=moving, new_slot_id=offer.slot_id, now=now, held_for=offer)
                 result = AcceptResult("moved", offer=offer, appointment=appointment)
             else:

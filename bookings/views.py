@@ -1048,6 +1048,7 @@ _OFFER_REFUSALS = {
     "expired": 410,
     "left": 410,
     "too late to move": 409,
+    "not earlier": 409,
     "limit": 409,
 }
 

@@ -1587,13 +1587,16 @@ HAND_OFFER_LOOKS_AT = 1000
 def _hand_offer_choices(now: datetime, entries) -> None:
     """Give each entry `offer_choices` (the next bookable times that suit it: its practitioner, weekdays, parts
     of the day and last day, as the worker's matching reads them) and `other_choices` (the next others, for a
-    caller who says on the phone that another time would do)."""
+    caller who says on the phone that another time would do). Neither holds a time the entry may not be
+    offered at all (`WaitingListEntry.may_move_to`: one after the booking it waits to move). The entries come
+    with `appointment__slot` selected."""
     zone = clinic_zone()
     slots = list(Slot.objects.bookable(now=now).select_related("practitioner")[:HAND_OFFER_LOOKS_AT])
     for slot in slots:
         slot.local_start = slot.starts_at.astimezone(zone)
         slot.choice = (slot.pk, f"{slot.local_start:%a %d %b %H:%M} with {slot.practitioner.full_name}")
     for entry in entries:
+        allowed = [slot for slot in slots if entry.may_move_to(slot.starts_at)]
 
         def suits(slot, entry=entry) -> bool:
             return (
@@ -1603,8 +1606,8 @@ def _hand_offer_choices(now: datetime, entries) -> None:
                 and slot.local_start.date() <= entry.wait_until
             )
 
-        entry.offer_choices = [slot.choice for slot in itertools.islice(filter(suits, slots), HAND_OFFER_CHOICES)]
-        others = (slot for slot in slots if not suits(slot))
+        entry.offer_choices = [slot.choice for slot in itertools.islice(filter(suits, allowed), HAND_OFFER_CHOICES)]
+        others = (slot for slot in allowed if not suits(slot))
         entry.other_choices = [slot.choice for slot in itertools.islice(others, HAND_OFFER_CHOICES)]
 
 
@@ -1616,7 +1619,9 @@ def _waiting_list_context(request, *, now: datetime, offer_form=None, offer_entr
         "offers", queryset=WaitingListOffer.objects.select_related("slot__practitioner").order_by("-offered_at", "pk")
     )
     zone = clinic_zone()
-    waiting = list(WaitingListEntry.objects.waiting().select_related("practitioner").prefetch_related(offers))
+    waiting = list(
+        WaitingListEntry.objects.waiting().select_related("practitioner", "appointment__slot").prefetch_related(offers)
+    )
     ended = list(
         # Not the requests whose e-mailed link is still unopened: nobody has joined with those yet.
         WaitingListEntry.objects.exclude(status__in=OPEN_ENTRY_STATUSES)
@@ -1692,7 +1697,7 @@ def reception_waiting_list_remove(request, pk):
 def reception_waiting_list_offer(request, pk):
     """Offer a chosen time to a chosen person by hand: held and e-mailed as the worker's offers are."""
     now = timezone.now()
-    entry = get_object_or_404(WaitingListEntry, pk=pk)
+    entry = get_object_or_404(WaitingListEntry.objects.select_related("appointment__slot"), pk=pk)
     _hand_offer_choices(now, [entry])
     form = OfferByHandForm(request.POST, slot_choices=entry.offer_choices + entry.other_choices)
     if form.is_valid():
