@@ -858,9 +858,7 @@ def _clinic_today(now: datetime) -> date:
     return now.astimezone(clinic_zone()).date()
 
 
-def _waiting_list_form(
-    request, *, now: datetime, initial: dict | None = None, booking_start: datetime | None = None
-) -> WaitingListJoinForm:
+def _waiting_list_form(request, *, now: datetime, initial: dict | None = None, booking=None) -> WaitingListJoinForm:
     today = _clinic_today(now)
     defaults = {
         "weekdays": [day for day in WorkingHours.Weekday.values if day < WorkingHours.Weekday.SATURDAY],
@@ -868,7 +866,7 @@ def _waiting_list_form(
         "wait_until": today + timedelta(days=min(28, settings.BOOKING_HORIZON_DAYS)),
     }
     return WaitingListJoinForm(
-        request.POST or None, today=today, initial=defaults | (initial or {}), booking_start=booking_start, now=now
+        request.POST or None, today=today, initial=defaults | (initial or {}), booking=booking, now=now
     )
 
 
@@ -948,18 +946,19 @@ def manage_sooner(request, token):
     initial = {
         "first_name": appointment.first_name,
         "last_name": appointment.last_name,
-        "email": appointment.email,
-        "phone": appointment.phone,
         "wait_until": min(
             _clinic_today(now) + timedelta(days=28), appointment.slot.starts_at.astimezone(clinic_zone()).date()
         ),
     }
-    form = _waiting_list_form(request, now=now, initial=initial, booking_start=appointment.slot.starts_at)
+    form = _waiting_list_form(request, now=now, initial=initial, booking=appointment)
     context = {
         "appointment": appointment,
         "token": token,
         "local_start": appointment.slot.starts_at.astimezone(clinic_zone()),
     }
+    if not appointment.email:
+        # Offers come by e-mail, and only to the booking's own address: a booking made without one cannot wait.
+        return render(request, "bookings/waiting_list_join.html", context | {"no_email": True})
     if request.method == "POST":
         return _join_waiting_list(
             request,
