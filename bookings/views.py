@@ -1061,6 +1061,7 @@ _OFFER_REFUSALS = {
     "left": 410,
     "too late to move": 409,
     "limit": 409,
+    "not taking bookings": 410,
 }
 
 
