@@ -264,6 +264,11 @@ class PatientDetailsForm(PatientForm):
         """The hidden field was filled in. Never a form error: the answer must not tell a bot what gave it away."""
         return bool(self.cleaned_data.get("website"))
 
+    def waiting_list_request(self) -> WaitingListRequest:
+        if self.booking is not None:
+            self.cleaned_data |= {"email": self.booking.email, "phone": self.booking.phone}
+        return super().waiting_list_request()
+
     @property
     def privacy_notice_version(self) -> str:
         return current_privacy_notice_version()
@@ -441,10 +446,16 @@ class WaitingListJoinForm(WaitingListForm):
         error_messages={"required": "Please tick to agree to the privacy notice, or call us."},
     )
 
-    def __init__(self, *args, booking_start: datetime | None = None, now: datetime | None = None, **kwargs):
-        """BOOKING_START: the booking an earlier time would move ("I'd like something sooner"), at NOW."""
+    def __init__(self, *args, booking=None, now: datetime | None = None, **kwargs):
+        """BOOKING: the appointment an earlier time would move ("I'd like something sooner"), at NOW."""
         super().__init__(*args, **kwargs)
-        self.booking_start, self.now = booking_start, now
+        self.booking, self.now = booking, now
+        self.booking_start = booking.slot.starts_at if booking else None
+        if booking is not None:
+            # The manage link proves the booking's address and nothing else: offers go to the booking's own
+            # e-mail (and reception calls its phone), never to what was typed. Another address joins through
+            # the public form, which confirms it by e-mail. The names stay: how to greet, not where to reach.
+            del self.fields["email"], self.fields["phone"]
         self.fields["consent"].help_text = waiting_list_keeping()
         # Only the days someone works: an entry for a day without hours would never be offered a time.
         self.days_by_practitioner = working_days_by_practitioner(today=self.today)
@@ -487,6 +498,11 @@ class WaitingListJoinForm(WaitingListForm):
             "your booking). Please tick days or times of day before then. To move your booking to a later time, "
             "go back to your booking and choose another time.",
         )
+
+    def waiting_list_request(self) -> WaitingListRequest:
+        if self.booking is not None:
+            self.cleaned_data |= {"email": self.booking.email, "phone": self.booking.phone}
+        return super().waiting_list_request()
 
     @property
     def privacy_notice_version(self) -> str:

@@ -1375,6 +1375,10 @@ def offer_refusal(offer: WaitingListOffer, *, now: datetime) -> str:
         return "gone"
     if offer.entry.status != WaitingListEntry.Status.WAITING or offer.status == WaitingListOffer.Status.WITHDRAWN:
         return "left"
+    # Their slots can no longer be booked (Slot.objects.bookable): say so, rather than "someone else took it".
+    practitioner = offer.slot.practitioner
+    if not (practitioner.is_active and practitioner.offers_free_consultation):
+        return "not taking bookings"
     if offer.status == WaitingListOffer.Status.EXPIRED or offer.held_until <= now:
         return "expired"
     return ""

@@ -257,9 +257,9 @@ def slot_picker_context(request, *, now: datetime) -> dict:
     ]
     practitioner_id = parse_database_id(request.GET.get("practitioner"))
     chosen = next((p for p in practitioners if p.pk == practitioner_id), None)
-    # A link naming a practitioner who is not offered (inactive, no online consultations, or no such id) shows
-    # everyone's times, and says so: silently it looked as if the practitioner had been chosen.
-    not_offered = practitioner_id is not None and chosen is None
+    # A link naming a practitioner who is not offered (inactive, no online consultations, no such id, or not an
+    # id at all) shows everyone's times, and says so: silently it looked as if the practitioner had been chosen.
+    not_offered = _practitioner_asked(request.GET.get("practitioner")) is not None and chosen is None
     this_week, last_week = bookable_weeks(now)
 
     asked_week = _parse_week(request.GET.get("week"))
@@ -323,7 +323,7 @@ def slot_picker_context(request, *, now: datetime) -> dict:
         "practitioner_options_html": _practitioner_options_html(practitioners, chosen),
         "chosen_practitioner": chosen,
         "practitioner_not_offered": not_offered,
-        "practitioner_not_offered_name": _practitioner_name(practitioner_id) if not_offered else "",
+        "practitioner_not_offered_name": _practitioner_name(practitioner_id) if not_offered and practitioner_id else "",
         "week": week,
         "previous_week": previous_week,
         "next_week": next_week,
@@ -346,6 +346,17 @@ def slot_picker_context(request, *, now: datetime) -> dict:
             first_time_shown.astimezone(UTC) - settings.BOOKING_MIN_NOTICE if first_time_shown else now + MAX_AGE
         ),
     }
+
+
+# What the time page was asked for when "practitioner" is given but names no possible id ("abc", "0", "1e3").
+_NOT_AN_ID = "not an id"
+
+
+def _practitioner_asked(value: str | None) -> int | str | None:
+    """The practitioner a link asks for: an id, _NOT_AN_ID, or None for none ("?practitioner=" is "any")."""
+    if value is None or not value.strip():
+        return None
+    return parse_database_id(value) or _NOT_AN_ID
 
 
 def _practitioner_name(practitioner_id: int) -> str:
@@ -426,7 +437,9 @@ def booking_time(request):
     week = _parse_week(request.GET.get("week"))
     if week is not None:
         week = _withinbookable_weeks(week, now)
-    practitioner = parse_database_id(request.GET.get("practitioner"))
+    # Every value that is not an id shares one key: those pages say the same ("We could not find ..."), and
+    # differ from the page with no practitioner asked for.
+    practitioner = _practitioner_asked(request.GET.get("practitioner"))
 
     def render_page() -> Rendering:
         context = slot_picker_context(request, now=now)
@@ -858,9 +871,7 @@ def _clinic_today(now: datetime) -> date:
     return now.astimezone(clinic_zone()).date()
 
 
-def _waiting_list_form(
-    request, *, now: datetime, initial: dict | None = None, booking_start: datetime | None = None
-) -> WaitingListJoinForm:
+def _waiting_list_form(request, *, now: datetime, initial: dict | None = None, booking=None) -> WaitingListJoinForm:
     today = _clinic_today(now)
     defaults = {
         "weekdays": [day for day in WorkingHours.Weekday.values if day < WorkingHours.Weekday.SATURDAY],
@@ -868,7 +879,7 @@ def _waiting_list_form(
         "wait_until": today + timedelta(days=min(28, settings.BOOKING_HORIZON_DAYS)),
     }
     return WaitingListJoinForm(
-        request.POST or None, today=today, initial=defaults | (initial or {}), booking_start=booking_start, now=now
+        request.POST or None, today=today, initial=defaults | (initial or {}), booking=booking, now=now
     )
 
 
@@ -948,18 +959,19 @@ def manage_sooner(request, token):
     initial = {
         "first_name": appointment.first_name,
         "last_name": appointment.last_name,
-        "email": appointment.email,
-        "phone": appointment.phone,
         "wait_until": min(
             _clinic_today(now) + timedelta(days=28), appointment.slot.starts_at.astimezone(clinic_zone()).date()
         ),
     }
-    form = _waiting_list_form(request, now=now, initial=initial, booking_start=appointment.slot.starts_at)
+    form = _waiting_list_form(request, now=now, initial=initial, booking=appointment)
     context = {
         "appointment": appointment,
         "token": token,
         "local_start": appointment.slot.starts_at.astimezone(clinic_zone()),
     }
+    if not appointment.email:
+        # Offers come by e-mail, and only to the booking's own address: a booking made without one cannot wait.
+        return render(request, "bookings/waiting_list_join.html", context | {"no_email": True})
     if request.method == "POST":
         return _join_waiting_list(
             request,
@@ -1050,6 +1062,7 @@ _OFFER_REFUSALS = {
     "too late to move": 409,
     "not earlier": 409,
     "limit": 409,
+    "not taking bookings": 410,
 }
 
 
