@@ -133,3 +133,26 @@ def test_an_altered_or_hour_old_flow_cookie_sends_the_patient_back_to_the_safety
     assert client.get("/book/time/").status_code == 200
     with time_machine.travel(timezone.now() + timedelta(minutes=61)):
         assert client.get("/book/time/")["Location"] == "/book/"
+
+
+def test_waiting_list_links_are_redacted_in_the_logs_even_a_token_without_a_digit():
+    """Found in a test run: a 4xx on an offer link whose token had no digit logged the link in full (about one
+    token in 1,400 has none, and the catch-all rule wanted a capital and a digit)."""
+    from clinic.logging import redact
+
+    no_digit = "fgW-gfftNrByoBqxtEUqDCTYfkOhtnBDkqSj-RoAgos"
+    no_capital = "fgw-gfftnrbyoboxteu9dctyfkohtnbdkqsj-roagos"
+    for line, expected in [
+        (f"Conflict: /waiting-list/offer/{no_digit}/", "Conflict: /waiting-list/offer/[redacted]/"),
+        (f"Not Found: /waiting-list/{no_digit}/confirm/", "Not Found: /waiting-list/[redacted]/confirm/"),
+        (f"Gone: /waiting-list/{no_capital}/leave/", "Gone: /waiting-list/[redacted]/leave/"),
+        (f"token {no_digit} in a message", "token [redacted] in a message"),
+        (f"token {no_capital} in a message", "token [redacted] in a message"),
+        ("Not Found: /waiting-list/lost-link/", "Not Found: /waiting-list/lost-link/"),
+        ("Not Found: /book/waiting-list/", "Not Found: /book/waiting-list/"),
+        (
+            "Not Found: /articles/what-to-expect-at-your-first-physiotherapy-appointment/",
+            "Not Found: /articles/what-to-expect-at-your-first-physiotherapy-appointment/",
+        ),
+    ]:
+        assert redact(line) == expected
