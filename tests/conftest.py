@@ -44,7 +44,7 @@ LEAK_PATTERNS = {
     "e-mail address": re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
     "phone number": re.compile(r"(?<![\w/])(?:\+|0)7\d{3} ?\d{6}"),
     "manage or feed token": re.compile(r"/(?:manage|calendar-feed)/(?!\[redacted\])[^/\s]+"),
-    "waiting-list token": re.compile(r"/waiting-list/(?:offer/)?(?!\[redacted\]|lost-link)[^/\s?]+"),
+    "waiting-list token": re.compile(r"/waiting-list/(?:offer/)?(?!\[redacted\]|lost-link|offer\b)[^/\s?]+"),
     "token": re.compile(r"(?<![\w-])(?=[\w-]*[A-Z0-9])[A-Za-z0-9_-]{43}(?![\w-])"),
 }
 
