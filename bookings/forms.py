@@ -1,12 +1,14 @@
 import re
 import unicodedata
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
 
 from bookings.models import (
+    AFTERNOON_FROM_HOUR,
+    EVENING_FROM_HOUR,
     CallbackRequest,
     PartOfDay,
     Practitioner,
@@ -416,18 +418,30 @@ class WaitingListForm(forms.Form):
         )
 
 
-def working_days_by_practitioner(*, today: date) -> dict[int, set[int]]:
-    """The weekdays each practitioner offering the consultation works on (hours that have not ended by TODAY)."""
-    days: dict[int, set[int]] = {}
+# The parts of the day by local start time, as the matching reads them (bookings.models.part_of_day).
+_PARTS_OF_DAY = {
+    PartOfDay.MORNING: (time(0), time(AFTERNOON_FROM_HOUR)),
+    PartOfDay.AFTERNOON: (time(AFTERNOON_FROM_HOUR), time(EVENING_FROM_HOUR)),
+    PartOfDay.EVENING: (time(EVENING_FROM_HOUR), None),
+}
+
+
+def working_times_by_practitioner(*, today: date) -> dict[int, dict[int, set[str]]]:
+    """For each practitioner offering the consultation, the weekdays they work on and, for each, the parts of
+    the day their hours cover (hours that have not ended by TODAY)."""
+    times: dict[int, dict[int, set[str]]] = {}
     rows = (
         WorkingHours.objects.filter(practitioner__in=Practitioner.objects.offering_consultations())
         .exclude(valid_until__lt=today)
-        .values_list("practitioner_id", "weekday")
+        .values_list("practitioner_id", "weekday", "start_time", "end_time")
         .distinct()
     )
-    for practitioner_id, weekday in rows:
-        days.setdefault(practitioner_id, set()).add(weekday)
-    return days
+    for practitioner_id, weekday, start_time, end_time in rows:
+        parts = times.setdefault(practitioner_id, {}).setdefault(weekday, set())
+        for part, (opens, closes) in _PARTS_OF_DAY.items():
+            if (closes is None or start_time < closes) and end_time > opens:
+                parts.add(part)
+    return times
 
 
 def waiting_list_keeping() -> str:
@@ -458,7 +472,8 @@ class WaitingListJoinForm(WaitingListForm):
             del self.fields["email"], self.fields["phone"]
         self.fields["consent"].help_text = waiting_list_keeping()
         # Only the days someone works: an entry for a day without hours would never be offered a time.
-        self.days_by_practitioner = working_days_by_practitioner(today=self.today)
+        self.times_by_practitioner = working_times_by_practitioner(today=self.today)
+        self.days_by_practitioner = {pk: set(days) for pk, days in self.times_by_practitioner.items()}
         open_days = set().union(*self.days_by_practitioner.values())
         self.fields["weekdays"].choices = [
             (day, label) for day, label in WorkingHours.Weekday.choices if day in open_days
@@ -477,8 +492,38 @@ class WaitingListJoinForm(WaitingListForm):
                 self.add_error(
                     "weekdays", f"{practitioner.full_name} does not work on the days ticked: they work on {days}."
                 )
+        self._check_someone_works_then(data)
         self._check_a_time_before_the_booking(data)
         return data
+
+    def _check_someone_works_then(self, data) -> None:
+        """Wishes no working hours can meet would never be offered a time (found by hand: Dr Patel on Monday
+        evenings, though she ends at 17:00; Thursdays only, with a Wednesday as the last day)."""
+        weekdays, parts_of_day, wait_until = data.get("weekdays"), data.get("parts_of_day"), data.get("wait_until")
+        if self.has_error("weekdays") or not (weekdays and parts_of_day and wait_until):
+            return
+        days_to_wait = (wait_until - self.today).days + 1
+        days_in_reach = {(self.today + timedelta(days=offset)).weekday() for offset in range(min(7, days_to_wait))}
+        wished_days = set(weekdays) & days_in_reach
+        if not wished_days:
+            self.add_error(
+                "wait_until",
+                f"None of the days ticked comes between today and {wait_until:%A} {wait_until.day} {wait_until:%B}: "
+                "please choose a later last day, or other days.",
+            )
+            return
+        practitioner = data.get("practitioner")
+        if practitioner:
+            worked = [self.times_by_practitioner.get(practitioner.pk, {})]
+        else:
+            worked = list(self.times_by_practitioner.values())
+        if any(parts & set(parts_of_day) for days in worked for day, parts in days.items() if day in wished_days):
+            return
+        who = f"{practitioner.full_name} does not work" if practitioner else "None of our practitioners works"
+        self.add_error(
+            "parts_of_day",
+            f"{who} at the times of day ticked on the days ticked: please tick other times of day or other days.",
+        )
 
     def _check_a_time_before_the_booking(self, data) -> None:
         """Waiting to move a booking, only earlier times are offered: wishes all after it would never be offered."""
