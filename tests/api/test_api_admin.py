@@ -58,6 +58,7 @@ def test_a_subscription_made_in_the_admin_shows_its_secret_once_and_refuses_the_
     )
     subscription = WebhookSubscription.objects.get()
     assert subscription.secret.startswith("whsec_") and subscription.secret in response.content.decode()
-    assert subscription.secret not in client.get(
-        f"/admin/bookings/webhooksubscription/{subscription.pk}/change/"
-    ).content.decode()
+    assert (
+        subscription.secret
+        not in client.get(f"/admin/bookings/webhooksubscription/{subscription.pk}/change/").content.decode()
+    )
