@@ -275,3 +275,17 @@ def test_accepting_an_offer_for_another_person_keeps_the_online_limit_per_contac
         appointment=Appointment.objects.live().filter(email="ann@example.org").first(), now=timezone.now()
     )
     assert waiting_list_offer_accept(token=token, now=timezone.now()).outcome == "booked"
+
+
+def test_a_new_booking_with_the_address_leaves_a_place_waiting_to_move_a_booking_alone(dr_patel):
+    """Found by hand: anyone who booked online with a patient's e-mail address ended that patient's "something
+    sooner" place ("booked another way"), though their own booking had not moved."""
+    carol_booking = patient_books(make_slot(dr_patel, local(6, 15)), email="carol@example.org")
+    carol, _ = waiting("carol@example.org", appointment=carol_booking)
+
+    earlier = make_slot(dr_patel, local(6, 14))
+    patient_books(earlier, first_name="Mallory", email="Carol@Example.org", phone="07700 900999")
+
+    carol.refresh_from_db()
+    assert carol.status == WaitingListEntry.Status.WAITING
+    assert carol.appointment_id == carol_booking.pk
