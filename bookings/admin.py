@@ -149,7 +149,7 @@ class PractitionerAdmin(admin.ModelAdmin):
 
         _apply(request, save_and_touch)
         practitioner = form.instance
-        if not (practitioner.is_active and practitioner.offers_free_consultation):
+        if not practitioner.offers_consultations_online:
             self._warn_of_bookings_kept(request, practitioner)
 
     @staticmethod

@@ -1,14 +1,13 @@
 import re
 import unicodedata
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django import forms
 from django.conf import settings
 
 from bookings.models import (
-    AFTERNOON_FROM_HOUR,
-    EVENING_FROM_HOUR,
+    PART_OF_DAY_STARTS,
     CallbackRequest,
     PartOfDay,
     Practitioner,
@@ -418,14 +417,6 @@ class WaitingListForm(forms.Form):
         )
 
 
-# The parts of the day by local start time, as the matching reads them (bookings.models.part_of_day).
-_PARTS_OF_DAY = {
-    PartOfDay.MORNING: (time(0), time(AFTERNOON_FROM_HOUR)),
-    PartOfDay.AFTERNOON: (time(AFTERNOON_FROM_HOUR), time(EVENING_FROM_HOUR)),
-    PartOfDay.EVENING: (time(EVENING_FROM_HOUR), None),
-}
-
-
 def working_times_by_practitioner(*, today: date) -> dict[int, dict[int, set[str]]]:
     """For each practitioner offering the consultation, the weekdays they work on and, for each, the parts of
     the day their hours cover (hours that have not ended by TODAY)."""
@@ -438,7 +429,7 @@ def working_times_by_practitioner(*, today: date) -> dict[int, dict[int, set[str
     )
     for practitioner_id, weekday, start_time, end_time in rows:
         parts = times.setdefault(practitioner_id, {}).setdefault(weekday, set())
-        for part, (opens, closes) in _PARTS_OF_DAY.items():
+        for part, (opens, closes) in PART_OF_DAY_STARTS.items():
             if (closes is None or start_time < closes) and end_time > opens:
                 parts.add(part)
     return times

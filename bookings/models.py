@@ -82,6 +82,11 @@ class Practitioner(models.Model):
     def full_name(self) -> str:
         return practitioner_full_name(self.title, self.display_name)
 
+    @property
+    def offers_consultations_online(self) -> bool:
+        """Whether this practitioner is among PractitionerQuerySet.offering_consultations: patients may book them."""
+        return self.is_active and self.offers_free_consultation
+
 
 def practitioner_full_name(title: str, display_name: str) -> str:
     """ "Dr Maya Patel", or the name alone without a title (also for rows read without a model instance)."""
@@ -1195,6 +1200,14 @@ def part_of_day(local_start: datetime) -> str:
     return PartOfDay.EVENING
 
 
+# The local start times of each part of the day, as part_of_day reads them: from, and until (None: midnight).
+PART_OF_DAY_STARTS = {
+    PartOfDay.MORNING: (time(0), time(AFTERNOON_FROM_HOUR)),
+    PartOfDay.AFTERNOON: (time(AFTERNOON_FROM_HOUR), time(EVENING_FROM_HOUR)),
+    PartOfDay.EVENING: (time(EVENING_FROM_HOUR), None),
+}
+
+
 def wants_a_time_before(*, weekdays, parts_of_day, wait_until: date, before: datetime, now: datetime) -> bool:
     """Whether any time these wishes ask for (from NOW to the end of WAIT_UNTIL) starts before BEFORE.
 
@@ -1203,17 +1216,12 @@ def wants_a_time_before(*, weekdays, parts_of_day, wait_until: date, before: dat
     (Monday 0) and parts of the day by their local start hour.
     """
     zone = ZoneInfo(settings.TIME_ZONE)
-    starts = {
-        PartOfDay.MORNING: (time(0), time(AFTERNOON_FROM_HOUR)),
-        PartOfDay.AFTERNOON: (time(AFTERNOON_FROM_HOUR), time(EVENING_FROM_HOUR)),
-        PartOfDay.EVENING: (time(EVENING_FROM_HOUR), None),
-    }
     day = now.astimezone(zone).date()
     last = min(wait_until, before.astimezone(zone).date())
     while day <= last:
         if day.weekday() in weekdays:
             for part in parts_of_day:
-                opens, closes = starts[PartOfDay(part)]
+                opens, closes = PART_OF_DAY_STARTS[PartOfDay(part)]
                 window_end = (
                     datetime.combine(day, closes, tzinfo=zone)
                     if closes

@@ -1381,7 +1381,7 @@ def offer_refusal(offer: WaitingListOffer, *, now: datetime) -> str:
         return "left"
     # Their slots can no longer be booked (Slot.objects.bookable): say so, rather than "someone else took it".
     practitioner = offer.slot.practitioner
-    if not (practitioner.is_active and practitioner.offers_free_consultation):
+    if not practitioner.offers_consultations_online:
         return "not taking bookings"
     if offer.status == WaitingListOffer.Status.EXPIRED or offer.held_until <= now:
         return "expired"
